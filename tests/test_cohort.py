@@ -1,0 +1,184 @@
+"""The synthetic cohort: reproducible to the byte, faithful to Table 4, internally consistent."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from helpers import codes, study
+from helpers.cohort import DEFAULT_COHORT, DEFAULT_TRUTH, RAW_COLUMNS, generate, main as cohort_main
+from helpers.params import ParameterError
+
+PUBLISHED = pd.read_csv(study.PUBLISHED_DIR / "harwood2021_table4.csv")
+
+
+@pytest.fixture(scope="module")
+def default_cohort():
+    return generate()
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _simple_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """A minimal, independent mapping of raw rows (deliberately not helpers.prepare: a second route)."""
+    return pd.DataFrame({
+        "eth": raw.Validated_EthnicCategory.map(codes.ETHNIC_CODE_TO_GROUP),
+        "age": pd.cut(raw.Age_ReferralRequest_ReceivedDate.astype(int), study.AGE_BREAKS + [200], right=False,
+                      labels=study.AGE_BANDS).astype(str),
+        "gender": raw.Gender,
+        "year": raw.ReferralRequestReceivedDate.str[:4],
+        "borough": raw.Borough,
+        "assessed": (raw.Assessment_FirstDate != "").astype(int),
+        "treated": (raw.TherapySession_FirstDate != "").astype(int),
+    })
+
+
+def test_cli_same_arguments_same_bytes_other_seed_other_bytes(tmp_path):
+    args = ["--n", "6000", "--seed", "7"]
+    cohort_main([*args, "--out", str(tmp_path / "a.csv")])
+    cohort_main([*args, "--out", str(tmp_path / "b.csv")])
+    cohort_main(["--n", "6000", "--seed", "8", "--out", str(tmp_path / "c.csv")])
+    assert _sha(tmp_path / "a.csv") == _sha(tmp_path / "b.csv")
+    assert _sha(tmp_path / "a_truth.csv") == _sha(tmp_path / "b_truth.csv")
+    assert _sha(tmp_path / "a.csv") != _sha(tmp_path / "c.csv")
+
+
+def test_random_mode_is_reproducible_and_seed_dependent():
+    a = generate(n_referrals=5000, seed=1, outcome_mode="random")
+    b = generate(n_referrals=5000, seed=1, outcome_mode="random")
+    c = generate(n_referrals=5000, seed=2, outcome_mode="random")
+    pd.testing.assert_frame_equal(a.raw, b.raw)
+    assert not a.raw.equals(c.raw)
+
+
+def test_committed_default_cohort_equals_a_rebuild(tmp_path):
+    cohort_main(["--out", str(tmp_path / "cohort.csv"), "--truth-out", str(tmp_path / "truth.csv")])
+    assert _sha(tmp_path / "cohort.csv") == _sha(DEFAULT_COHORT)
+    assert _sha(tmp_path / "truth.csv") == _sha(DEFAULT_TRUTH)
+
+
+def test_default_cohort_shape_and_missing_share(default_cohort):
+    raw, truth = default_cohort.raw, default_cohort.truth
+    assert list(raw.columns) == RAW_COLUMNS
+    assert len(raw) == 85_800
+    assert raw.PathwayID.is_unique
+    assert (raw.PathwayID == truth.PathwayID).all()
+    missing = raw.Validated_EthnicCategory.isin(codes.MISSING_ETHNIC_CODES)
+    assert missing.sum() == round(85_800 * 0.185)
+    assert (missing.to_numpy() == truth.ethnicity_missing.astype(bool).to_numpy()).all()
+    # the truth is never in the extract
+    assert "true_ethnic_group" not in raw.columns
+
+
+def test_dates_and_codes_are_valid(default_cohort):
+    raw = default_cohort.raw
+    ref = pd.to_datetime(raw.ReferralRequestReceivedDate)
+    assert ref.min() >= pd.Timestamp("2013-01-01") and ref.max() <= pd.Timestamp("2016-12-31")
+    ass = pd.to_datetime(raw.Assessment_FirstDate.replace("", None))
+    tre = pd.to_datetime(raw.TherapySession_FirstDate.replace("", None))
+    assert (ass.dropna() > ref[ass.notna()]).all()
+    assert tre.notna().sum() > 0 and (tre.notna() <= ass.notna()).all(), "treatment never without assessment"
+    assert (tre.dropna() > ass[tre.notna()]).all()
+    assert set(raw.SourceOfReferralIAPT) <= set(codes.SOURCE_CODE_TO_CATEGORY)
+    assert set(raw.Validated_EthnicCategory) <= set(codes.ETHNIC_CODE_TO_GROUP)
+    assert set(raw.Gender) <= {"1", "2"}
+    assert set(raw.Borough) == set(study.BOROUGHS)
+    ages = raw.Age_ReferralRequest_ReceivedDate.astype(int)
+    assert ages.min() >= 18 and ages.max() <= 90
+
+
+def test_truth_codes_agree_with_truth_groups(default_cohort):
+    truth = default_cohort.truth
+    assert (truth.true_EthnicCategory.map(codes.ETHNIC_CODE_TO_GROUP) == truth.true_ethnic_group).all()
+    recorded = default_cohort.raw.Validated_EthnicCategory
+    observed = truth.ethnicity_missing == 0
+    assert (recorded[observed] == truth.true_EthnicCategory[observed]).all()
+
+
+def test_percent_treated_and_n_reproduce_table4(default_cohort):
+    f = _simple_frame(default_cohort.raw)
+    cc = f[f.eth.notna() & (f.assessed == 1)]
+    by = cc.groupby("eth").treated.agg(["sum", "mean"])
+    printed = PUBLISHED[(PUBLISHED.analysis == "complete_case") & (PUBLISHED.model == "unadjusted")].set_index("ethnicity")
+    for g in study.GROUPS:
+        assert by.loc[g, "sum"] == printed.loc[g, "n"], g
+        assert abs(100 * by.loc[g, "mean"] - printed.loc[g, "pct_treated"]) < 0.05 + 1e-9, g
+
+
+@pytest.mark.parametrize("model,extra", [
+    ("unadjusted", ""),
+    ("adjusted_age_gender_year", " + age + gender + year"),
+    ("adjusted_full", " + age + gender + year + borough"),
+])
+def test_row_level_treatment_ors_round_to_printed(default_cohort, model, extra):
+    """Row-level statsmodels fits on the complete cases: every OR rounds to Table 4 and lies in its CI."""
+    f = _simple_frame(default_cohort.raw)
+    cc = f[f.eth.notna() & (f.assessed == 1)]
+    fit = smf.logit(f"treated ~ C(eth, Treatment('White British')){extra}", cc).fit(disp=0)
+    printed = PUBLISHED[(PUBLISHED.analysis == "complete_case") & (PUBLISHED.model == model)].set_index("ethnicity")
+    for g in study.GROUPS[1:]:
+        odds_ratio = float(np.exp(fit.params[f"C(eth, Treatment('White British'))[T.{g}]"]))
+        assert printed.loc[g, "ci_low"] <= odds_ratio <= printed.loc[g, "ci_high"], (model, g, odds_ratio)
+        assert round(odds_ratio, 2) == pytest.approx(printed.loc[g, "or"]), (model, g, odds_ratio)
+
+
+def test_planted_assessment_and_referral_effects_recovered():
+    """Random mode, large cohort: fully adjusted estimates recover the planted (assumed) values within 4 SE."""
+    from helpers.targets import load_targets
+
+    t = load_targets(study.PUBLISHED_DIR / "cohort_targets.csv")
+    c = generate(n_referrals=400_000, seed=11, outcome_mode="random", missing_share=0.0)
+    f = _simple_frame(c.raw)
+    fit = smf.logit("assessed ~ C(eth, Treatment('White British')) + age + gender + year + borough", f).fit(disp=0)
+    for g in study.GROUPS[1:]:
+        name = f"C(eth, Treatment('White British'))[T.{g}]"
+        z = (fit.params[name] - np.log(t.assessment_or[g])) / fit.bse[name]
+        assert abs(z) < 4, (g, z)
+
+
+def test_counts_preserve_the_expected_total():
+    c = generate(n_referrals=12_345, seed=3)
+    assert len(c.raw) == 12_345
+    assert c.counts["count"].sum() == 12_345
+    assert c.counts.expected.sum() == pytest.approx(12_345)
+
+
+@pytest.mark.parametrize("mechanism", ["mcar", "mar", "mnar"])
+def test_missing_mechanisms(mechanism):
+    c = generate(n_referrals=50_000, seed=5, missing_mechanism=mechanism, outcome_mode="random")
+    f = _simple_frame(c.raw).assign(missing=c.truth.ethnicity_missing.to_numpy(), group=c.truth.true_ethnic_group.to_numpy())
+    assert f.missing.mean() == pytest.approx(0.185, abs=0.01)
+    by_assessed = f.groupby("assessed").missing.mean()
+    by_group = f.groupby("group").missing.mean()
+    if mechanism == "mcar":
+        assert abs(by_assessed[0] - by_assessed[1]) < 0.02
+        assert by_group.max() - by_group.min() < 0.05
+    else:  # more often missing among people never assessed
+        assert by_assessed[0] - by_assessed[1] > 0.05
+    if mechanism == "mnar":
+        assert by_group["White Other"] > by_group["White British"] + 0.03
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"n_referrals": -5}, "n_referrals"),
+    ({"seed": "abc"}, "seed"),
+    ({"missing_mechanism": "nope"}, "missing_mechanism"),
+    ({"outcome_mode": "sampled"}, "outcome_mode"),
+    ({"missing_share": 1.5}, "missing_share"),
+])
+def test_bad_arguments_fail_before_work(kwargs, needle):
+    with pytest.raises(ParameterError, match=needle):
+        generate(**kwargs)
+
+
+def test_cli_rejects_bad_values(capsys):
+    with pytest.raises(SystemExit) as info:
+        cohort_main(["--n", "abc", "--out", "x.csv"])
+    assert info.value.code == 2
+    assert "n_referrals" in capsys.readouterr().err
