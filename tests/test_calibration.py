@@ -67,7 +67,8 @@ def test_equal_access_targets_give_no_differences(tmp_path):
     f = f[f.eth.notna() & (f.Assessment_FirstDate != "")]
     fit = smf.logit("treated ~ C(eth, Treatment('White British')) + Borough", f).fit(disp=0)
     ors = np.exp(fit.params.filter(like="C(eth"))
-    assert len(ors) == 7 and (ors.round(2) == 1.0).all(), ors
+    # integer counts in small groups leave at most a rounding error
+    assert len(ors) == 7 and (abs(ors - 1) < 0.01).all(), ors
 
 
 @pytest.mark.parametrize("edit,needle", [

@@ -1,0 +1,439 @@
+"""Figures for the report: forest plots, the pathway funnel, missing-data method comparisons, simulations.
+
+Every function takes data (never reads files) and returns a ``matplotlib.figure.Figure``. Figures are made
+with ``matplotlib.figure.Figure`` directly, not through pyplot, so nothing is left open in pyplot's state
+and a notebook shows a figure once, when it is displayed (``fig`` as the cell's last expression).
+One colour-blind-safe palette (Okabe & Ito, "Color Universal Design", 2008) is defined here and used
+everywhere. ``savefig`` writes a PNG whose bytes do not depend on the matplotlib version string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+from helpers import study
+from helpers.tables import TOTAL_LABEL, tidy_published
+
+# Okabe-Ito colours (plus its grey), named once.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "grey": "#999999",
+}
+
+PALETTE: dict[str, str] = {
+    "White British": OKABE_ITO["black"],
+    "Black Caribbean": OKABE_ITO["orange"],
+    "Black African": OKABE_ITO["sky_blue"],
+    "Black Other": OKABE_ITO["bluish_green"],
+    "Asian": OKABE_ITO["yellow"],
+    "Mixed": OKABE_ITO["blue"],
+    "White Other": OKABE_ITO["vermillion"],
+    "Other": OKABE_ITO["reddish_purple"],
+    study.MISSING_LABEL: OKABE_ITO["grey"],
+}
+assert set(study.GROUPS) <= set(PALETTE), "every study group needs a colour"
+TOTAL_COLOUR = "#555555"
+
+MODEL_COLOURS: dict[str, str] = {
+    "unadjusted": OKABE_ITO["orange"],
+    "adjusted_age_gender_year": OKABE_ITO["sky_blue"],
+    "adjusted_full": OKABE_ITO["blue"],
+}
+METHOD_COLOURS: dict[str, str] = {
+    "complete_case": OKABE_ITO["vermillion"],
+    "mar_mi": OKABE_ITO["bluish_green"],
+    "weighted_mi": OKABE_ITO["blue"],
+}
+ANALYSIS_MARKERS: dict[str, str] = {"complete_case": "o", "mar_mi": "^", "weighted_mi": "s"}
+METHOD_LABELS: dict[str, str] = {
+    "complete_case": "Complete case",
+    "mar_mi": "MI assuming MAR",
+    "weighted_mi": "Weighted (population-calibrated) MI",
+}
+PUBLISHED_LABEL = "Harwood et al. (2021), Table 4"
+
+FIGSIZE = (8, 5)
+RATIO_TICKS = [0.5, 0.7, 1, 1.4, 2]
+FONT = {"title": 12, "label": 11, "tick": 10, "legend": 9}
+
+
+def _colour(name: str, mapping: Mapping[str, str], fallback_index: int = 0) -> str:
+    if name in mapping:
+        return mapping[name]
+    extras = [OKABE_ITO[k] for k in ("reddish_purple", "yellow", "grey", "black")]
+    return extras[fallback_index % len(extras)]
+
+
+def _ratio_axis(ax, values: Sequence[float], label: str) -> None:
+    """Log-scaled x axis with ticks at 0.5, 0.7, 1, 1.4, 2 (more if the data go beyond), a line at 1."""
+    finite = np.array([v for v in values if v is not None and np.isfinite(v) and v > 0], dtype=float)
+    lo = min(0.5, finite.min() / 1.08) if finite.size else 0.5
+    hi = max(2.0, finite.max() * 1.08) if finite.size else 2.0
+    ax.set_xscale("log")
+    ax.set_xlim(lo / 1.05, hi * 1.05)
+    ticks = list(RATIO_TICKS)
+    extra = [0.25, 0.35, 2.8, 4.0]
+    ticks = sorted(set(ticks + [t for t in extra if lo <= t <= hi]))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.axvline(1.0, color="#444444", linewidth=1, linestyle="--", zorder=0)
+    ax.set_xlabel(label, fontsize=FONT["label"])
+    ax.tick_params(labelsize=FONT["tick"])
+
+
+def _ratio_label(stage: str) -> str:
+    return "Relative risk ratio (log scale)" if stage == "referral_source" else "Odds ratio (log scale)"
+
+
+def _offsets(k: int, width: float = 0.6) -> np.ndarray:
+    if k <= 1:
+        return np.zeros(max(k, 1))
+    return np.linspace(-width / 2, width / 2, k)
+
+
+def _filter(est: pd.DataFrame, stage: str, outcome_level, analysis: str | None) -> pd.DataFrame:
+    out = est
+    if "stage" in out.columns:
+        out = out[out["stage"] == stage]
+    if analysis is not None and "analysis" in out.columns:
+        out = out[out["analysis"] == analysis]
+    if "outcome_level" in out.columns:
+        levels = out["outcome_level"].fillna("").astype(str)
+        if outcome_level is None:
+            present = sorted(set(levels) - {""})
+            if len(present) > 1:
+                raise ValueError(
+                    f"stage {stage!r} has several outcome levels {present}: choose one with outcome_level="
+                )
+        else:
+            out = out[levels == str(outcome_level)]
+    return out
+
+
+def forest_plot(
+    estimates: pd.DataFrame,
+    stage: str,
+    outcome_level=None,
+    models: Sequence[str] | None = None,
+    analysis: str = "complete_case",
+    published: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Forest plot of one stage's OR / RRR by ethnic group, one point and 95% CI per model.
+
+    Groups run down the y axis in the paper's order; the reference group (White British) is a single marker
+    at 1 labelled "reference". Models are dodged vertically and coloured by ``MODEL_COLOURS``; the x axis is
+    log scaled with ticks at 0.5, 0.7, 1, 1.4 and 2 and a dashed line at 1. ``published`` (a tidy frame with
+    the same columns, or the paper's Table 4 as printed) adds the paper's figures as hollow markers beside
+    ours, with the legend entry "Harwood et al. (2021), Table 4". One ``errorbar`` container is drawn per
+    model, and one more per model for the published figures.
+    """
+    if stage not in study.STAGE_SPECS:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {study.STAGES}")
+    est = _filter(estimates, stage, outcome_level, analysis)
+    if models is None:
+        models = [m for m in study.MODELS if m in set(est["model"])] or list(study.MODELS)
+    pub = None
+    if published is not None:
+        pub = _filter(tidy_published(published, stage="treatment"), stage, outcome_level, analysis)
+    groups = list(study.GROUPS)
+    ref = study.REFERENCE_GROUP
+    ypos = {g: i for i, g in enumerate(groups)}
+
+    fig = Figure(figsize=FIGSIZE)
+    ax = fig.add_subplot()
+    n_series = len(models) * (2 if pub is not None else 1)
+    offsets = _offsets(n_series, width=0.62 if n_series > 1 else 0)
+    all_values: list[float] = []
+    handles = []
+    k = 0
+    for model in models:
+        colour = _colour(model, MODEL_COLOURS, k)
+        sources = [("ours", est)] + ([("paper", pub)] if pub is not None else [])
+        for source, data in sources:
+            rows = data[(data["model"] == model) & (data["ethnicity"] != ref)]
+            rows = rows[rows["ethnicity"].isin(groups)]
+            if rows.empty and source == "paper":
+                k += 1
+                continue
+            y = np.array([ypos[g] for g in rows["ethnicity"]], dtype=float) + offsets[k]
+            x = rows["estimate"].to_numpy(dtype=float)
+            lo = rows["ci_low"].to_numpy(dtype=float)
+            hi = rows["ci_high"].to_numpy(dtype=float)
+            xerr = np.vstack([np.where(np.isnan(lo), 0, x - lo), np.where(np.isnan(hi), 0, hi - x)])
+            hollow = source == "paper"
+            container = ax.errorbar(
+                x,
+                y,
+                xerr=xerr,
+                fmt="o" if not hollow else "D",
+                color=colour,
+                markerfacecolor="white" if hollow else colour,
+                markeredgecolor=colour,
+                markersize=6 if not hollow else 5.5,
+                elinewidth=1.4,
+                capsize=2,
+                linestyle="none",
+                label=study.MODEL_LABELS.get(model, model) if not hollow else None,
+                gid=f"{source}:{model}",
+            )
+            if not hollow:
+                handles.append(container)
+            all_values.extend([*x, *lo, *hi])
+            k += 1
+    # Reference group: one marker at 1 and the word "reference".
+    ax.plot([1.0], [ypos[ref]], marker="o", color="black", linestyle="none", gid="reference")
+    ax.annotate(
+        "reference",
+        xy=(1.0, ypos[ref]),
+        xytext=(8, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize=FONT["tick"],
+    )
+    if pub is not None and not pub.empty:
+        handles.append(
+            Line2D([], [], marker="D", color="black", markerfacecolor="white", linestyle="none", label=PUBLISHED_LABEL)
+        )
+    _ratio_axis(ax, all_values, _ratio_label(stage))
+    ax.set_yticks(range(len(groups)), labels=groups)
+    ax.set_ylim(len(groups) - 0.5, -0.5)  # paper's order from the top
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if title is None:
+        spec = study.STAGE_SPECS[stage]
+        level = f": {outcome_level} vs {study.SOURCE_BASE}" if outcome_level else ""
+        title = f"{spec.label}{level} ({analysis.replace('_', ' ')})"
+    ax.set_title(title, fontsize=FONT["title"])
+    ax.legend(handles=handles, fontsize=FONT["legend"], loc="best", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _group_colours(labels: Sequence[str]) -> list[str]:
+    return [TOTAL_COLOUR if g == TOTAL_LABEL else PALETTE.get(g, OKABE_ITO["grey"]) for g in labels]
+
+
+def pathway_funnel(counts: pd.DataFrame, per_1000: bool = False) -> Figure:
+    """The pathway by group from ``tables.pathway_counts``: one panel of horizontal bars per step.
+
+    Left: assessed, % of referred. Right: treated, % of assessed (the paper's denominator). With
+    ``per_1000=True`` a third panel shows treated per 1,000 referred (the whole pathway). Each panel's
+    title names its denominator. Suppressed (missing) values are marked "suppressed". One bar per row of
+    ``counts`` in each panel.
+    """
+    needed = ["pct_assessed", "pct_treated"] + (["treated_per_1000_referred"] if per_1000 else [])
+    missing = [c for c in needed if c not in counts.columns]
+    if missing:
+        raise ValueError(f"counts lacks columns {missing}: pass tables.pathway_counts(...) output")
+    labels = [str(g) for g in counts.index]
+    panels = [
+        ("pct_assessed", "Assessed\n% of referred", "%"),
+        ("pct_treated", "Treated\n% of assessed", "%"),
+    ]
+    if per_1000:
+        panels.append(("treated_per_1000_referred", "Treated\nper 1,000 referred", "per 1,000"))
+    fig = Figure(figsize=(8 if not per_1000 else 10, 5))
+    axes = fig.subplots(1, len(panels), sharey=True)
+    colours = _group_colours(labels)
+    y = np.arange(len(labels))
+    for ax, (column, title, unit) in zip(np.atleast_1d(axes), panels):
+        values = pd.to_numeric(counts[column], errors="coerce").astype(float).to_numpy()
+        ax.barh(y, np.nan_to_num(values, nan=0.0), color=colours, edgecolor="black", linewidth=0.5)
+        upper = 1000.0 if unit == "per 1,000" else 100.0
+        ax.set_xlim(0, upper * 1.12)
+        for yi, v in zip(y, values):
+            text = "suppressed" if np.isnan(v) else f"{v:.0f}" if unit == "per 1,000" else f"{v:.1f}"
+            ax.text(
+                (0 if np.isnan(v) else v) + upper * 0.01, yi, text, va="center", fontsize=FONT["legend"]
+            )
+        ax.set_title(title, fontsize=FONT["label"])
+        ax.set_xlabel(unit, fontsize=FONT["tick"])
+        ax.tick_params(labelsize=FONT["tick"])
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    first = np.atleast_1d(axes)[0]
+    first.set_yticks(y, labels=labels)
+    first.set_ylim(len(labels) - 0.5, -0.5)
+    fig.suptitle("The IAPT pathway by ethnic group", fontsize=FONT["title"])
+    fig.tight_layout()
+    return fig
+
+
+def _method_column(frame: pd.DataFrame) -> str:
+    for c in ("method", "analysis"):
+        if c in frame.columns:
+            return c
+    raise ValueError("estimates need a 'method' (or 'analysis') column")
+
+
+def compare_methods_plot(
+    frame_of_estimates_by_method: pd.DataFrame,
+    truth=None,
+    stage: str = "treatment",
+    title: str | None = None,
+) -> Figure:
+    """Estimates (point and 95% CI) for each non-reference group by missing-data method, dodged.
+
+    ``frame_of_estimates_by_method``: columns ``method`` (or ``analysis``; complete_case, mar_mi,
+    weighted_mi ...), ``ethnicity``, ``estimate``, ``ci_low``, ``ci_high``; one row per method and group
+    (filter to one stage, model and outcome level first). ``truth``: the true values, a mapping or Series
+    ethnicity -> value, or a frame with ``ethnicity`` and ``estimate`` (or ``truth``); drawn as a vertical
+    black tick per group, labelled "True value". One ``errorbar`` container per method.
+    """
+    est = frame_of_estimates_by_method
+    mcol = _method_column(est)
+    est = est[est["ethnicity"] != study.REFERENCE_GROUP]
+    if est.duplicated([mcol, "ethnicity"]).any():
+        raise ValueError("more than one estimate per method and group: filter to one stage, model and level")
+    groups = [g for g in study.GROUPS if g != study.REFERENCE_GROUP]
+    groups += [g for g in est["ethnicity"].unique() if g not in groups]
+    ypos = {g: i for i, g in enumerate(groups)}
+    methods = [m for m in ANALYSIS_MARKERS if m in set(est[mcol])]
+    methods += [m for m in est[mcol].unique() if m not in methods]
+    fig = Figure(figsize=FIGSIZE)
+    ax = fig.add_subplot()
+    offsets = _offsets(len(methods), width=0.5)
+    values: list[float] = []
+    for k, method in enumerate(methods):
+        rows = est[est[mcol] == method]
+        x = rows["estimate"].to_numpy(dtype=float)
+        lo = rows["ci_low"].to_numpy(dtype=float)
+        hi = rows["ci_high"].to_numpy(dtype=float)
+        y = np.array([ypos[g] for g in rows["ethnicity"]], dtype=float) + offsets[k]
+        ax.errorbar(
+            x,
+            y,
+            xerr=np.vstack([np.nan_to_num(x - lo), np.nan_to_num(hi - x)]),
+            fmt=ANALYSIS_MARKERS.get(method, "o"),
+            color=_colour(method, METHOD_COLOURS, k),
+            capsize=2,
+            linestyle="none",
+            label=METHOD_LABELS.get(method, method),
+            gid=f"method:{method}",
+        )
+        values.extend([*x, *lo, *hi])
+    if truth is not None:
+        tv = _truth_series(truth)
+        tv = tv[tv.index.isin(groups)]
+        ax.plot(
+            tv.to_numpy(dtype=float),
+            [ypos[g] for g in tv.index],
+            marker="|",
+            markersize=22,
+            markeredgewidth=2.5,
+            color="black",
+            linestyle="none",
+            label="True value",
+            gid="truth",
+        )
+        values.extend(tv.to_numpy(dtype=float))
+    _ratio_axis(ax, values, _ratio_label(stage))
+    ax.set_yticks(range(len(groups)), labels=groups)
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(title or f"Missing ethnicity: estimates by method (vs {study.REFERENCE_GROUP})", fontsize=FONT["title"])
+    ax.legend(fontsize=FONT["legend"], loc="best", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _truth_series(truth) -> pd.Series:
+    if isinstance(truth, pd.DataFrame):
+        value = "truth" if "truth" in truth.columns else "estimate"
+        return truth.set_index("ethnicity")[value].astype(float)
+    if isinstance(truth, pd.Series):
+        return truth.astype(float)
+    if isinstance(truth, Mapping):
+        return pd.Series(dict(truth), dtype=float)
+    raise TypeError("truth must be a mapping, Series or DataFrame")
+
+
+def simulation_plot(
+    sim_summary: pd.DataFrame,
+    bias_label: str = "Bias (log odds ratio)",
+    nominal: float = 0.95,
+) -> Figure:
+    """Bias and CI coverage by method (colour/marker) and missingness mechanism (columns of panels).
+
+    ``sim_summary`` columns: ``method``, ``mechanism``, ``ethnicity``, ``bias``, ``coverage`` (a proportion,
+    or a percentage if any value exceeds 1.5), optionally ``emp_se``. Top row: bias with a line at 0.
+    Bottom row: coverage with a line at the nominal level. In every panel, one line of points (``Line2D``,
+    markers only) per method.
+    """
+    needed = ["method", "mechanism", "ethnicity", "bias", "coverage"]
+    missing = [c for c in needed if c not in sim_summary.columns]
+    if missing:
+        raise ValueError(f"sim_summary lacks columns {missing}")
+    data = sim_summary[sim_summary["ethnicity"] != study.REFERENCE_GROUP]
+    order = ["MCAR", "MAR", "MNAR"]
+    mechanisms = [m for m in order if m in set(data["mechanism"])]
+    mechanisms += [m for m in data["mechanism"].unique() if m not in mechanisms]
+    methods = [m for m in ANALYSIS_MARKERS if m in set(data["method"])]
+    methods += [m for m in data["method"].unique() if m not in methods]
+    groups = [g for g in study.GROUPS if g in set(data["ethnicity"])]
+    groups += [g for g in data["ethnicity"].unique() if g not in groups]
+    ypos = {g: i for i, g in enumerate(groups)}
+    percent = float(pd.to_numeric(data["coverage"], errors="coerce").max()) > 1.5
+    nominal_line = nominal * 100 if percent else nominal
+
+    fig = Figure(figsize=(max(8, 3.2 * len(mechanisms)), 6.5))
+    axes = np.array(fig.subplots(2, len(mechanisms), sharey=True, sharex="row", squeeze=False))
+    offsets = _offsets(len(methods), width=0.45)
+    for j, mech in enumerate(mechanisms):
+        for i, (metric, ref_line, xlabel) in enumerate(
+            [("bias", 0.0, bias_label), ("coverage", nominal_line, "Coverage of 95% CI" + (" (%)" if percent else ""))]
+        ):
+            ax = axes[i, j]
+            for k, method in enumerate(methods):
+                rows = data[(data["mechanism"] == mech) & (data["method"] == method)]
+                y = np.array([ypos[g] for g in rows["ethnicity"]], dtype=float) + offsets[k]
+                ax.plot(
+                    rows[metric].to_numpy(dtype=float),
+                    y,
+                    marker=ANALYSIS_MARKERS.get(method, "o"),
+                    color=_colour(method, METHOD_COLOURS, k),
+                    linestyle="none",
+                    label=METHOD_LABELS.get(method, method),
+                    gid=f"{metric}:{mech}:{method}",
+                )
+            ax.axvline(ref_line, color="#444444", linestyle="--", linewidth=1, zorder=0, gid=f"ref:{metric}")
+            ax.set_xlabel(xlabel, fontsize=FONT["tick"])
+            ax.tick_params(labelsize=FONT["tick"])
+            ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+            ax.set_axisbelow(True)
+            if i == 0:
+                ax.set_title(mech, fontsize=FONT["label"])
+        axes[0, j].set_yticks(range(len(groups)), labels=groups)
+        axes[0, j].set_ylim(len(groups) - 0.5, -0.5)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=FONT["legend"], frameon=False)
+    fig.suptitle("Simulation: bias and coverage by method and missingness mechanism", fontsize=FONT["title"])
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def savefig(fig: Figure, path, dpi: int = 150) -> Path:
+    """Write ``fig`` as PNG to ``path`` (parents created). The PNG carries no "Software" (matplotlib
+    version) metadata, so the same figure gives the same bytes across runs and matplotlib versions."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})
+    return path
