@@ -144,8 +144,43 @@ def _split(total: int, weights: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate([[0], cum]))
 
 
-def _calibrated(expected: pd.DataFrame, t: Targets, n_referrals: int, missing_share: float) -> np.ndarray:
-    """Controlled rounding: group x stage totals exact, then patterns, then sources within each."""
+def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
+    """Integers summing to ``total`` in proportion to ``weights`` (Hamilton's method, ties by position)."""
+    w = np.clip(weights, 0, None)
+    if total == 0 or w.sum() <= 0:
+        return np.zeros(len(w), dtype=np.int64)
+    q = w * (total / w.sum())
+    out = np.floor(q).astype(np.int64)
+    short = total - out.sum()
+    if short:
+        out[np.argsort(-(q - out), kind="stable")[:short]] += 1
+    return out
+
+
+def _allocate_with_carry(totals: np.ndarray, probs: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Split each row total across columns exactly, carrying the rounding debt from row to row.
+
+    Rounding every small cell on its own would send a cell of one referral to the same column every time
+    (a bias that piles up); carrying the debt keeps every column's total within about one of its expectation.
+    """
+    out = np.zeros(probs.shape, dtype=np.int64)
+    debt = np.zeros(probs.shape[1])
+    for row in order:
+        if totals[row] == 0:
+            continue
+        target = totals[row] * probs[row] + debt
+        out[row] = _largest_remainder(int(totals[row]), target)
+        debt = target - out[row]
+    return out
+
+
+def _calibrated(expected: pd.DataFrame, t: Targets, n_referrals: int, missing_share: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """Controlled rounding: group x stage totals exact, then patterns, then sources within each pattern.
+
+    Patterns are visited in a seeded random order so that systematic rounding cannot line up with the
+    regular order of the pattern grid (which would favour one borough or year in small groups).
+    """
     from helpers.targets import assessed_counts
 
     e = expected.expected.to_numpy().reshape(G, N_PATTERNS, 4, 3, 2)
@@ -154,10 +189,12 @@ def _calibrated(expected: pd.DataFrame, t: Targets, n_referrals: int, missing_sh
     n_observed = n_referrals - n_missing
     scale = n_observed / round(t.n_referrals * (1 - t.missing_share))
     # recorded-ethnicity part: treated and assessed per group as printed (scaled), referred to the total
-    treated = _split(int(round(t.treated_n.sum() * scale)), t.treated_n.to_numpy())
-    assessed = _split(int(round(assessed_counts(t).sum() * scale)), assessed_counts(t).to_numpy())
     if scale == 1.0:
         treated, assessed = t.treated_n.to_numpy().astype(np.int64), assessed_counts(t).to_numpy()
+    else:
+        treated = _split(int(round(t.treated_n.sum() * scale)), t.treated_n.to_numpy())
+        assessed = _split(int(round(assessed_counts(t).sum() * scale)), assessed_counts(t).to_numpy())
+        assessed = np.maximum(assessed, treated)
     referred = _split(n_observed, e[..., 0].sum(axis=(1, 2, 3)))
     referred = np.maximum(referred, assessed)
     referred[0] += n_observed - referred.sum()
@@ -168,9 +205,12 @@ def _calibrated(expected: pd.DataFrame, t: Targets, n_referrals: int, missing_sh
     for m, stage_totals in ((0, stage_totals_obs), (1, stage_totals_mis)):
         for gi in range(G):
             for si in range(3):
-                pattern_totals = _split(int(stage_totals[gi, si]), e[gi, :, :, si, m].sum(axis=1))
-                for pi in np.flatnonzero(pattern_totals):
-                    out[gi, pi, :, si, m] = _split(int(pattern_totals[pi]), e[gi, pi, :, si, m])
+                cell = e[gi, :, :, si, m]  # (patterns, sources)
+                order = rng.permutation(N_PATTERNS)
+                pattern_totals = np.zeros(N_PATTERNS, dtype=np.int64)
+                pattern_totals[order] = _split(int(stage_totals[gi, si]), cell.sum(axis=1)[order])
+                probs = cell / np.maximum(cell.sum(axis=1, keepdims=True), 1e-300)
+                out[gi, :, :, si, m] = _allocate_with_carry(pattern_totals, probs, order)
     return out.ravel()
 
 
@@ -178,7 +218,7 @@ def realise_counts(expected: pd.DataFrame, t: Targets, n_referrals: int, missing
                    rng: np.random.Generator) -> np.ndarray:
     """Integer referrals per cell: controlled rounding (``calibrated``) or a multinomial draw (``random``)."""
     if mode == "calibrated":
-        return _calibrated(expected, t, n_referrals, missing_share)
+        return _calibrated(expected, t, n_referrals, missing_share, rng)
     if mode == "random":
         p = expected.expected.to_numpy()
         return rng.multinomial(n_referrals, p / p.sum())
@@ -337,3 +377,58 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def csv_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of the exact bytes ``write_csv`` would write for ``frame`` (no file needed)."""
+    text = frame.to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def expected_missing_share(by: str = "group", mechanisms: tuple[str, ...] = ("mcar", "mar", "mnar"),
+                           missing_share: float = params_mod.DEFAULTS["missing_share"],
+                           targets_path: str | Path = "") -> pd.DataFrame:
+    """Expected share of referrals with ethnicity missing, by true ``group`` or pathway ``stage``, per mechanism.
+
+    Computed from the expected cell counts (no rows drawn), so it shows what each mechanism *does*:
+    MCAR gives every group and stage the same share; MAR varies it by stage and borough; MNAR also by the
+    true ethnic group. The odds it uses are the *assumed* ``missing_log_odds`` rows of the targets file.
+    """
+    if by not in ("group", "stage"):
+        raise ValueError(f"by must be 'group' or 'stage', not {by!r}")
+    settings = params_mod.validate(missing_share=missing_share, targets_path=str(targets_path or ""))
+    t = load_targets(params_mod.targets_file(settings))
+    solved = load_solved(t)
+    out = {}
+    for mech in mechanisms:
+        settings_m = params_mod.validate(missing_mechanism=mech)
+        cells = expected_counts(t, solved, t.n_referrals, settings["missing_share"], settings_m["missing_mechanism"])
+        total = cells.groupby(by, sort=False)["expected"].sum()
+        missing = cells[cells.missing == 1].groupby(by, sort=False)["expected"].sum()
+        out[mech] = missing / total
+    levels = study.GROUPS if by == "group" else STAGE_LEVELS
+    frame = pd.DataFrame(out).reindex(levels)
+    frame.index.name = by
+    frame.columns.name = "mechanism"
+    return frame
+
+
+def missing_share_table(frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Realised share with ethnicity missing, by true group (rows) and pathway stage (columns), plus ``All``.
+
+    ``frame``: the analysis frame; ``truth``: per row of ``frame`` (same order) ``referral_id`` and
+    ``true_ethnic_group``, as ``pipeline.load_study_data`` returns it. Only a synthetic cohort has a truth.
+    """
+    if len(frame) != len(truth) or not (frame["referral_id"].to_numpy() == truth["referral_id"].to_numpy()).all():
+        raise ValueError("truth must have one row per row of frame, in the same order (same referral_id)")
+    stage = np.where(frame["assessed"].to_numpy() == 0, STAGE_LEVELS[0],
+                     np.where(frame["treated"].to_numpy() == 1, STAGE_LEVELS[2], STAGE_LEVELS[1]))
+    work = pd.DataFrame({
+        "group": pd.Categorical(truth["true_ethnic_group"].to_numpy(), categories=study.GROUPS),
+        "stage": pd.Categorical(stage, categories=STAGE_LEVELS),
+        "missing": frame["ethnicity"].isna().to_numpy().astype(float),
+    })
+    table = work.pivot_table(index="group", columns="stage", values="missing", aggfunc="mean", observed=False)
+    table["All"] = work.groupby("group", observed=False)["missing"].mean()
+    table.columns = pd.Index([str(c) for c in table.columns], name="stage")
+    return table

@@ -182,3 +182,14 @@ def test_cli_rejects_bad_values(capsys):
         cohort_main(["--n", "abc", "--out", "x.csv"])
     assert info.value.code == 2
     assert "n_referrals" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n,seed", [(5_000, 1), (12_000, 4)])
+def test_calibrated_rounding_does_not_pile_up_in_small_cells(n, seed):
+    """Regression: rounding each tiny cell on its own once sent every single-referral cell to 'Self'."""
+    c = generate(n_referrals=n, seed=seed)
+    by_source = c.counts.groupby(["group", "referral_source"]).agg(e=("expected", "sum"), r=("count", "sum"))
+    assert (by_source.r - by_source.e).abs().max() < 4
+    by_stage = c.counts[c.counts.missing == 0].groupby(["group", "stage"]).agg(e=("expected", "sum"),
+                                                                             r=("count", "sum"))
+    assert (by_stage.r - by_stage.e).abs().max() < 2
