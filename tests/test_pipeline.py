@@ -1,0 +1,85 @@
+"""The shared route from parameters to tables: same parameters, same tables; outputs complete and safe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import pipeline, study, tables
+
+
+@pytest.fixture(scope="module")
+def small():
+    return pipeline.load_study_data(n_referrals=12_000, seed=4, n_imputations=5)
+
+
+def test_default_parameters_load_the_committed_cohort():
+    data = pipeline.load_study_data()
+    assert "committed" in data.origin
+    assert len(data.frame) == 85_800 and data.truth is not None
+    assert (data.truth.referral_id == data.frame.referral_id).all()
+
+
+def test_other_parameters_generate(small):
+    assert "generated" in small.origin and len(small.frame) == 12_000
+
+
+def test_streams_are_independent_and_reproducible():
+    p = {"seed": 5}
+    a = pipeline.rng_for(p, "imputation").random(3)
+    assert np.array_equal(a, pipeline.rng_for(p, "imputation").random(3))
+    assert not np.array_equal(a, pipeline.rng_for(p, "simulation").random(3))
+    with pytest.raises(ValueError, match="unknown random stream 'x'"):
+        pipeline.rng_for(p, "x")
+
+
+def test_paper_estimates_cover_every_stage_model_and_analysis(small):
+    est = pipeline.paper_estimates(small)
+    non_ref = est[est.ethnicity != study.REFERENCE_GROUP]
+    counts = non_ref.groupby(["analysis", "stage", "model"]).size()
+    assert len(counts) == 2 * 3 * 3
+    assert (counts.xs("referral_source", level="stage") == 7 * 3).all()
+    assert (counts.xs("treatment", level="stage") == 7).all()
+    assert set(est.outcome_level[est.stage == "referral_source"]) == {"Self", "Community", "Other"}
+    assert (est.outcome_level[est.stage != "referral_source"].fillna("") == "").all()
+    assert list(est.columns[:11]) == pipeline.ESTIMATE_COLUMNS
+    # the same parameters give identical tables
+    pd.testing.assert_frame_equal(est, pipeline.paper_estimates(small))
+
+
+def test_truth_is_only_for_synthetic_cohorts(small, tmp_path):
+    assert len(pipeline.truth_estimates(small)) > 0
+    extract = tmp_path / "extract.csv"
+    small.raw.head(3000).to_csv(extract, index=False)
+    real = pipeline.load_study_data(data_path=str(extract), margin="census2011", n_imputations=3)
+    assert real.truth is None and "extract" in real.origin
+    with pytest.raises(ValueError, match="no truth file"):
+        pipeline.true_frame(real)
+
+
+def test_margin_choices(small, tmp_path):
+    truth = pipeline.population_margin(small)
+    assert truth.index.tolist() == study.GROUPS and truth.sum() == pytest.approx(1)
+    census = pipeline.population_margin(pipeline.load_study_data({**small.params, "margin": "census2011"}))
+    assert census.sum() == pytest.approx(1) and not np.allclose(census, truth)
+    path = tmp_path / "margin.csv"
+    pd.DataFrame({"ethnicity": study.GROUPS, "share": [1 / 8] * 8}).to_csv(path, index=False)
+    custom = pipeline.population_margin(pipeline.load_study_data({**small.params, "margin": str(path)}))
+    assert np.allclose(custom, 1 / 8)
+
+
+def test_write_outputs_publishable_tables_have_no_small_counts(small, tmp_path):
+    paths = pipeline.write_outputs(small, tmp_path)
+    assert all(p.exists() for p in paths.values())
+    est = pd.read_csv(paths["estimates"])
+    assert {"stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low", "ci_high", "n"} <= set(est)
+    table1 = pd.read_csv(paths["table1"], index_col=[0, 1], header=[0, 1])
+    counts = table1.loc[:, table1.columns.get_level_values(1) == "n"]
+    pathway = pd.read_csv(paths["pathway_counts"], index_col=0)[["referred", "assessed", "treated"]]
+    for name, table in (("table1", counts), ("pathway_counts", pathway)):
+        assert table.notna().any().any()
+        offending = tables.check_disclosure(table)
+        assert offending.empty, (name, offending.head())
+    flow = pd.read_csv(paths["flow"])
+    assert flow.n_rows.iloc[0] == len(small.raw)
