@@ -732,7 +732,7 @@ def mi_estimates(frame: pd.DataFrame, result: ImputationResult, fit: Callable | 
     default: the models are large-sample logistic models, as in Stata's ``mi estimate: logit``).
     ``progress``: a tqdm bar (shown only if the fits take more than a second); ``False`` for tests/CI.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar: works in a terminal and a notebook without ipywidgets
 
     if fit is None:
         from helpers import models

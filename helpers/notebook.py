@@ -6,12 +6,19 @@ notebook with the same message as on the command line.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from helpers import params as params_mod
+
+
+def _short_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """Warnings as 'Category: message', without the machine path of the module that raised them."""
+    return f"{category.__name__}: {message}\n"
 
 
 def setup(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -21,6 +28,7 @@ def setup(namespace: dict[str, Any]) -> dict[str, Any]:
     """
     given = {name: namespace[name] for name in params_mod.SCHEMA if name in namespace}
     p = params_mod.validate(given)
+    warnings.formatwarning = _short_warning  # a reader needs the message; a path would differ per machine
     pd.set_option("display.precision", 2)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 120)

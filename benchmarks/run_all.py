@@ -1,0 +1,111 @@
+"""Speed and memory figures for IAPT Pathways: printed, and written to benchmarks/results/benchmarks.json.
+
+Not a timed test: run by hand or with `make bench`. Every measurement runs in its own Python process, so
+its peak memory (ru_maxrss) is its own.
+
+    .venv/bin/python benchmarks/run_all.py            # everything (10 million rows: tens of minutes)
+    .venv/bin/python benchmarks/run_all.py --quick    # skip the 10,000,000-row measurements
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def task_cohort(n: int) -> dict:
+    from helpers import cohort
+
+    t0 = time.perf_counter()
+    c = cohort.generate(n_referrals=n)
+    seconds = time.perf_counter() - t0
+    return {"rows": len(c.raw), "seconds": seconds}
+
+
+def task_mi(m: int) -> dict:
+    from helpers import pipeline
+
+    data = pipeline.load_study_data(n_imputations=m)
+    t0 = time.perf_counter()
+    est = pipeline.mi_estimates(data, weighted=True)
+    return {"imputations": m, "models": int(est.groupby(["stage", "model"]).ngroups), "rows": len(data.frame),
+            "seconds": time.perf_counter() - t0}
+
+
+TASKS = {"cohort": task_cohort, "mi": task_mi}
+
+
+def run_child(task: str, arg: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--task", task, "--arg", str(arg)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 10,000,000-row measurements")
+    parser.add_argument("--task", choices=list(TASKS), help=argparse.SUPPRESS)
+    parser.add_argument("--arg", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.task:  # child process: one measurement
+        result = TASKS[args.task](args.arg)
+        result["peak_rss_gb"] = _peak_gb()
+        print(json.dumps(result))
+        return 0
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    big = [] if args.quick else [10_000_000]
+    report: dict = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
+                                "cores": __import__("os").cpu_count()}}
+
+    print("Cohort generation (calibrated mode, in memory)")
+    report["cohort"] = []
+    for n in [85_800, 1_000_000, *big]:
+        r = run_child("cohort", n)
+        report["cohort"].append(r)
+        print(f"  {n:>12,} referrals: {r['seconds']:8.1f} s, peak memory {r['peak_rss_gb']:5.2f} GB")
+
+    print("Nine models, aggregated (pattern counts) vs row level (statsmodels): benchmarks/bench_models.py")
+    sizes = ["85800", *[str(n) for n in big]]
+    models_json = RESULTS / "models.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_models.py"), "--sizes", *sizes,
+                    "--out", str(models_json)], cwd=ROOT, check=True)
+    report["models"] = json.loads(models_json.read_text())
+
+    print("Weighted multiple imputation, M = 20, all nine models pooled, 85,800 referrals")
+    r = run_child("mi", 20)
+    report["weighted_mi"] = r
+    print(f"  {r['seconds']:.1f} s for {r['models']} models, peak memory {r['peak_rss_gb']:.2f} GB")
+
+    print("The whole run (python -m helpers.run: every notebook, the book, the tables), after set-up")
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "helpers.run", "--out", out], cwd=ROOT, check=True,
+                       capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        per_notebook = json.loads((Path(out) / "run.json").read_text()).get("notebooks")
+    report["make_run"] = {"seconds": seconds, "notebooks": per_notebook}
+    print(f"  {seconds:.0f} s")
+
+    path = RESULTS / "benchmarks.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
