@@ -176,7 +176,7 @@ def read_extract(path, *, encoding: str = "utf-8-sig", check_columns: bool = Tru
     if len(short):
         raise ExtractError(f"{str(path)!r}: {len(short)} line(s) have fewer fields than the header "
                            f"(lines {', '.join(map(str, short[:N_EXAMPLES]))}{', ...' if len(short) > N_EXAMPLES else ''}).")
-    raw.attrs["source"] = str(path)
+    raw.attrs["source"] = path.name  # the file name: a full path would differ per machine (and may be sensitive)
     if check_columns:
         check_required_columns(raw)
     return raw
@@ -759,3 +759,35 @@ def write_data_dictionary(csv_path=DICTIONARY_CSV, md_path=DICTIONARY_MD) -> Non
 if __name__ == "__main__":  # python -m helpers.prepare  -> rewrite the data dictionary files
     write_data_dictionary()
     print(f"wrote {DICTIONARY_CSV} and {DICTIONARY_MD}")
+
+
+# --- Code tables for display ------------------------------------------------------------------------------
+def ethnic_code_table() -> pd.DataFrame:
+    """NHS ethnic category codes with their label, the study's group (or ``missing``) and the basis of the
+    grouping (``paper's eight groups`` or *assumed*), one row per code in :data:`ETHNIC_CODES`."""
+    rows = []
+    for code in ETHNIC_CODES:
+        group = codes.ETHNIC_CODE_TO_GROUP[code]
+        label = codes.ETHNIC_CATEGORY_LABELS.get(code, "Blank (nothing recorded)")
+        if group is None:
+            basis = "missing: kept, ethnicity NaN"
+        elif code == "R":
+            basis = "assumed (codes.CHINESE_GROUP)"
+        else:
+            basis = "paper's eight groups"
+        rows.append({"code": code if code else "(blank)", "label": label, "group": group or "missing",
+                     "basis": basis})
+    return pd.DataFrame(rows)
+
+
+def source_code_table() -> pd.DataFrame:
+    """IAPT source-of-referral codes with their label, the study's category and the basis of the mapping:
+    A1 (GP) and B1 (self) as NHS England counts them, every other code *assumed*."""
+    rows = []
+    for code, category in codes.SOURCE_CODE_TO_CATEGORY.items():
+        basis = "NHS England" if code in ("A1", "B1") else "assumed"
+        rows.append({"code": code, "label": codes.SOURCE_OF_REFERRAL_LABELS.get(code, ""), "category": category,
+                     "basis": basis})
+    out = pd.DataFrame(rows)
+    out["category"] = pd.Categorical(out["category"], categories=study.SOURCES)
+    return out.sort_values(["category", "code"], kind="stable").reset_index(drop=True)
