@@ -237,3 +237,30 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def tilts_table(solved: Solved) -> pd.DataFrame:
+    """The solved group tilts, one row per group (White British 0 by construction), for display.
+
+    ``agy_tilt`` leans a group's age-gender-year mix along the treatment effects of those covariates and
+    ``borough_tilt`` its borough mix along the borough effects; positive = towards patterns with higher
+    treatment odds. Both are *constructed* (solved to reproduce Table 4), not observed.
+    """
+    return pd.DataFrame({"agy_tilt": solved.agy_tilt, "borough_tilt": solved.borough_tilt},
+                        index=pd.Index(study.GROUPS, name="ethnicity"))
+
+
+def group_covariate_mix(t: Targets, solved: Solved, covariate: str) -> pd.DataFrame:
+    """Share of each level of ``covariate`` within each group (rows sum to 1), as the solved model builds it.
+
+    These are the expected mixes of referrals with recorded ethnicity (``covariate_probabilities``
+    marginalised over the other covariates): *assumed* base margins tilted by the solved tilts.
+    """
+    if covariate not in COVS:
+        raise ValueError(f"covariate {covariate!r} is not one of {COVS}")
+    p = covariate_probabilities(t, solved.agy_tilt, solved.borough_tilt).reshape(G, *SHAPE)
+    axis = 1 + COVS.index(covariate)
+    other = tuple(a for a in range(1, 1 + len(SHAPE)) if a != axis)
+    mix = p.sum(axis=other)
+    return pd.DataFrame(mix, index=pd.Index(study.GROUPS, name="ethnicity"),
+                        columns=pd.Index(study.COVARIATE_LEVELS[covariate], name=covariate))

@@ -437,3 +437,154 @@ def savefig(fig: Figure, path, dpi: int = 150) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})
     return path
+
+
+def pathway_diagram() -> Figure:
+    """The IAPT pathway the paper studies, as boxes and arrows (no data).
+
+    Referral sources (``study.SOURCES``) lead to referral; referral -> assessment -> treatment (stepped care:
+    low- or high-intensity therapy). Under each step: the paper's question and its denominator, from
+    ``study.STAGE_SPECS``. Exits (not assessed; assessed, not treated) are drawn in grey.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig = Figure(figsize=(10, 5.2))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 5.2)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, colour, fontsize=FONT["label"], text_colour="black"):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
+                                    facecolor=colour, edgecolor="black", linewidth=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=text_colour)
+
+    def arrow(x0, y0, x1, y1, colour="black"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14,
+                                     color=colour, linewidth=1.2))
+
+    main_y, step_x = 2.9, [1.6, 5.0, 8.4]
+    # referral sources along the top, feeding the referral box
+    source_x = np.linspace(0.45, 2.75, len(study.SOURCES))
+    for x, s in zip(source_x, study.SOURCES):
+        box(x, 4.7, 0.64, 0.34, s, "#f2f2f2", fontsize=FONT["legend"] - 1)
+        arrow(x, 4.5, step_x[0], main_y + 0.45)
+    ax.text(step_x[0], 5.12, "Source of referral", ha="center", va="center", fontsize=FONT["legend"])
+    labels = ["Referred", "Assessed", "Treated\n(stepped care: low or\nhigh intensity)"]
+    colours = [OKABE_ITO["sky_blue"], OKABE_ITO["bluish_green"], OKABE_ITO["blue"]]
+    for x, label, colour in zip(step_x, labels, colours):
+        box(x, main_y, 2.1, 0.8, label, colour, text_colour="black" if colour != OKABE_ITO["blue"] else "white")
+    for x0, x1 in zip(step_x[:-1], step_x[1:]):
+        arrow(x0 + 1.1, main_y, x1 - 1.1, main_y)
+    # exits
+    for x, label in [((step_x[0] + step_x[1]) / 2, "Not assessed"),
+                     ((step_x[1] + step_x[2]) / 2, "Assessed,\nnot treated")]:
+        box(x, 1.75, 1.5, 0.5, label, "#e6e6e6", fontsize=FONT["legend"])
+        arrow(x, main_y, x, 2.02, colour=OKABE_ITO["grey"])
+    # the paper's three questions, each with its denominator
+    questions = [
+        (step_x[0], "referral_source", "1. Which source?\nmultinomial model\namong all referrals"),
+        (step_x[1], "assessment", "2. Assessed?\nlogistic model\namong all referrals"),
+        (step_x[2], "treatment", "3. Treated?\nlogistic model\namong the assessed"),
+    ]
+    for x, stage, text in questions:
+        assert stage in study.STAGE_SPECS
+        ax.text(x, 0.65, text, ha="center", va="center", fontsize=FONT["legend"],
+                bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor=OKABE_ITO["grey"]))
+    ax.text(5.0, 0.05, f"Each ethnic group compared with {study.REFERENCE_GROUP} at every stage",
+            ha="center", va="bottom", fontsize=FONT["legend"], style="italic")
+    return fig
+
+
+def referral_rate_plot(rates: pd.DataFrame, title: str | None = None) -> Figure:
+    """Referral rates per resident by ethnic group (left) and rate ratios vs White British with 95% CIs
+    (right, log scale), one colour per borough, from ``helpers.population.referral_rates``.
+
+    One ``barh`` group per borough in the left panel and one ``errorbar`` container per borough in the right.
+    """
+    needed = ["borough", "ethnicity", "rate", "rate_ratio", "rr_ci_low", "rr_ci_high"]
+    missing = [c for c in needed if c not in rates.columns]
+    if missing:
+        raise ValueError(f"rates lacks columns {missing}: pass helpers.population.referral_rates(...) output")
+    boroughs = list(dict.fromkeys(rates["borough"]))
+    colours = [OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "reddish_purple", "vermillion")]
+    groups = list(study.GROUPS)
+    ypos = {g: i for i, g in enumerate(groups)}
+    fig = Figure(figsize=(10, 5))
+    ax_rate, ax_rr = fig.subplots(1, 2, sharey=True)
+    offsets = _offsets(len(boroughs), width=0.6)
+    height = 0.8 / max(len(boroughs), 1)
+    values: list[float] = []
+    for k, b in enumerate(boroughs):
+        rows = rates[rates["borough"] == b].set_index("ethnicity").reindex(groups)
+        y = np.arange(len(groups)) + offsets[k]
+        colour = colours[k % len(colours)]
+        ax_rate.barh(y, rows["rate"].astype(float).fillna(0).to_numpy(), height=height, color=colour,
+                     edgecolor="black", linewidth=0.4, label=b, gid=f"rate:{b}")
+        other = rows.drop(index=study.REFERENCE_GROUP)
+        x = other["rate_ratio"].to_numpy(dtype=float)
+        lo = other["rr_ci_low"].to_numpy(dtype=float)
+        hi = other["rr_ci_high"].to_numpy(dtype=float)
+        yy = np.array([ypos[g] for g in other.index], dtype=float) + offsets[k]
+        ax_rr.errorbar(x, yy, xerr=np.vstack([np.nan_to_num(x - lo), np.nan_to_num(hi - x)]), fmt="o",
+                       color=colour, capsize=2, linestyle="none", label=b, gid=f"rr:{b}")
+        values.extend([*x, *lo, *hi])
+    ax_rr.plot([1.0], [ypos[study.REFERENCE_GROUP]], marker="o", color="black", linestyle="none", gid="reference")
+    ax_rr.annotate("reference", xy=(1.0, ypos[study.REFERENCE_GROUP]), xytext=(8, 0), textcoords="offset points",
+                   va="center", fontsize=FONT["tick"])
+    _ratio_axis(ax_rr, values, "Rate ratio vs White British (log scale)")
+    ax_rate.set_xlabel("Referrals per 1,000 residents", fontsize=FONT["label"])
+    ax_rate.set_yticks(range(len(groups)), labels=groups)
+    ax_rate.set_ylim(len(groups) - 0.5, -0.5)
+    for ax in (ax_rate, ax_rr):
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.tick_params(labelsize=FONT["tick"])
+    ax_rate.legend(fontsize=FONT["legend"], frameon=False, loc="best")
+    fig.suptitle(title or "Referrals relative to 2011 census residents (illustration on synthetic data)",
+                 fontsize=FONT["title"])
+    fig.tight_layout()
+    return fig
+
+
+def pathway_gap_plot(gaps: pd.DataFrame, title: str | None = None) -> Figure:
+    """Shortfall in people treated per 1,000 referred vs White British, split into those lost at assessment
+    and those lost at treatment, from ``helpers.reporting.pathway_gaps``. Two ``barh`` containers (stacked
+    by sign: negative values, more than at White British rates, extend left), one bar per non-reference group.
+    """
+    needed = ["lost_at_assessment", "lost_at_treatment", "treated_shortfall"]
+    missing = [c for c in needed if c not in gaps.columns]
+    if missing:
+        raise ValueError(f"gaps lacks columns {missing}: pass helpers.reporting.pathway_gaps(...) output")
+    rows = gaps.drop(index=study.REFERENCE_GROUP, errors="ignore")
+    labels = [str(g) for g in rows.index]
+    y = np.arange(len(labels))
+    a = rows["lost_at_assessment"].to_numpy(dtype=float)
+    t = rows["lost_at_treatment"].to_numpy(dtype=float)
+    # stack segments of the same sign outward from 0
+    left_t = np.where(np.sign(t) == np.sign(a), a, 0.0)
+    fig = Figure(figsize=FIGSIZE)
+    ax = fig.add_subplot()
+    ax.barh(y, np.nan_to_num(a), color=OKABE_ITO["sky_blue"], edgecolor="black", linewidth=0.4,
+            label="Not assessed (would have been treated at White British rates)", gid="lost_at_assessment")
+    ax.barh(y, np.nan_to_num(t), left=np.nan_to_num(left_t), color=OKABE_ITO["vermillion"], edgecolor="black",
+            linewidth=0.4, label="Assessed but not treated", gid="lost_at_treatment")
+    total = rows["treated_shortfall"].to_numpy(dtype=float)
+    for yi, v in zip(y, total):
+        if np.isfinite(v):
+            ax.text(v + (2 if v >= 0 else -2), yi, f"{v:.0f}", va="center", ha="left" if v >= 0 else "right",
+                    fontsize=FONT["legend"])
+    ax.axvline(0, color="#444444", linewidth=1)
+    span = np.nanmax(np.abs(np.concatenate([total, a, t, a + t]))) if len(total) else 1.0
+    ax.set_xlim(min(-span * 0.25, np.nanmin(np.concatenate([a, t, total, [0]])) * 1.3), span * 1.3)
+    ax.set_yticks(y, labels=labels)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_xlabel("Fewer people treated per 1,000 referred than at White British rates", fontsize=FONT["label"])
+    ax.tick_params(labelsize=FONT["tick"])
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(title or "Where the treatment gap opens", fontsize=FONT["title"])
+    handles, texts = ax.get_legend_handles_labels()
+    fig.legend(handles, texts, loc="lower center", ncol=2, fontsize=FONT["legend"], frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig

@@ -677,3 +677,97 @@ def published_vs_ours(
         }
     )
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted (calibration target) values beside estimates, and direction checks (notebooks 05-07)
+# --------------------------------------------------------------------------------------------------
+
+
+def _target_quantity(stage: str, model: str) -> str:
+    return f"{'rrr' if stage == 'referral_source' else 'or'}_{model}"
+
+
+def planted_vs_estimated(
+    estimates: pd.DataFrame,
+    targets: pd.DataFrame,
+    stage: str,
+    model: str = "adjusted_full",
+    analysis: str = "complete_case",
+) -> pd.DataFrame:
+    """The effect sizes the synthetic cohort was built from (the targets file) beside our estimates.
+
+    ``targets``: the targets table (``data/published/cohort_targets.csv``: ``quantity, stage, ethnicity,
+    level, value, source``); the rows used are ``rrr_<model>`` (referral source, ``level`` = outcome level)
+    or ``or_<model>``. Returns one row per planted value: ``outcome_level, ethnicity, planted, source``
+    (``printed`` or ``assumed``), ``estimate, ci_low, ci_high`` and ``planted_in_ci`` (the planted value lies
+    inside our 95% CI). Ordered by outcome level as in ``study.SOURCES`` and group as in ``study.GROUPS``.
+    """
+    _check_frame(targets, ["quantity", "stage", "ethnicity", "level", "value", "source"])
+    _check_frame(estimates, ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low",
+                             "ci_high"])
+    quantity = _target_quantity(stage, model)
+    planted = targets[(targets["quantity"] == quantity) & (targets["stage"] == stage)].copy()
+    if planted.empty:
+        raise ValueError(f"the targets table has no rows with quantity={quantity!r} and stage={stage!r}")
+    planted = pd.DataFrame(
+        {
+            "outcome_level": planted["level"].fillna("").astype(str).to_numpy() if stage == "referral_source"
+            else "",
+            "ethnicity": planted["ethnicity"].astype(str).to_numpy(),
+            "planted": pd.to_numeric(planted["value"]).astype(float).to_numpy(),
+            "source": planted["source"].astype(str).to_numpy(),
+        }
+    )
+    ours = estimates[(estimates["stage"] == stage) & (estimates["model"] == model)
+                     & (estimates["analysis"] == analysis)].copy()
+    ours["outcome_level"] = ours["outcome_level"].fillna("").astype(str)
+    ours["ethnicity"] = ours["ethnicity"].astype(str)
+    ours = ours[["outcome_level", "ethnicity", "estimate", "ci_low", "ci_high"]]
+    out = planted.merge(ours, on=["outcome_level", "ethnicity"], how="left", validate="one_to_one")
+    out["planted_in_ci"] = ((out["planted"] >= out["ci_low"]) & (out["planted"] <= out["ci_high"])).astype(bool)
+    level_order = {lv: i for i, lv in enumerate(["", *study.SOURCES])}
+    group_order = {g: i for i, g in enumerate(study.GROUPS)}
+    out = out.sort_values(
+        ["outcome_level", "ethnicity"],
+        key=lambda s: s.map(level_order if s.name == "outcome_level" else group_order).fillna(99),
+    )
+    return out.reset_index(drop=True)
+
+
+def check_directions(
+    estimates: pd.DataFrame,
+    stage: str,
+    expected: dict,
+    model: str = "adjusted_full",
+    analysis: str = "complete_case",
+) -> pd.DataFrame:
+    """Do our estimates point the way a published sentence says?
+
+    ``expected`` maps ``ethnicity`` (logit stages) or ``(ethnicity, outcome_level)`` (referral source) to
+    ``"lower"`` (ratio below 1) or ``"higher"``. Returns one row per expectation: ``ethnicity,
+    outcome_level, expected, estimate, ci_low, ci_high, direction_holds`` (the point estimate is on the
+    expected side of 1) and ``ci_excludes_1`` (the whole 95% CI is on that side).
+    """
+    _check_frame(estimates, ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low",
+                             "ci_high"])
+    ours = estimates[(estimates["stage"] == stage) & (estimates["model"] == model)
+                     & (estimates["analysis"] == analysis)]
+    rows = []
+    for key, direction in expected.items():
+        if direction not in ("lower", "higher"):
+            raise ValueError(f"expected direction for {key!r} must be 'lower' or 'higher', got {direction!r}")
+        ethnicity, level = (key if isinstance(key, tuple) else (key, ""))
+        hit = ours[(ours["ethnicity"].astype(str) == ethnicity)
+                   & (ours["outcome_level"].fillna("").astype(str) == str(level))]
+        if len(hit) != 1:
+            raise ValueError(f"no single estimate for {key!r} in stage {stage!r}, model {model!r} ({len(hit)} found)")
+        est, lo, hi = (float(hit[c].iloc[0]) for c in ("estimate", "ci_low", "ci_high"))
+        if direction == "lower":
+            holds, excl = est < 1, hi < 1
+        else:
+            holds, excl = est > 1, lo > 1
+        rows.append({"ethnicity": ethnicity, "outcome_level": str(level), "expected": direction, "estimate": est,
+                     "ci_low": lo, "ci_high": hi, "direction_holds": bool(holds), "ci_excludes_1": bool(excl)})
+    return pd.DataFrame(rows, columns=["ethnicity", "outcome_level", "expected", "estimate", "ci_low", "ci_high",
+                                       "direction_holds", "ci_excludes_1"])
