@@ -1,0 +1,271 @@
+"""The simulation study (helpers.simulation): reproducibility, the estimand, the performance measures.
+
+Small cohorts and few replicates keep these fast; the statistical checks use Monte Carlo SE tolerances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import params as params_mod, simulation as S, study
+from helpers.targets import load_targets
+
+
+@pytest.fixture(scope="module")
+def small_run() -> pd.DataFrame:
+    return S.run_simulation(n_sims=2, n_referrals=3000, methods=S.METHODS, n_imputations=2, seed=5)
+
+
+def test_same_seed_same_results(small_run: pd.DataFrame) -> None:
+    again = S.run_simulation(n_sims=2, n_referrals=3000, methods=S.METHODS, n_imputations=2, seed=5)
+    pd.testing.assert_frame_equal(small_run, again)
+
+
+def test_other_seed_other_results(small_run: pd.DataFrame) -> None:
+    other = S.run_simulation(n_sims=2, n_referrals=3000, methods=S.METHODS, n_imputations=2, seed=6)
+    assert not np.allclose(small_run["estimate"], other["estimate"], equal_nan=True)
+
+
+def test_shape_and_columns(small_run: pd.DataFrame) -> None:
+    assert list(small_run.columns) == S.RESULT_COLUMNS
+    # 2 replicates x 3 mechanisms x 4 methods x 7 non-reference groups (one stage, one model)
+    assert len(small_run) == 2 * 3 * 4 * 7
+    assert set(small_run["mechanism"]) == {"MCAR", "MAR", "MNAR"}
+    assert study.REFERENCE_GROUP not in set(small_run["ethnicity"])
+    ok = small_run.dropna(subset=["estimate", "ci_low", "ci_high"])
+    assert (ok["ci_low"] < ok["estimate"]).all() and (ok["estimate"] < ok["ci_high"]).all()
+    assert ((small_run["missing_share"] > 0.1) & (small_run["missing_share"] < 0.3)).all()
+
+
+def test_replicates_do_not_depend_on_what_else_is_run(small_run: pd.DataFrame) -> None:
+    one = S.run_simulation(n_sims=1, n_referrals=3000, mechanisms=("mnar",), methods=("weighted_mi",),
+                           n_imputations=2, seed=5)
+    ref = small_run[(small_run.replicate == 0) & (small_run.mechanism == "MNAR")
+                    & (small_run.method == "weighted_mi")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one.reset_index(drop=True), ref, check_exact=False, rtol=1e-12)
+
+
+def test_cells_route_matches_generate_and_prepare() -> None:
+    """Building the frame from the drawn counts gives the same complete-case and full-data estimates as
+    cohort.generate(outcome_mode='random') + prepare with the same seed (same counts, same fits)."""
+    kw = dict(n_sims=1, n_referrals=3000, mechanisms=("mnar",), methods=("full_data", "complete_case"), seed=11)
+    fast = S.run_simulation(route="cells", **kw)
+    slow = S.run_simulation(route="rows", **kw)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_truth_is_the_planted_value_where_it_should_be() -> None:
+    """Fully adjusted treatment model: the estimand equals the printed (planted) ORs under MCAR and MAR
+    (missingness does not depend on group, and its stage x borough form is absorbed by the borough terms),
+    and moves under MNAR (the missing slice of each group has a different pathway)."""
+    t = load_targets(params_mod.DEFAULT_TARGETS)
+    planted = np.log(t.treatment_or["adjusted_full"].reindex(study.GROUPS[1:]).to_numpy())
+    truths = {}
+    for mech in S.MECHANISMS:
+        w = S.make_world(mech, n_referrals=20_000)
+        truths[mech] = w.truth.set_index("ethnicity")["truth"].reindex(study.GROUPS[1:]).to_numpy()
+        assert w.margin.sum() == pytest.approx(1.0)
+        assert w.expected_missing_share == pytest.approx(0.185, abs=1e-9)
+    np.testing.assert_allclose(truths["mcar"], planted, atol=1e-7)
+    np.testing.assert_allclose(truths["mar"], planted, atol=1e-7)
+    assert np.max(np.abs(truths["mnar"] - planted)) > 0.005
+
+
+def test_truth_does_not_depend_on_cohort_size() -> None:
+    a = S.make_world("mnar", n_referrals=5_000, stages=["assessment"], model_names=["unadjusted"]).truth
+    b = S.make_world("mnar", n_referrals=200_000, stages=["assessment"], model_names=["unadjusted"]).truth
+    np.testing.assert_allclose(a["truth"], b["truth"], atol=1e-8)
+
+
+def test_referral_source_truth_has_levels() -> None:
+    w = S.make_world("mcar", stages=["referral_source"], model_names=["adjusted_full"])
+    assert set(w.truth["outcome_level"]) == {"Self", "Community", "Other"}
+    t = load_targets(params_mod.DEFAULT_TARGETS)
+    got = w.truth.set_index(["ethnicity", "outcome_level"])["truth"]
+    assert got[("Black African", "Self")] == pytest.approx(np.log(t.referral_rrr.loc["Black African", "Self"]),
+                                                          abs=1e-6)
+
+
+def test_frame_from_counts() -> None:
+    w = S.make_world("mar", n_referrals=4000)
+    counts = np.random.default_rng(1).multinomial(4000, w.probabilities)
+    frame, true_group = S.frame_from_counts(w.cells, counts)
+    assert len(frame) == 4000 and len(true_group) == 4000
+    assert frame["ethnicity"].isna().sum() == counts[w.cells["missing"].to_numpy() == 1].sum()
+    seen = frame["ethnicity"].notna()
+    assert (frame.loc[seen, "ethnicity"].astype(str).to_numpy() == np.asarray(true_group)[seen.to_numpy()]).all()
+    assert frame.loc[frame.assessed == 0, "treated"].isna().all()
+    assert frame.loc[frame.assessed == 1, "treated"].notna().all()
+    assert list(frame["year"].cat.categories) == study.YEARS
+
+
+def test_summarise_on_a_hand_made_frame() -> None:
+    est = [0.1, 0.3, 0.2, 0.4, np.nan]
+    se = [0.1, 0.1, 0.2, 0.2, np.nan]
+    covered = [True, True, False, True, False]
+    frame = pd.DataFrame({
+        "replicate": range(5), "mechanism": "MCAR", "method": "complete_case", "stage": "treatment",
+        "model": "adjusted_full", "outcome_level": "", "ethnicity": "Asian", "truth": 0.2,
+        "estimate": est, "se": se, "covered": covered,
+    })
+    row = S.summarise(frame).iloc[0]
+    x = np.array(est[:4])
+    emp = x.std(ddof=1)
+    assert row["n_sim"] == 4 and row["n_failed"] == 1
+    assert row["bias"] == pytest.approx(0.05)
+    assert row["mean_estimate"] == pytest.approx(0.25)
+    assert row["emp_se"] == pytest.approx(emp)
+    assert row["bias_mcse"] == pytest.approx(emp / 2)
+    assert row["emp_se_mcse"] == pytest.approx(emp / np.sqrt(6))
+    assert row["model_se"] == pytest.approx(np.sqrt(0.025))
+    v = np.array([0.01, 0.01, 0.04, 0.04])
+    assert row["model_se_mcse"] == pytest.approx(np.sqrt(v.var(ddof=1) / (4 * 4 * 0.025)))
+    assert row["rel_error_se"] == pytest.approx(100 * (np.sqrt(0.025) / emp - 1))
+    assert row["coverage"] == pytest.approx(0.75)
+    assert row["coverage_mcse"] == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
+
+
+def test_summarise_groups_separately() -> None:
+    base = dict(replicate=0, stage="treatment", model="unadjusted", outcome_level="", truth=0.0, se=0.1,
+                covered=True)
+    rows = [dict(base, mechanism=m, method=k, ethnicity=g, estimate=e, replicate=r)
+            for m in ("MCAR", "MNAR") for k in ("complete_case", "weighted_mi") for g in ("Asian", "Mixed")
+            for r, e in enumerate([0.1, 0.3])]
+    out = S.summarise(pd.DataFrame(rows))
+    assert len(out) == 8
+    assert np.allclose(out["bias"], 0.2)
+
+
+def test_summarise_rejects_other_frames() -> None:
+    with pytest.raises(ValueError, match="lack columns"):
+        S.summarise(pd.DataFrame({"estimate": [1.0]}))
+
+
+def test_complete_case_unbiased_under_mcar() -> None:
+    """Under MCAR the recorded rows are a random sample: complete case has no bias beyond Monte Carlo error."""
+    res = S.run_simulation(n_sims=25, n_referrals=10_000, mechanisms=("mcar",), methods=("complete_case",),
+                           seed=2024)
+    summ = S.summarise(res)
+    assert (summ["n_sim"] == 25).all()
+    assert (summ["bias"].abs() < 4 * summ["bias_mcse"]).all(), summ[["ethnicity", "bias", "bias_mcse"]]
+    assert summ["coverage"].mean() > 0.85
+
+
+def test_weighted_mi_coverage_is_not_absurd() -> None:
+    res = S.run_simulation(n_sims=6, n_referrals=8_000, mechanisms=("mnar",), methods=("weighted_mi",),
+                           n_imputations=3, seed=99)
+    summ = S.summarise(res)
+    assert (summ["n_failed"] == 0).all()
+    assert summ["coverage"].mean() > 0.75
+    ratio = summ["model_se"] / summ["emp_se"]
+    assert ((ratio > 0.4) & (ratio < 2.5)).all()
+    assert (res["df"] > 1).all()
+
+
+def test_overview_one_row_per_mechanism_and_method(small_run: pd.DataFrame) -> None:
+    ov = S.overview(S.summarise(small_run))
+    assert len(ov) == 3 * 4
+    assert list(ov["mechanism"].unique()) == ["MCAR", "MAR", "MNAR"]
+    assert list(ov["method"].unique()) == list(S.METHODS)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(mechanisms=("random",)), "mechanisms"),
+    (dict(methods=("listwise",)), "methods"),
+    (dict(n_imputations=1), "n_imputations"),
+    (dict(n_sims=0), "n_sims"),
+    (dict(stage="referral"), "stage"),
+    (dict(margin="census"), "margin"),
+    (dict(n_referrals=10), "n_referrals"),
+])
+def test_bad_arguments_are_named(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        S.run_simulation(**{"n_sims": 1, "n_referrals": 3000, **kwargs})
+
+
+def test_all_stages_run() -> None:
+    res = S.run_simulation(n_sims=1, n_referrals=4000, mechanisms=("mar",), methods=("complete_case", "mar_mi"),
+                           n_imputations=2, stage="all", model="unadjusted", seed=3)
+    assert set(res["stage"]) == set(study.STAGES)
+    # referral source: 3 non-base levels x 7 groups; assessment and treatment: 7 each; 2 methods
+    assert len(res) == 2 * (21 + 7 + 7)
+    assert res["truth"].notna().all()
+
+
+def test_simulation_parameters_map_the_run_parameters() -> None:
+    p = params_mod.validate(n_simulations=7, simulation_n_referrals=5000)
+    sp = S.simulation_parameters(p)
+    assert sp["n_sims"] == 7 and sp["n_referrals"] == 5000 and sp["seed"] == p["seed"]
+
+
+# --- one cohort against its truth (notebook 08) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def one_cohort():
+    w = S.make_world("mnar", n_referrals=6000)
+    counts = np.random.default_rng(3).multinomial(6000, w.probabilities)
+    return S.frame_from_counts(w.cells, counts)
+
+
+def test_missing_by(one_cohort) -> None:
+    frame, true_group = one_cohort
+    by_stage = S.missing_by(frame, "pathway_stage")
+    assert by_stage["n"].sum() == len(frame)
+    assert by_stage["n_missing"].sum() == frame["ethnicity"].isna().sum()
+    by_true = S.missing_by(frame, true_group, name="true group")
+    assert list(by_true.index) == study.GROUPS and by_true.index.name == "true group"
+    wb = np.asarray(true_group) == "White British"
+    assert by_true.loc["White British", "pct_missing"] == pytest.approx(100 * frame["ethnicity"].isna()[wb].mean())
+    # ethnicity recorded -> never missing by its own recorded value
+    assert (S.missing_by(frame.dropna(subset=["ethnicity"]), "ethnicity")["n_missing"] == 0).all()
+
+
+def test_methods_vs_truth_and_accuracy() -> None:
+    def tidy(analysis, values):
+        return pd.DataFrame({"stage": "treatment", "outcome_level": "", "model": "adjusted_full",
+                             "analysis": analysis, "ethnicity": ["White British", "Asian", "Mixed"],
+                             "estimate": values, "ci_low": [np.nan, 0.7, 0.8], "ci_high": [np.nan, 0.9, 0.85]})
+    truth = tidy("full_data_truth", [1.0, 0.8, 0.9])
+    est = pd.concat([tidy("complete_case", [1.0, 0.8, 0.81]), tidy("weighted_mi", [1.0, 0.88, 0.9])])
+    comp = S.methods_vs_truth(est, truth)
+    assert len(comp) == 4 and study.REFERENCE_GROUP not in set(comp["ethnicity"])
+    row = comp[(comp.method == "complete_case") & (comp.ethnicity == "Mixed")].iloc[0]
+    assert row["log_difference"] == pytest.approx(np.log(0.81 / 0.9))
+    assert not row["covers_truth"]
+    acc = S.accuracy_vs_truth(comp)
+    assert list(acc.index) == ["complete_case", "weighted_mi"]
+    assert acc.loc["complete_case", "cis_covering_truth"] == 1 and acc.loc["complete_case", "groups"] == 2
+    assert acc.loc["weighted_mi", "max_abs_log_difference"] == pytest.approx(abs(np.log(0.88 / 0.8)))
+    with pytest.raises(ValueError, match="no estimates"):
+        S.methods_vs_truth(est, truth, stage="assessment")
+
+
+def test_per_imputation_estimates_feed_rubin(one_cohort) -> None:
+    from helpers import imputation, models
+
+    frame, _ = one_cohort
+    res = imputation.impute_ethnicity(frame, None, 3, np.random.default_rng(0), weights=None)
+    per = S.per_imputation_estimates(frame, res.completed, "treatment", "unadjusted", "Asian")
+    assert list(per["imputation"]) == [1, 2, 3]
+    direct = models.fit_stage(frame.assign(ethnicity=res.completed[1]), "treatment", "unadjusted")
+    direct = direct.set_index("ethnicity")
+    assert per.loc[1, "log_estimate"] == pytest.approx(direct.loc["Asian", "log_estimate"])
+    assert per.loc[1, "se"] == pytest.approx(direct.loc["Asian", "se"])
+    pooled = imputation.mi_estimates(frame, res, progress=False)
+    row = pooled[(pooled.stage == "treatment") & (pooled.model == "unadjusted") & (pooled.ethnicity == "Asian")].iloc[0]
+    r = imputation.rubin(per["log_estimate"], per["variance"])
+    assert r.estimate == pytest.approx(row["log_estimate"]) and r.df == pytest.approx(row["df"])
+
+
+def test_expected_missing() -> None:
+    mcar = S.make_world("mcar")
+    by_stage = S.expected_missing(mcar, "stage")
+    np.testing.assert_allclose(by_stage.to_numpy(), 18.5, atol=1e-6)  # MCAR: the same everywhere
+    mnar = S.make_world("mnar")
+    by_group = S.expected_missing(mnar, "group")
+    assert list(by_group.index) == study.GROUPS and by_group.name == "MNAR"
+    st = S.expected_missing(mnar, "stage")
+    assert st["not_assessed"] > st["assessed_not_treated"] > st["treated"]
+    with pytest.raises(ValueError):
+        S.expected_missing(mnar, "age_band")
