@@ -126,8 +126,30 @@ def published_table4() -> pd.DataFrame:
     return pd.read_csv(study.PUBLISHED_DIR / "harwood2021_table4.csv")
 
 
+ESTIMATE_COUNT_COLUMNS = ["n", "n_events", "n_model", "n_excluded"]
+PUBLISHABLE_TABLES = ["estimates", "table1", "pathway_counts", "table4_comparison"]
+
+
+def disclose_estimate_counts(estimates: pd.DataFrame, threshold: int, base: int) -> pd.DataFrame:
+    """Counts beside estimates are disclosure controlled like any count; estimates and CIs keep full precision.
+
+    In a real extract a rare group can have a handful of people in a model: its ``n`` must not leave a
+    secure environment unrounded even though its odds ratio may.
+    """
+    out = estimates.copy()
+    cols = [c for c in ESTIMATE_COUNT_COLUMNS if c in out.columns]
+    if cols:
+        counts = out[cols].round().astype("Int64")
+        out[cols] = tables.disclose(counts, count_columns=cols, threshold=threshold, base=base)[cols]
+    return out
+
+
 def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Write the result tables; publishable count tables go through disclosure control first."""
+    """Write the result tables; every count in them goes through disclosure control first.
+
+    ``flow.csv`` is the exception, on purpose: it is the analyst's audit of every excluded row (exact counts
+    are the point) and is not for publication.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     thr, base = data.params["suppress_threshold"], data.params["rounding_base"]
@@ -139,7 +161,7 @@ def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame 
         "flow": out / "flow.csv",
         "table4_comparison": out / "table4_comparison.csv",
     }
-    est.to_csv(paths["estimates"], index=False, lineterminator="\n")
+    disclose_estimate_counts(est, thr, base).to_csv(paths["estimates"], index=False, lineterminator="\n")
     tables.table1(data.frame, disclose=True, threshold=thr, base=base).to_csv(paths["table1"], lineterminator="\n")
     tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base).to_csv(
         paths["pathway_counts"], lineterminator="\n")

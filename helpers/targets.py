@@ -171,3 +171,27 @@ def assessed_counts(t: Targets) -> pd.Series:
         target = t.treatment_or.loc[g, "unadjusted"]
         out[g] = min(candidates, key=lambda a: (abs((n / (a - n)) / odds_ref - target), abs(a - n / t.treated_pct[g] * 100)))
     return pd.Series(out)[study.GROUPS].astype(int)
+
+
+def equal_access(table: pd.DataFrame, pct_treated: float | None = None) -> pd.DataFrame:
+    """A counterfactual targets table: every ethnic effect 1 and the same % treated in every group.
+
+    Everything else (cohort size, covariate mixes and effects, numbers treated) stays as in ``table``, so the
+    only thing that changes is the inequality itself. Group-specific missingness is removed too: recording
+    is equal as well. The % treated defaults to the reference group's.
+    """
+    out = table.copy()
+    out["value"] = out["value"].astype(str)
+    ratio = out.quantity.str.startswith(("or_", "rrr_"))
+    out.loc[ratio, "value"] = "1.0"
+    pct = out.quantity == "treated_pct"
+    if pct_treated is None:
+        ref = out[pct & (out.ethnicity == study.REFERENCE_GROUP)].value.iloc[0]
+        pct_treated = float(ref)
+    out.loc[pct, "value"] = repr(float(pct_treated))
+    group_missing = (out.quantity == "missing_log_odds") & (out.level == "group")
+    out.loc[group_missing, "value"] = "0.0"
+    changed = ratio | pct | group_missing
+    out.loc[changed, "source"] = "assumed"
+    out.loc[changed, "reference"] = "counterfactual: equal access (helpers.targets.equal_access)"
+    return out

@@ -77,9 +77,20 @@ def test_write_outputs_publishable_tables_have_no_small_counts(small, tmp_path):
     table1 = pd.read_csv(paths["table1"], index_col=[0, 1], header=[0, 1])
     counts = table1.loc[:, table1.columns.get_level_values(1) == "n"]
     pathway = pd.read_csv(paths["pathway_counts"], index_col=0)[["referred", "assessed", "treated"]]
-    for name, table in (("table1", counts), ("pathway_counts", pathway)):
+    est_counts = est[["n", "n_events"]].astype("Float64")
+    for name, table in (("table1", counts), ("pathway_counts", pathway), ("estimates", est_counts)):
         assert table.notna().any().any()
         offending = tables.check_disclosure(table)
         assert offending.empty, (name, offending.head())
     flow = pd.read_csv(paths["flow"])
     assert flow.n_rows.iloc[0] == len(small.raw)
+
+
+def test_estimate_counts_are_disclosure_controlled_but_estimates_are_not():
+    est = pd.DataFrame({"ethnicity": ["A", "B", "C"], "estimate": [1.0, 0.7712345, 1.3],
+                        "n": [1234, 6, 0], "n_events": [1000.0, 3.0, 0.0]})
+    out = pipeline.disclose_estimate_counts(est, threshold=7, base=5)
+    assert out.estimate.tolist() == est.estimate.tolist()
+    assert out.n.iloc[0] == 1235 and pd.isna(out.n.iloc[1]) and out.n.iloc[2] == 0
+    assert out.n_events.iloc[0] == 1000 and pd.isna(out.n_events.iloc[1])
+    assert tables.check_disclosure(out[["n", "n_events"]]).empty
