@@ -1,0 +1,101 @@
+"""Shared fixtures: project paths, fixture notebooks, one small real run, Chromium.
+
+Kept small on purpose: module-specific helpers live in their test files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import nbformat
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+CHROMIUM = "/usr/bin/chromium"
+
+# The real run the run/book tests share: the first notebooks of the pathway at a small cohort size.
+# 00-01 are narrative, 04 draws figures (funnel); whichever of them exist are run.
+SMALL_RUN_ONLY = ("00", "01", "04")
+SMALL_RUN_PARAMS = {"n_referrals": "5000"}
+# Small values for executing student versions of the real notebooks (tests/test_exercises.py).
+SMALL_PARAMS = {
+    "n_referrals": 5000,
+    "n_imputations": 2,
+    "n_simulations": 2,
+    "simulation_n_referrals": 2000,
+}
+
+
+def numbered_notebooks() -> list[Path]:
+    """notebooks/NN_*.ipynb in order (exercises/ and other sub-folders excluded)."""
+    return sorted(p for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for child processes: prefer the venv's `python3` kernelspec, quiet debugpy."""
+    env = dict(os.environ)
+    env["JUPYTER_PREFER_ENV_PATH"] = "1"
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    return env
+
+
+def run_cli(args: Sequence[str], cwd: Path = PROJECT_ROOT, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m helpers.run ARGS`` with this interpreter; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.run", *args],
+        cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture
+def write_notebook() -> Callable[..., Path]:
+    """Factory: write a notebook from (cell_type, source, tags) tuples; kernelspec python3."""
+
+    def _write(path: Path, cells: Sequence[tuple[str, str, Sequence[str]]], **metadata) -> Path:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata.update(metadata)
+        for kind, source, tags in cells:
+            cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
+            if tags:
+                cell.metadata["tags"] = list(tags)
+            nb.cells.append(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        return path
+
+    return _write
+
+
+@dataclass(frozen=True)
+class SmallRun:
+    out: Path
+    result: subprocess.CompletedProcess
+    notebooks: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> SmallRun:
+    """One real `python -m helpers.run` over the first notebooks, small cohort, into a temporary folder."""
+    available = {p.name[:2] for p in numbered_notebooks()}
+    only = tuple(n for n in SMALL_RUN_ONLY if n in available)
+    if not only:
+        pytest.fail(f"none of the notebooks {SMALL_RUN_ONLY} exist in {NOTEBOOKS_DIR}: nothing to run")
+    out = tmp_path_factory.mktemp("small_run")
+    args = [arg for k, v in SMALL_RUN_PARAMS.items() for arg in ("-p", f"{k}={v}")]
+    result = run_cli([*args, "--out", str(out), "--only", *only])
+    return SmallRun(out=out, result=result, notebooks=only)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium; a missing browser is a failure (the browser test is part of `make test`)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (as root; installs Debian's chromium package)")
+    return CHROMIUM
