@@ -1,7 +1,7 @@
 """NHS Data Dictionary code lists mapped to the study's analysis groups: the single source of truth.
 
 Sources: NHS Data Dictionary ethnic category (2001-census "16+1"), IAPT source-of-referral codes as used in
-NHS England's IAPT analysis code, person stated gender code (see shared/study/nhs_codes.md, copied into
+NHS England's IAPT analysis code, person stated gender code (see docs/study/nhs_codes.md, and
 docs/data_dictionary.md). Groupings the paper does not state are marked *assumed*.
 """
 

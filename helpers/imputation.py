@@ -2,7 +2,7 @@
 
 The method is Pham et al. (Statistics in Medicine 2019;38:792-808), as implemented in Stata's
 ``mi impute wmlogit`` (T. M. Pham, SSC, v1.1 2016); no Python library provides it. Every step follows
-``shared/study/weighted_mi.md`` (copied into the project docs):
+``docs/study/weighted_mi.md``:
 
 1. Weights, computed once: *conditional* (Stata's default) or *marginal*. ``weights=None`` gives standard
    missing-at-random MI by the same code path, with every weight 1.

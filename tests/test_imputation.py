@@ -2,7 +2,7 @@
 
 The method (Pham et al. 2019; Stata ``mi impute wmlogit``) has no Python reference implementation, so it is
 validated (a) by hand-computed weights and pooling, (b) on the worked example of the Stata help file
-(shared/study/weighted_mi.md) and (c) on a synthetic IAPT-like cohort with a known truth. Tolerances are
+(docs/study/weighted_mi.md) and (c) on a synthetic IAPT-like cohort with a known truth. Tolerances are
 multiples of the pooled standard error (Monte Carlo / sampling error), not hand-picked constants.
 Run with ``-s`` to see the worked-example figures.
 """
@@ -428,18 +428,11 @@ def test_pathway_stage_and_fully_observed_z():
 # ----------------------------------------------------------------------------------------------------------
 # Census margin
 # ----------------------------------------------------------------------------------------------------------
-CENSUS_CANDIDATES = [
-    study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv",
-    Path("/work/shared/study/census2011_ethnicity_boroughs.csv"),
-]
-
-
 @pytest.fixture(scope="module")
 def census_path():
-    for p in CENSUS_CANDIDATES:
-        if p.exists():
-            return p
-    pytest.skip("census2011_ethnicity_boroughs.csv not available")
+    path = study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv"
+    assert path.exists(), "the committed census margins are missing from data/published/"
+    return path
 
 
 def test_census_margin_default_uses_complete_boroughs(census_path):
