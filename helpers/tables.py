@@ -487,22 +487,36 @@ def format_table1(table: pd.DataFrame, symbol: str = SUPPRESSED_SYMBOL) -> pd.Da
 TABLEONE_MISSING_GROUP = "Missing ethnicity"
 
 
+TABLEONE_TREATED_LABEL = "Treated (among assessed)"
+TABLEONE_ASSESSED_N_LABEL = "n assessed (denominator for treated)"
+
+
 def table1_tableone(frame: pd.DataFrame, **kwargs):
     """Exploratory Table 1 with the ``tableone`` package, grouped by ethnicity, with referrals whose
     ethnicity is missing as their own column ("Missing ethnicity": tableone reserves "Missing" for its
     column of missing-value counts).
 
+    Denominators follow the paper: age, gender, year, borough, referral source and ``Assessed`` are among
+    **all referrals** of the group; ``Treated (among assessed)`` is among the group's **assessed referrals
+    only**. A single ``TableOne`` over all referrals would put the not-assessed into the treated row's
+    denominator (as a "None" level), which is exactly the wrong denominator for treatment. So two
+    ``TableOne`` objects are built, the second on the assessed referrals only, and its rows (a row
+    ``n assessed (denominator for treated)`` and the treated row) are appended to the first; the returned
+    object is the first ``TableOne`` with that combined ``.tableone`` table (``explore.treated`` holds the
+    second object).
+
     NOT disclosure controlled: raw counts, for the notebook only. The publishable table is ``table1``.
-    Extra keyword arguments go to ``tableone.TableOne``.
+    Extra keyword arguments go to both ``tableone.TableOne`` calls.
     """
     from tableone import TableOne
 
-    columns = [*TABLE1_VARIABLES, "assessed", "treated"]
-    _check_frame(frame, ["ethnicity", *columns])
-    data = frame[columns].copy()
+    columns = [*TABLE1_VARIABLES, "assessed"]
+    _check_frame(frame, ["ethnicity", *columns, "treated"])
+    data = frame[[*columns, "treated"]].copy()
     for c in TABLE1_VARIABLES:
         data[c] = data[c].astype(object).astype(str).where(data[c].notna())
-    data["assessed"] = data["assessed"].map({1: "Yes", 0: "No"})
+    assessed = pd.to_numeric(data["assessed"], errors="coerce")
+    data["assessed"] = assessed.map({1: "Yes", 0: "No"})
     data["treated"] = data["treated"].map({1.0: "Yes", 0.0: "No"})  # NaN (not assessed) stays missing
     eth = pd.Series(ethnicity_with_missing(frame), index=frame.index).astype(str)
     data["ethnicity"] = eth.replace(study.MISSING_LABEL, TABLEONE_MISSING_GROUP)
@@ -511,19 +525,31 @@ def table1_tableone(frame: pd.DataFrame, **kwargs):
     order["ethnicity"] = [*study.GROUPS, TABLEONE_MISSING_GROUP]
     order["assessed"] = ["Yes", "No"]
     order["treated"] = ["Yes", "No"]
-    labels = {**TABLE1_VARIABLES, "assessed": "Assessed", "treated": "Treated (among assessed)"}
-    options = dict(
-        columns=columns,
-        categorical=columns,
-        groupby="ethnicity",
-        order=order,
-        rename=labels,
-        pval=False,
-        missing=True,
-        overall=True,
-    )
+    labels = {**TABLE1_VARIABLES, "assessed": "Assessed (among referred)", "treated": TABLEONE_TREATED_LABEL}
+    common = dict(groupby="ethnicity", rename=labels, pval=False, missing=True, overall=True)
+    options = dict(columns=columns, categorical=columns,
+                   order={k: v for k, v in order.items() if k != "treated"}, **common)
     options.update(kwargs)
-    return TableOne(data, **options)
+    main = TableOne(data, **options)
+
+    # Treatment among the assessed only: a second TableOne on the assessed rows.
+    on_assessed = data.loc[assessed == 1, ["ethnicity", "treated"]]
+    treated_options = dict(columns=["treated"], categorical=["treated"],
+                           order={k: order[k] for k in ("ethnicity", "treated")}, **common)
+    treated_options.update({k: v for k, v in kwargs.items() if k not in ("columns", "categorical")})
+    treated = TableOne(on_assessed, **treated_options)
+    block = treated.tableone.copy()
+    first = block.index.get_level_values(0)
+    block = block[first != "n"]  # its "n" row is the number assessed: relabel it so it is not read as referrals
+    n_assessed = treated.tableone[first == "n"].copy()
+    n_assessed.index = pd.MultiIndex.from_tuples([(TABLEONE_ASSESSED_N_LABEL, "")], names=block.index.names)
+    block = pd.concat([n_assessed, block]).reindex(columns=main.tableone.columns).fillna("")
+    combined = pd.concat([main.tableone, block])
+    main.tableone = combined
+    for name in ("head", "tail", "to_csv", "to_excel", "to_html", "to_json", "to_latex"):
+        setattr(main, name, getattr(combined, name))
+    main.treated = treated
+    return main
 
 
 PATHWAY_COUNT_COLUMNS = ["referred", "assessed", "treated"]

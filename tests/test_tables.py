@@ -305,6 +305,37 @@ def test_table1_tableone_runs(small_frame):
     assert T.TABLEONE_MISSING_GROUP in text and "White British" in text
 
 
+def test_table1_tableone_treated_among_assessed(small_frame):
+    """The treated row's % is treated / assessed (the paper's denominator), never treated / referred."""
+    t1 = T.table1_tableone(small_frame)
+    table = t1.tableone
+    label = f"{T.TABLEONE_TREATED_LABEL}, n (%)"
+    # White British: 20 referred, 15 assessed, 12 treated -> 80.0% of the assessed (not 60.0% of referred).
+    assert table.loc[(label, "Yes"), ("Grouped by ethnicity", "White British")].strip() == "12 (80.0)"
+    assert table.loc[(label, "No"), ("Grouped by ethnicity", "White British")].strip() == "3 (20.0)"
+    # Black African: 12 referred, 8 assessed, 4 treated -> 50.0%.
+    assert table.loc[(label, "Yes"), ("Grouped by ethnicity", "Black African")].strip() == "4 (50.0)"
+    # Missing ethnicity: 3 assessed, 1 treated; Overall: 28 assessed, 19 treated.
+    assert table.loc[(label, "Yes"), ("Grouped by ethnicity", T.TABLEONE_MISSING_GROUP)].strip() == "1 (33.3)"
+    assert table.loc[(label, "Yes"), ("Grouped by ethnicity", "Overall")].strip() == "19 (67.9)"
+    # No "None" level: the not-assessed are not in the treated row at all.
+    treated_levels = [lvl for var, lvl in table.index if var == label]
+    assert treated_levels == ["Yes", "No"]
+    # The denominator is shown: the number assessed per group.
+    n_row = table.loc[(T.TABLEONE_ASSESSED_N_LABEL, ""), ("Grouped by ethnicity", "White British")]
+    assert str(n_row).strip() == "15"
+    # Every group: % shown equals treated / assessed from the frame.
+    eth = small_frame["ethnicity"]
+    for group in ["White British", "Black African", "Asian"]:
+        rows = small_frame[(eth == group) & (small_frame["assessed"] == 1)]
+        expected = 100 * (rows["treated"] == 1).sum() / len(rows)
+        cell = table.loc[(label, "Yes"), ("Grouped by ethnicity", group)]
+        assert float(cell.split("(")[1].rstrip(") ")) == pytest.approx(expected, abs=0.05)
+    # The referral rows keep all referrals as denominator: Assessed among referred, White British 15 of 20.
+    assessed_label = [var for var, _ in table.index if var.startswith("Assessed")][0]
+    assert table.loc[(assessed_label, "Yes"), ("Grouped by ethnicity", "White British")].strip() == "15 (75.0)"
+
+
 def test_pathway_counts_denominators(small_frame):
     pc = T.pathway_counts(small_frame)
     assert list(pc.index) == [*study.GROUPS, study.MISSING_LABEL, "Total"]
