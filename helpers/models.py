@@ -1158,3 +1158,74 @@ def treated_among_referred(frame: pd.DataFrame, model: str = "adjusted_full") ->
     out = fit_custom(whole, "treatment", study.MODELS[model], model=model, among_assessed=False)
     out["stage"] = "treated_among_referred"
     return out
+
+
+def pathway_odds(counts: pd.DataFrame, reference: str = study.REFERENCE_GROUP) -> pd.DataFrame:
+    """Crude probabilities and odds ratios at each step of referral -> assessment -> treatment, per group.
+
+    Why: notebook 07 shows that probabilities multiply along the pathway but odds do not, and where the
+    "treated among referred" OR comes from. ``counts`` has one row per group (index) and the columns
+    ``referred``, ``assessed``, ``treated`` (e.g. ``tables.pathway_counts(frame)``, or a toy table); extra
+    rows such as Missing/Total should be dropped first. Returns, per group:
+
+    - ``assessed_per_100_referred``, ``treated_per_100_assessed``, ``treated_per_100_referred`` (the last is
+      the product of the first two probabilities, times 100);
+    - ``or_assessed`` (assessed | referred), ``or_treated_given_assessed`` (the paper's denominator) and
+      ``or_treated_given_referred`` (all referrals as the denominator), each vs ``reference``; these equal the
+      unadjusted logistic-regression ORs;
+    - an exact split ``or_treated_given_referred = or_part_assessment * or_part_treatment``: the change in
+      the odds of "treated per referred" when the group's assessment probability replaces the reference's
+      (treatment probability kept at the reference's), then when its treatment probability does too.
+    """
+    missing = [c for c in ("referred", "assessed", "treated") if c not in counts.columns]
+    if missing:
+        raise ValueError(f"counts needs the columns referred, assessed, treated; missing: {missing}")
+    if reference not in counts.index:
+        raise ValueError(f"reference group {reference!r} is not a row of counts")
+    c = counts[["referred", "assessed", "treated"]].astype(float)
+    if (c["assessed"] > c["referred"]).any() or (c["treated"] > c["assessed"]).any() or (c < 0).any().any():
+        raise ValueError("counts must satisfy 0 <= treated <= assessed <= referred")
+    pa = c["assessed"] / c["referred"]
+    pt = c["treated"] / c["assessed"]
+    q = pa * pt
+
+    def odds(x: pd.Series | float) -> pd.Series | float:
+        return x / (1 - x)
+
+    pa0, pt0, q0 = pa[reference], pt[reference], q[reference]
+    step = odds(pa * pt0)
+    return pd.DataFrame(
+        {
+            "assessed_per_100_referred": pa * 100,
+            "treated_per_100_assessed": pt * 100,
+            "treated_per_100_referred": q * 100,
+            "or_assessed": odds(pa) / odds(pa0),
+            "or_treated_given_assessed": odds(pt) / odds(pt0),
+            "or_treated_given_referred": odds(q) / odds(q0),
+            "or_part_assessment": step / odds(q0),
+            "or_part_treatment": odds(q) / step,
+        },
+        index=counts.index,
+    )
+
+
+def planted_coverage_random(p: dict, stage: str, seeds: Sequence[int], model: str = "adjusted_full") -> pd.DataFrame:
+    """How many planted (targets-file) values fall inside our 95% CIs in cohorts drawn in *random* outcome mode.
+
+    Why: a calibrated cohort constructs its counts, so its estimates equal the planted values up to rounding
+    and "every planted value inside the CI" holds by construction. In random mode each outcome is one draw, so
+    the usual "about 1 in 20 outside by chance" applies. One row per seed: ``seed, inside, planted``
+    (complete-case estimates; ``p`` as from ``helpers.notebook.setup``, other parameters kept).
+    """
+    # imported here: helpers.pipeline imports helpers.models
+    from helpers import params as params_mod
+    from helpers import pipeline, tables
+
+    targets = pd.read_csv(params_mod.targets_file(p), dtype=str, keep_default_na=False)
+    rows = []
+    for s in seeds:
+        data = pipeline.load_study_data(p, outcome_mode="random", seed=int(s), data_path="")
+        est = pipeline.complete_case_estimates(data)
+        planted = tables.planted_vs_estimated(est, targets, stage, model=model)
+        rows.append({"seed": int(s), "inside": int(planted["planted_in_ci"].sum()), "planted": len(planted)})
+    return pd.DataFrame(rows, columns=["seed", "inside", "planted"])

@@ -126,3 +126,47 @@ def test_planted_vs_estimated_on_the_real_targets_file() -> None:
     est = _estimates()
     out = tables.planted_vs_estimated(est, targets, "referral_source")
     assert len(out) == 21 and set(out["source"]) == {"assumed"}
+
+
+def test_pathway_odds_toy_table() -> None:
+    toy = pd.DataFrame({"referred": [100, 100], "assessed": [80, 60], "treated": [60, 45]},
+                       index=pd.Index(["A", "B"], name="group"))
+    out = models.pathway_odds(toy, reference="A")
+    b = out.loc["B"]
+    assert b["treated_per_100_assessed"] == pytest.approx(75.0)
+    assert b["treated_per_100_referred"] == pytest.approx(b["assessed_per_100_referred"] * b["treated_per_100_assessed"] / 100)
+    assert b["or_treated_given_assessed"] == pytest.approx(1.0)
+    assert b["or_assessed"] == pytest.approx((0.6 / 0.4) / (0.8 / 0.2))
+    assert b["or_treated_given_referred"] == pytest.approx((0.45 / 0.55) / (0.6 / 0.4))
+    # odds do not multiply along the pathway
+    assert b["or_treated_given_referred"] != pytest.approx(b["or_assessed"] * b["or_treated_given_assessed"])
+    # the split is exact; with no treatment gap the treatment part is 1
+    assert b["or_part_assessment"] * b["or_part_treatment"] == pytest.approx(b["or_treated_given_referred"])
+    assert b["or_part_treatment"] == pytest.approx(1.0)
+    assert out.loc["A"].filter(like="or_").to_numpy() == pytest.approx(np.ones(5))
+    with pytest.raises(ValueError, match="reference"):
+        models.pathway_odds(toy, reference="C")
+    with pytest.raises(ValueError, match="treated <= assessed"):
+        models.pathway_odds(toy.assign(treated=[90, 45]), reference="A")
+
+
+def test_pathway_odds_equals_unadjusted_models() -> None:
+    df = _frame()
+    counts = tables.pathway_counts(df).loc[study.GROUPS]
+    out = models.pathway_odds(counts)
+    wrong = models.treated_among_referred(df, "unadjusted").set_index("ethnicity")["estimate"]
+    trt = models.fit_stage(df, "treatment", "unadjusted").set_index("ethnicity")["estimate"]
+    for g in study.GROUPS[1:]:
+        assert out.loc[g, "or_treated_given_referred"] == pytest.approx(wrong[g], rel=1e-6)
+        assert out.loc[g, "or_treated_given_assessed"] == pytest.approx(trt[g], rel=1e-6)
+
+
+def test_planted_coverage_random() -> None:
+    from helpers import params
+
+    p = params.validate({"n_referrals": 6000})
+    out = models.planted_coverage_random(p, "assessment", seeds=[11, 12])
+    assert list(out.columns) == ["seed", "inside", "planted"]
+    assert out["seed"].tolist() == [11, 12]
+    assert (out["planted"] == 7).all()
+    assert ((out["inside"] >= 0) & (out["inside"] <= out["planted"])).all()
