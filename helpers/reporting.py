@@ -27,16 +27,24 @@ GAP_COLUMNS = [
     "assessed_shortfall", "treated_shortfall", "lost_at_assessment", "lost_at_treatment",
     "excess_untreated",
 ]
+DECOMPOSITION_ORDERS = ("assessment_first", "treatment_first")
 
 
-def _decompose(a: pd.Series, t: pd.Series, ref: str, per: float) -> pd.DataFrame:
+def _decompose(a: pd.Series, t: pd.Series, ref: str, per: float, order: str = "assessment_first") -> pd.DataFrame:
     """Shortfall of treated per ``per`` referred vs the reference, split by stage (exact, additive).
 
-    treated/referred = a * t (a: assessed among referred, t: treated among assessed), so
-    a_ref t_ref - a t = (a_ref - a) t_ref + a (t_ref - t): the first part is referrals not assessed that
-    would have been treated at the reference rate after assessment; the second, assessed referrals not
-    treated.
+    treated/referred = a * t (a: assessed among referred, t: treated among assessed). The split of
+    a_ref t_ref - a t into two stages depends on the order in which the stages are switched to the group's rate:
+
+    * ``order="assessment_first"`` (default): (a_ref - a) t_ref + a (t_ref - t). Lost at assessment is valued
+      at the reference treatment rate, lost at treatment at the group's own assessment rate.
+    * ``order="treatment_first"``: (a_ref - a) t + a_ref (t_ref - t). Lost at assessment is valued at the
+      group's treatment rate, lost at treatment at the reference assessment rate.
+
+    Both orders sum to the same shortfall; the parts differ unless one stage has no gap.
     """
+    if order not in DECOMPOSITION_ORDERS:
+        raise ValueError(f"pathway_gaps: order must be one of {DECOMPOSITION_ORDERS}, got {order!r}")
     a_ref, t_ref = a[ref], t[ref]
     out = pd.DataFrame(index=a.index)
     out["assessed_per_1000"] = per * a
@@ -44,8 +52,12 @@ def _decompose(a: pd.Series, t: pd.Series, ref: str, per: float) -> pd.DataFrame
     out["treated_per_1000_assessed"] = per * t
     out["assessed_shortfall"] = per * (a_ref - a)
     out["treated_shortfall"] = per * (a_ref * t_ref - a * t)
-    out["lost_at_assessment"] = per * (a_ref - a) * t_ref
-    out["lost_at_treatment"] = per * a * (t_ref - t)
+    if order == "assessment_first":
+        out["lost_at_assessment"] = per * (a_ref - a) * t_ref
+        out["lost_at_treatment"] = per * a * (t_ref - t)
+    else:
+        out["lost_at_assessment"] = per * (a_ref - a) * t
+        out["lost_at_treatment"] = per * a_ref * (t_ref - t)
     return out
 
 
@@ -58,6 +70,7 @@ def pathway_gaps(
     threshold: int = 7,
     base: int = 5,
     reference: str = study.REFERENCE_GROUP,
+    order: str = "assessment_first",
 ) -> pd.DataFrame:
     """Assessed and treated per ``per`` referred by ethnic group, and the shortfall vs White British rates.
 
@@ -71,7 +84,8 @@ def pathway_gaps(
     ``referred`` (n), ``assessed_per_1000``, ``treated_per_1000`` (per referred), ``treated_per_1000_assessed``,
     ``assessed_shortfall`` and ``treated_shortfall`` (reference rate minus the group's, per ``per`` referred;
     positive = fewer than at White British rates), ``lost_at_assessment`` + ``lost_at_treatment`` =
-    ``treated_shortfall`` (see :func:`_decompose`), and ``excess_untreated``: the group's referrals times the
+    ``treated_shortfall`` (see :func:`_decompose`; ``order`` chooses which stage is switched to the group's rate
+    first, ``"assessment_first"`` or ``"treatment_first"``: the total is the same, the split is not), and ``excess_untreated``: the group's referrals times the
     treated shortfall / ``per`` (people in this data set who would have been treated at White British rates).
     """
     from helpers import models, tables
@@ -82,6 +96,8 @@ def pathway_gaps(
         raise ValueError(f"pathway_gaps: unknown reference group {reference!r}")
     if not per > 0:
         raise ValueError(f"pathway_gaps: per must be positive, got {per!r}")
+    if order not in DECOMPOSITION_ORDERS:
+        raise ValueError(f"pathway_gaps: order must be one of {DECOMPOSITION_ORDERS}, got {order!r}")
     counts = tables.pathway_counts(frame, disclose=disclose, threshold=threshold, base=base)
     counts = counts.loc[study.GROUPS]
     referred = pd.to_numeric(counts["referred"], errors="coerce").astype(float)
@@ -95,13 +111,44 @@ def pathway_gaps(
         pa = models.predicted_probabilities(frame, "assessment", model).set_index("ethnicity")["probability"]
         pt = models.predicted_probabilities(frame, "treatment", model).set_index("ethnicity")["probability"]
         a, t = pa.reindex(study.GROUPS).astype(float), pt.reindex(study.GROUPS).astype(float)
-    out = _decompose(a, t, reference, per)
+    out = _decompose(a, t, reference, per, order=order)
     out.insert(0, "referred", counts["referred"].astype("Int64"))
     out["excess_untreated"] = referred * out["treated_shortfall"] / per
     out.index.name = "ethnicity"
     out.attrs["method"] = method if method == "observed" else f"predicted ({model})"
     out.attrs["disclosed"] = bool(disclose)
+    out.attrs["order"] = order
     return out[GAP_COLUMNS]
+
+
+# --------------------------------------------------------------------------------------------------
+# Where the numbers come from: a label that travels with every saved table
+# --------------------------------------------------------------------------------------------------
+
+SYNTHETIC_LABEL = "synthetic cohort: illustrative, not findings about South London"
+DATA_COLUMN = "data"
+
+
+def data_label(data) -> str:
+    """What a saved table's numbers describe: the synthetic caveat, or the real extract's file name.
+
+    ``data``: a ``pipeline.StudyData``. A synthetic cohort (``data.truth`` is not None) gives
+    :data:`SYNTHETIC_LABEL`; a real extract (``data_path``) gives its file name.
+    """
+    if data.truth is not None:
+        return SYNTHETIC_LABEL
+    path = str(data.params.get("data_path") or "")
+    return Path(path).name if path else str(data.origin)
+
+
+def label_table(table: pd.DataFrame, data) -> pd.DataFrame:
+    """A copy of ``table`` with a ``data`` column (:func:`data_label`) first, so that numbers lifted from a
+    saved CSV carry where they come from (and, for the synthetic cohort, that they are not findings)."""
+    out = table.copy()
+    if DATA_COLUMN in out.columns:
+        out = out.drop(columns=DATA_COLUMN)
+    out.insert(0, DATA_COLUMN, data_label(data))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

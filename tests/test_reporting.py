@@ -134,3 +134,34 @@ def test_missing_references_detects(tmp_path) -> None:
                          columns=reporting.CHECKLIST_COLUMNS)
     assert reporting.missing_references(table, root=tmp_path) == ["notebooks/99_nope.ipynb"]
     assert reporting.referenced_paths(table) == ["helpers/codes.py", "notebooks/99_nope.ipynb"]
+
+
+def test_pathway_gaps_order_changes_split_not_total() -> None:
+    first = reporting.pathway_gaps(_pathway_frame())
+    other = reporting.pathway_gaps(_pathway_frame(), order="treatment_first")
+    assert other.attrs["order"] == "treatment_first" and first.attrs["order"] == "assessment_first"
+    # Black Caribbean: (0.8 - 0.6) x 0.5 = 0.10 lost at assessment; 0.8 x (0.75 - 0.5) = 0.20 at treatment
+    assert other.loc["Black Caribbean", "lost_at_assessment"] == pytest.approx(100)
+    assert other.loc["Black Caribbean", "lost_at_treatment"] == pytest.approx(200)
+    assert first.loc["Black Caribbean", "lost_at_assessment"] == pytest.approx(150)
+    # same total either way; no treatment gap (Black African) means no difference between orders
+    assert np.allclose(other["treated_shortfall"].dropna(), first["treated_shortfall"].dropna())
+    parts = other["lost_at_assessment"] + other["lost_at_treatment"]
+    assert np.allclose(parts.dropna(), other["treated_shortfall"].dropna())
+    assert other.loc["Black African", "lost_at_assessment"] == pytest.approx(300)
+    with pytest.raises(ValueError, match="order"):
+        reporting.pathway_gaps(_pathway_frame(), order="backwards")
+
+
+def test_label_table_synthetic_and_extract() -> None:
+    from types import SimpleNamespace
+
+    table = pd.DataFrame({"ethnicity": ["White British"], "rate": [1.0]})
+    synthetic = SimpleNamespace(truth=pd.DataFrame(), params={"data_path": ""}, origin="synthetic")
+    labelled = reporting.label_table(table, synthetic)
+    assert list(labelled.columns) == ["data", "ethnicity", "rate"]
+    assert labelled["data"].iloc[0] == reporting.SYNTHETIC_LABEL and "synthetic" in reporting.SYNTHETIC_LABEL
+    assert "data" not in table.columns  # a copy, the input untouched
+    extract = SimpleNamespace(truth=None, params={"data_path": "/secure/iapt_extract_2017.csv"}, origin="extract")
+    assert reporting.label_table(labelled, extract)["data"].tolist() == ["iapt_extract_2017.csv"]
+    assert list(reporting.label_table(labelled, extract).columns) == ["data", "ethnicity", "rate"]
