@@ -370,13 +370,20 @@ def simulation_plot(
     sim_summary: pd.DataFrame,
     bias_label: str = "Bias (log odds ratio)",
     nominal: float = 0.95,
+    n_mcse: float = 2.0,
 ) -> Figure:
     """Bias and CI coverage by method (colour/marker) and missingness mechanism (columns of panels).
 
     ``sim_summary`` columns: ``method``, ``mechanism``, ``ethnicity``, ``bias``, ``coverage`` (a proportion,
     or a percentage if any value exceeds 1.5), optionally ``emp_se``. Top row: bias with a line at 0.
     Bottom row: coverage with a line at the nominal level. In every panel, one line of points (``Line2D``,
-    markers only) per method.
+    markers only) per method, including the ``full_data`` benchmark when present (grey diamonds).
+
+    Monte Carlo error bars (``n_mcse`` x MCSE either side, default +/- 2 MCSE) are drawn when the summary has
+    the columns: ``bias_mcse`` for bias; for coverage ``coverage_mcse_nominal`` (the MCSE at the nominal
+    level, which does not collapse to 0 when every CI covers) if present, else ``coverage_mcse``; MCSEs in
+    the same units as the metric; coverage bars are clipped to the possible range. Each
+    method's points and bars form one ``ErrorbarContainer`` labelled with the method.
     """
     needed = ["method", "mechanism", "ethnicity", "bias", "coverage"]
     missing = [c for c in needed if c not in sim_summary.columns]
@@ -386,17 +393,24 @@ def simulation_plot(
     order = ["MCAR", "MAR", "MNAR"]
     mechanisms = [m for m in order if m in set(data["mechanism"])]
     mechanisms += [m for m in data["mechanism"].unique() if m not in mechanisms]
-    methods = [m for m in ANALYSIS_MARKERS if m in set(data["method"])]
+    # the full-data benchmark (not a real option) first, in grey, then the missing-data methods
+    markers = {"full_data": "D", **ANALYSIS_MARKERS}
+    colours = {"full_data": OKABE_ITO["grey"], **METHOD_COLOURS}
+    labels = {"full_data": "Full data (benchmark)", **METHOD_LABELS}
+    methods = [m for m in markers if m in set(data["method"])]
     methods += [m for m in data["method"].unique() if m not in methods]
     groups = [g for g in study.GROUPS if g in set(data["ethnicity"])]
     groups += [g for g in data["ethnicity"].unique() if g not in groups]
     ypos = {g: i for i, g in enumerate(groups)}
     percent = float(pd.to_numeric(data["coverage"], errors="coerce").max()) > 1.5
     nominal_line = nominal * 100 if percent else nominal
+    cov_mcse_col = next((c for c in ("coverage_mcse_nominal", "coverage_mcse") if c in data.columns), None)
+    mcse_cols = {"bias": "bias_mcse" if "bias_mcse" in data.columns else None, "coverage": cov_mcse_col}
+    bars = any(mcse_cols.values())
 
     fig = Figure(figsize=(max(8, 3.2 * len(mechanisms)), 6.5))
     axes = np.array(fig.subplots(2, len(mechanisms), sharey=True, sharex="row", squeeze=False))
-    offsets = _offsets(len(methods), width=0.45)
+    offsets = _offsets(len(methods), width=0.6 if len(methods) > 3 else 0.45)
     for j, mech in enumerate(mechanisms):
         for i, (metric, ref_line, xlabel) in enumerate(
             [("bias", 0.0, bias_label), ("coverage", nominal_line, "Coverage of 95% CI" + (" (%)" if percent else ""))]
@@ -405,15 +419,28 @@ def simulation_plot(
             for k, method in enumerate(methods):
                 rows = data[(data["mechanism"] == mech) & (data["method"] == method)]
                 y = np.array([ypos[g] for g in rows["ethnicity"]], dtype=float) + offsets[k]
-                ax.plot(
-                    rows[metric].to_numpy(dtype=float),
+                x = rows[metric].to_numpy(dtype=float)
+                col = mcse_cols[metric]
+                xerr = None
+                if col is not None:
+                    xerr = n_mcse * rows[col].to_numpy(dtype=float)  # same units as the metric
+                    if metric == "coverage":  # a coverage lies in [0, 1] (or [0, 100]): clip the bars there
+                        top = 100.0 if percent else 1.0
+                        xerr = np.vstack([np.clip(np.minimum(xerr, x), 0, None),
+                                          np.clip(np.minimum(xerr, top - x), 0, None)])
+                container = ax.errorbar(
+                    x,
                     y,
-                    marker=ANALYSIS_MARKERS.get(method, "o"),
-                    color=_colour(method, METHOD_COLOURS, k),
+                    xerr=xerr,
+                    marker=markers.get(method, "o"),
+                    color=colours.get(method, _colour(method, METHOD_COLOURS, k)),
                     linestyle="none",
-                    label=METHOD_LABELS.get(method, method),
-                    gid=f"{metric}:{mech}:{method}",
+                    markersize=5,
+                    elinewidth=0.9,
+                    capsize=0,
+                    label=labels.get(method, method),
                 )
+                container.lines[0].set_gid(f"{metric}:{mech}:{method}")
             ax.axvline(ref_line, color="#444444", linestyle="--", linewidth=1, zorder=0, gid=f"ref:{metric}")
             ax.set_xlabel(xlabel, fontsize=FONT["tick"])
             ax.tick_params(labelsize=FONT["tick"])
@@ -423,9 +450,12 @@ def simulation_plot(
                 ax.set_title(mech, fontsize=FONT["label"])
         axes[0, j].set_yticks(range(len(groups)), labels=groups)
         axes[0, j].set_ylim(len(groups) - 0.5, -0.5)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=FONT["legend"], frameon=False)
-    fig.suptitle("Simulation: bias and coverage by method and missingness mechanism", fontsize=FONT["title"])
+    handles, legend_labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, legend_labels, loc="lower center", ncol=len(methods), fontsize=FONT["legend"], frameon=False)
+    title = "Simulation: bias and coverage by method and missingness mechanism"
+    if bars:
+        title += f" (bars: ±{n_mcse:g} Monte Carlo SE)"
+    fig.suptitle(title, fontsize=FONT["title"])
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 

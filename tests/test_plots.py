@@ -167,6 +167,41 @@ def test_simulation_plot():
         assert len(method_lines) == 3
         ref = 0.0 if i < 3 else 0.95
         assert len(vertical_lines_at(ax, ref)) == 1
+        # no MCSE columns: no error bars drawn
+        assert all(not c.has_xerr for c in ax.containers if isinstance(c, ErrorbarContainer))
+
+
+def test_simulation_plot_mcse_bars_and_full_data():
+    """With MCSE columns: +/- 2 MCSE bars for bias and for coverage (at the nominal level, which does not
+    collapse to 0 when coverage is 1), and the full-data benchmark drawn as its own method."""
+    methods = ["full_data", "complete_case", "mar_mi", "weighted_mi"]
+    rows = [dict(method=m, mechanism=k, ethnicity=g, bias=0.01 * i, bias_mcse=0.005 * (j + 1), coverage=1.0,
+                 coverage_mcse=0.0, coverage_mcse_nominal=0.05)
+            for j, m in enumerate(methods) for k in ["MCAR", "MAR", "MNAR"] for i, g in enumerate(NON_REF)]
+    fig = P.simulation_plot(pd.DataFrame(rows))
+    ax_bias, ax_cov = fig.axes[0], fig.axes[3]
+    for ax, metric in ((ax_bias, "bias"), (ax_cov, "coverage")):
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert [c.get_label() for c in bars] == [P.METHOD_LABELS.get(m, "Full data (benchmark)") for m in methods]
+        assert [c.lines[0].get_gid() for c in bars] == [f"{metric}:MCAR:{m}" for m in methods]
+        for j, c in enumerate(bars):
+            assert c.has_xerr
+            segs = c.lines[2][0].get_segments()
+            assert len(segs) == len(NON_REF)
+            left = np.array([min(s[0][0], s[1][0]) for s in segs])
+            right = np.array([max(s[0][0], s[1][0]) for s in segs])
+            if metric == "bias":  # +/- 2 MCSE of bias around each bias
+                np.testing.assert_allclose(right - left, 2 * 2 * 0.005 * (j + 1))
+            else:  # coverage 1: down 2 nominal MCSEs, clipped at 1 above
+                np.testing.assert_allclose(left, 1.0 - 2 * 0.05)
+                np.testing.assert_allclose(right, 1.0)
+    full = [c for c in ax_bias.containers if c.get_label() == "Full data (benchmark)"][0]
+    assert full.lines[0].get_marker() == "D"
+    assert "Monte Carlo SE" in fig._suptitle.get_text()
+    # coverage_mcse alone is used when the nominal column is absent
+    fig2 = P.simulation_plot(pd.DataFrame(rows).drop(columns="coverage_mcse_nominal"))
+    seg = [c for c in fig2.axes[3].containers if isinstance(c, ErrorbarContainer)][0].lines[2][0].get_segments()[0]
+    assert seg[1][0] == pytest.approx(seg[0][0])
 
 
 def test_savefig_is_deterministic(tmp_path):

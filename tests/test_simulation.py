@@ -125,6 +125,22 @@ def test_summarise_on_a_hand_made_frame() -> None:
     assert row["rel_error_se"] == pytest.approx(100 * (np.sqrt(0.025) / emp - 1))
     assert row["coverage"] == pytest.approx(0.75)
     assert row["coverage_mcse"] == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
+    assert row["coverage_mcse_nominal"] == pytest.approx(np.sqrt(0.95 * 0.05 / 4))
+
+
+def test_coverage_mcse_at_nominal_level_does_not_collapse() -> None:
+    """Every CI covers: the empirical coverage MCSE is 0, the MCSE at the nominal level is not."""
+    frame = pd.DataFrame({
+        "replicate": range(10), "mechanism": "MCAR", "method": "complete_case", "stage": "treatment",
+        "model": "adjusted_full", "outcome_level": "", "ethnicity": "Asian", "truth": 0.0,
+        "estimate": np.linspace(-0.1, 0.1, 10), "se": 0.1, "covered": True,
+    })
+    row = S.summarise(frame).iloc[0]
+    assert row["coverage"] == 1.0 and row["coverage_mcse"] == 0.0
+    assert row["coverage_mcse_nominal"] == pytest.approx(np.sqrt(0.95 * 0.05 / 10))
+    assert S.summarise(frame, level=0.9).iloc[0]["coverage_mcse_nominal"] == pytest.approx(np.sqrt(0.09 / 10))
+    with pytest.raises(ValueError, match="level"):
+        S.summarise(frame, level=95)
 
 
 def test_summarise_groups_separately() -> None:
