@@ -188,7 +188,7 @@ def _nav_html(book_title: str, prev: Page | None, nxt: Page | None, *, code_togg
         )
 
     parts = [
-        f'<nav class="iapt-nav" aria-label="Book navigation">',
+        '<nav class="iapt-nav" aria-label="Book navigation">',
         f'<a href="{INDEX_NAME}" class="iapt-index" title="{html.escape(book_title)}">&#8962; Index</a>',
         link(prev, "&larr; Previous", "prev"),
         link(nxt, "Next &rarr;", "next"),

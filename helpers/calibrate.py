@@ -14,7 +14,6 @@ CLI: ``python -m helpers.calibrate [--targets FILE] [--out FILE]`` re-solves and
 from __future__ import annotations
 
 import argparse
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from scipy.special import expit, logsumexp
 
 from helpers import study
 from helpers.models import fit_logit_counts
-from helpers.targets import NON_BASE_SOURCES, TREATMENT_MODELS, Targets, assessed_counts, load_targets
+from helpers.targets import NON_BASE_SOURCES, Targets, assessed_counts, load_targets
 
 SOLVED_PATH = study.PUBLISHED_DIR / "solved_parameters.csv"
 COVS = list(study.COVARIATE_LEVELS)  # age_band, gender, year, borough
