@@ -325,11 +325,16 @@ def from_params(p: dict[str, Any]) -> Cohort:
                     p["targets_path"])
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """The one CSV format of the cohort files: fixed columns, '\\n' line ends, no index."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Deterministic CSV: fixed columns, '\\n' line ends, no index."""
+    """Write ``csv_text(frame)`` as UTF-8 bytes (the same bytes ``csv_sha256`` hashes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, lineterminator="\n")
+    path.write_bytes(csv_text(frame).encode("utf-8"))
 
 
 def sha256(path: str | Path) -> str:
@@ -381,8 +386,7 @@ if __name__ == "__main__":
 
 def csv_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 of the exact bytes ``write_csv`` would write for ``frame`` (no file needed)."""
-    text = frame.to_csv(index=False, lineterminator="\n")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(csv_text(frame).encode("utf-8")).hexdigest()
 
 
 def expected_missing_share(by: str = "group", mechanisms: tuple[str, ...] = ("mcar", "mar", "mnar"),
