@@ -3,6 +3,7 @@
 #   make run        venv, then execute every notebook into outputs/ (notebooks, html book, tables, run.json)
 #   make test       venv + chromium, then pytest tests/ and nbval over the committed notebooks
 #   make data       rebuild the default synthetic cohort in data/synthetic/ (byte for byte)
+#   make twins      bring every notebook and its text twin (notebooks/NN_name.py) back in step
 #   make exercises  generate student notebooks in notebooks/exercises/ (git-ignored; solutions are the source)
 #   make bench      run the benchmarks
 #   make lock       re-resolve constraints.txt from requirements.txt in a clean throwaway venv
@@ -31,10 +32,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # debugpy (pulled in by ipykernel) warns on every kernel start under frozen modules; harmless noise.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv run test pytest nbval browser data exercises bench lock clean distclean
+.PHONY: help venv run test pytest nbval browser data twins exercises bench lock clean distclean
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 ## venv: (re)created when missing or when requirements.txt / constraints.txt / pyproject.toml change.
 venv: $(STAMP)
@@ -90,6 +91,9 @@ browser:
 
 data: venv
 	$(PY) -m helpers.cohort --default
+
+twins: venv
+	$(PY) -m helpers.twins
 
 exercises: venv
 	$(PY) -m helpers.exercises

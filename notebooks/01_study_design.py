@@ -1,0 +1,273 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Study design
+#
+# Before any data: the IAPT pathway the paper follows, the three questions it asks at three stages, who counts in each, and how its variables and models are set up.
+#
+# **Learning objectives**
+# - By the end you can draw the IAPT pathway (referral, assessment, treatment) and say what stepped care means.
+# - By the end you can state the paper's three questions, each with its denominator, and explain why "treated among the assessed" and "treated among the referred" answer different questions.
+# - By the end you can list the paper's eight ethnic groups, its reference group, its covariates and its three models, and say which coding choices are *assumed* here.
+# - By the end you can compute an unadjusted odds ratio from two printed percentages and say why it matches the paper's.
+# - By the end you can say what the paper published and what it did not, and read its Table 4.
+#
+# **Prerequisites**: notebook 00. You have met logistic regression and odds ratios once (a reminder is given below).
+#
+# **Time needed**: about 40 minutes.
+
+# %% tags=["parameters"]
+n_referrals = 85_800
+seed = 20210802
+missing_mechanism = "mnar"
+missing_share = 0.185
+outcome_mode = "calibrated"
+targets_path = ""
+data_path = ""
+n_imputations = 20
+margin = "truth"
+n_simulations = 20
+simulation_n_referrals = 20_000
+suppress_threshold = 7
+rounding_base = 5
+output_dir = "../outputs"
+
+# %%
+import pandas as pd
+
+import helpers.notebook
+from helpers import pipeline, plots, study, tables
+
+p = helpers.notebook.setup(globals())
+
+# %% [markdown]
+# ## The IAPT pathway
+#
+# IAPT (Improving Access to Psychological Therapies, now NHS Talking Therapies) offers talking therapy for common mental health problems such as depression and anxiety disorders. A person reaches it through a **referral**: from their GP, by referring themselves, or from another service (a community organisation, an employment or probation service, another part of the NHS). After referral the service offers an **assessment**, a first conversation to understand the problem and agree what would help. If therapy is agreed, **treatment** follows.
+#
+# IAPT works by **stepped care**: most people start with *low-intensity* help (for example guided self-help or a psychoeducation course) and step up to *high-intensity* therapy (for example cognitive behavioural therapy or counselling) if they need it, or start there if the problem calls for it. The paper does not split treatment by intensity: "treated" means at least one treatment session of any kind.
+#
+# At every step some people leave the pathway: not everyone referred is assessed, and not everyone assessed is treated. The paper asks whether these steps work equally well for people of every ethnic group.
+
+# %%
+fig = plots.pathway_diagram()
+fig
+
+# %% [markdown]
+# *Figure: the IAPT pathway as boxes and arrows. Four referral sources (GP, Self, Community, Other) lead into "Referred"; arrows lead on to "Assessed" and then to "Treated (stepped care: low or high intensity)". Grey side boxes show the exits "Not assessed" and "Assessed, not treated". Under the boxes are the paper's three questions: which source (multinomial model among all referrals), assessed or not (logistic model among all referrals), treated or not (logistic model among the assessed). Each ethnic group is compared with White British at every stage.*
+#
+# ## Three questions, three denominators
+#
+# The paper asks one question at each stage. Each question has its own **denominator**, the people it is asked about:
+
+# %%
+pd.DataFrame(
+    [{"stage": s.name, "question": s.label, "outcome column": s.outcome, "among": s.population,
+      "model": "multinomial logistic" if s.kind == "mnlogit" else "logistic"}
+     for s in study.STAGE_SPECS.values()]
+)
+
+# %% [markdown]
+# The third row matters most: **treatment is studied among those assessed**, not among everyone referred. Someone who was never assessed cannot be in the treatment model at all.
+#
+# ### Why denominators matter: a worked example
+#
+# The numbers in the next cell are **made up, round and purely illustrative**; they do not come from the paper or from our cohort. Two groups, A and B, each have 1,000 referrals. Group A has 800 assessed and 560 treated; group B has 600 assessed and 420 treated.
+
+# %%
+# ILLUSTRATIVE numbers, invented for this example (not from the paper or the cohort)
+example = pd.DataFrame({"referred": [1000, 1000], "assessed": [800, 600], "treated": [560, 420]},
+                       index=["Group A", "Group B"])
+example["% assessed (of referred)"] = 100 * example["assessed"] / example["referred"]
+example["% treated (of assessed)"] = 100 * example["treated"] / example["assessed"]
+example["% treated (of referred)"] = 100 * example["treated"] / example["referred"]
+example
+
+# %% [markdown]
+# Among those **assessed**, both groups are treated at the same rate (70%): once assessed, group B is served just as well. Among those **referred**, group B is treated much less often (42% against 56%). Both statements are true; they answer different questions. The whole gap in this example arises at assessment, and choosing the denominator for each stage is what lets a study say *where* in the pathway a gap arises. That is why the paper models assessment among the referred and treatment among the assessed.
+#
+# In the analysis data (notebook 03 builds it) the denominators are built into the columns: `assessed` is 0 or 1 for every referral, while `treated` is 1 or 0 only for those assessed and empty (NaN) for everyone else, so a treatment model cannot accidentally include people who were never assessed. The next cell counts each denominator in the default synthetic cohort.
+
+# %% tags=["nbval-check-output"]
+data = pipeline.load_study_data(p)
+frame = data.frame
+print(f"referrals (denominator for source and assessment): {len(frame):,}")
+print(f"assessed (denominator for treatment):               {int(frame['assessed'].sum()):,}")
+print(f"rows with a treatment outcome (treated not NaN):    {int(frame['treated'].notna().sum()):,}")
+print(f"treated:                                            {int((frame['treated'] == 1).sum()):,}")
+
+# %% [markdown]
+# The second and third lines agree: the treatment outcome exists exactly for the assessed.
+#
+# ## Variables and how they are coded
+#
+# **Ethnicity** has the paper's eight groups, in the paper's order. Every comparison is with the **reference group**, White British:
+
+# %%
+print("Groups:   ", ", ".join(study.GROUPS))
+print("Reference:", study.REFERENCE_GROUP)
+
+# %% [markdown]
+# The **covariates** are age, gender, year of referral and borough, all used as categories. How the paper coded age and which boroughs it used are not reported; the bands and boroughs below are *assumed*.
+
+# %%
+pd.Series({name: ", ".join(map(str, levels)) for name, levels in study.COVARIATE_LEVELS.items()},
+          name="levels (first level is the reference)").to_frame()
+
+# %% [markdown]
+# The **referral source** has four categories in this project; the multinomial model compares each with referral by a GP (the *base outcome*, *assumed*):
+
+# %%
+print("Sources:", ", ".join(study.SOURCES), "| base outcome:", study.SOURCE_BASE)
+
+# %% [markdown]
+# Every choice the paper does not report is written down in one place, `study.ASSUMPTIONS`, so that it can be shown (here) and changed (in one line):
+
+# %%
+pd.Series(study.ASSUMPTIONS, name="assumed").to_frame()
+
+# %% [markdown]
+# ## The paper's three models
+#
+# At every stage the paper fits three models, which differ only in what else they **adjust for** besides ethnicity:
+
+# %%
+pd.DataFrame({
+    "label": study.MODEL_LABELS,
+    "covariates besides ethnicity": {m: ", ".join(c) or "(none)" for m, c in study.MODELS.items()},
+})
+
+# %% [markdown]
+# A short reminder. A **logistic regression** models the log of the *odds* of an outcome (odds = p / (1 - p)). The coefficient of an ethnic group, exponentiated, is an **odds ratio (OR)**: the odds of the outcome in that group divided by the odds in White British. An OR below 1 means lower odds than White British. For referral source the **multinomial** model gives one ratio per source compared with GP referral, called a **relative risk ratio (RRR)**.
+#
+# - The **unadjusted** model compares the groups as they are.
+# - The **adjusted** models compare people of the same age band, gender and year (and, in the full model, borough). If groups differ in age mix, and age also affects the outcome, unadjusted and adjusted ORs differ: the adjustment removes the part of the difference that runs through age. Notebook 02 shows how the synthetic cohort builds in exactly the amount of such *confounding* the paper's table implies.
+#
+# Adjusting is not automatically "more correct": whether, say, borough should be adjusted for depends on the question (a borough's services may themselves be part of how inequality arises). Notebook 11 returns to this.
+#
+# ## What the paper published, and what it did not
+#
+# Everything below is from the paper's abstract and Table 4, as gathered with sources in `docs/study/README.md` (beside it: `docs/study/iapt_context.md` for national IAPT figures, `docs/study/nhs_codes.md` for the NHS codes and `docs/study/weighted_mi.md` for weighted multiple imputation).
+#
+# | known for certain | not known (not in any source we could read) |
+# |---|---|
+# | South London and Maudsley IAPT services, referrals 1 January 2013 to 31 December 2016, 85,800 individuals | Tables 1-3: sample characteristics, referral-source RRRs, assessment ORs |
+# | three outcomes: source of referral; assessment among the referred; treatment among the assessed | the exact referral-source categories and the multinomial base outcome |
+# | multinomial (source) and logistic (assessment, treatment) regression; three models each; reference White British | how age was coded; which boroughs were included |
+# | eight ethnic groups as named here | the census margin used for imputation and the number of imputations; software |
+# | 18.5% missing ethnicity, weighted multiple imputation beside complete case | |
+# | Table 4 in full (treatment among the assessed) | |
+# | findings in words: Black African, Asian and Mixed referrals less likely to be self-referrals; Black Caribbean, Black Other and White Other referrals more likely to come through community services; almost all minority groups less likely to be assessed; all less likely to be treated once assessed (the abstract's wording: in Table 4 every **fully adjusted** OR is below 1, but Mixed's unadjusted OR is 1.04, 0.97-1.10) | |
+#
+# So only the **treatment** stage can be checked number by number. For referral source and assessment we know the **directions** of the effects but not their sizes; the sizes in our cohort are *assumed* (notebook 02).
+#
+# ## Table 4 as printed
+#
+# The file `data/published/harwood2021_table4.csv` holds Table 4 exactly as printed: for each group the number treated (`n`), the percentage of the assessed who were treated, and the three ORs with 95% confidence intervals, for the complete-case analysis and for weighted multiple imputation.
+
+# %%
+table4 = pipeline.published_table4()
+table4.drop(columns="source").astype({"n": "Int64"}).head(8)
+
+# %% [markdown]
+# The same table, wide, as the paper lays it out (OR and 95% CI per model):
+
+# %%
+shown = table4.assign(display=tables.format_estimates(table4.rename(columns={"or": "estimate"})))
+wide = shown.pivot_table(index=["analysis", "ethnicity"], columns="model", values="display", aggfunc="first",
+                         sort=False)[list(study.MODELS)]
+wide.rename(columns=study.MODEL_LABELS)
+
+# %% tags=["nbval-check-output"]
+cc = table4[(table4["analysis"] == "complete_case") & (table4["model"] == "unadjusted")]
+print(f"Table 4 rows: {len(table4)} ({table4['analysis'].nunique()} analyses x {table4['model'].nunique()} models "
+      f"x {table4['ethnicity'].nunique()} groups)")
+print(f"Treated (complete case, sum of printed n): {int(cc['n'].sum()):,}")
+
+# %% [markdown]
+# ### Why does the cohort have more people treated than Table 4?
+#
+# The cohort count near the top of this notebook is every treated referral; Table 4's `n` column adds up to fewer. The reason is the **denominator of Table 4**: its complete-case rows count only people whose ethnicity was **recorded**, because a person without a recorded group cannot be placed in any row. The difference is the treated referrals whose ethnicity is missing. How many those are is not printed anywhere: in the synthetic cohort it follows from the *assumed* missingness mechanism (`missing_mechanism`, notebook 02), under which people who reach treatment are less likely to lack a recorded ethnicity than people who are never assessed. The next cell reconciles the two numbers from the data.
+
+# %% tags=["nbval-check-output"]
+treated = frame["treated"] == 1
+recorded = frame["ethnicity"].notna()
+n_treated, n_treated_recorded = int(treated.sum()), int((treated & recorded).sum())
+print(f"treated, all referrals in the cohort:          {n_treated:,}")
+print(f"  with ethnicity recorded (complete case):     {n_treated_recorded:,}")
+print(f"  with ethnicity missing:                      {n_treated - n_treated_recorded:,}"
+      f"  ({100 * (n_treated - n_treated_recorded) / n_treated:.1f}% of the treated)")
+print(f"Table 4, sum of printed n (complete case):     {int(cc['n'].sum()):,}")
+print(f"ethnicity missing among all referrals:         {100 * (~recorded).mean():.1f}%")
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 1: An odds ratio from two percentages
+#
+# Table 4 prints that 66.8% of assessed Black Caribbean referrals were treated, against 72.4% of assessed White British referrals, and an unadjusted OR of 0.77. (a) Compute the OR from the two percentages. (b) Explain why this hand calculation gives the same number as the paper's unadjusted logistic regression. (c) Would it also give the adjusted OR? Why not?
+
+# %% tags=["solution"]
+p_bc, p_wb = 0.668, 0.724
+odds_bc, odds_wb = p_bc / (1 - p_bc), p_wb / (1 - p_wb)
+print(f"odds Black Caribbean {odds_bc:.3f}, odds White British {odds_wb:.3f}, OR {odds_bc / odds_wb:.2f}")
+
+# the same for every group, from the printed percentages, beside the printed unadjusted OR
+ref_pct = cc.set_index("ethnicity").loc[study.REFERENCE_GROUP, "pct_treated"] / 100
+check = cc.set_index("ethnicity")[["pct_treated", "or"]].rename(columns={"or": "printed OR"})
+q = check["pct_treated"] / 100
+check["OR from %"] = ((q / (1 - q)) / (ref_pct / (1 - ref_pct))).round(2)
+check
+
+# %% [markdown] tags=["solution"]
+# **Solution.** (a) The odds are 0.668 / 0.332 = 2.01 and 0.724 / 0.276 = 2.62, and their ratio is 0.77, the printed unadjusted OR. (b) The unadjusted model has only ethnicity in it, one parameter per group: such a model is *saturated* and reproduces each group's observed proportion exactly, so its OR is just the ratio of the two groups' observed odds. The table above repeats the calculation for every group and matches the printed ORs to two decimals. This agreement is also how we know Table 4's `%` is "treated among the assessed" (`docs/study/README.md`). Note the Mixed row: 73.1% against 72.4%, an unadjusted OR of 1.04 (0.97-1.10), so the abstract's "all minority groups were less likely to be treated" holds in Table 4 only after full adjustment (Mixed 0.93, 0.88-1.00). (c) No: adjusted ORs compare people within the same age band, gender, year (and borough) and combine those within-stratum comparisons, so they depend on how each group is spread over those strata, which Table 4 does not print.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 2: Critique the reference group
+#
+# The paper compares every group with White British. Give two reasons for this choice and two concerns about it. Would choosing another reference group change the fitted model's predicted treatment rates for any group?
+
+# %% [markdown] tags=["solution"]
+# **Solution.** *For*: White British is the largest group, so comparisons with it are the most precise; it is the usual choice in UK health-inequalities research, so results compare with other studies; the question "are minority groups served as well as the majority?" is a natural policy question. *Concerns*: it can frame the majority as the norm against which others are measured, and hide differences between minority groups (the paper's table does not directly compare, say, Black African with Asian referrals); "White British" is itself a mixed group across boroughs and ages, so a shift in it moves all seven ORs at once; and a group compared with a small or unusual reference would get wide intervals. Alternatives include comparing each group with the overall average (deviation coding), or reporting standardised predicted rates for every group, which notebook 07 does. Changing the reference does **not** change the fitted model: predicted rates for every group stay the same; only which contrasts are printed changes, so the choice is about presentation and framing, not about the data.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3: Predict, then check: treatment among the referred
+#
+# Suppose the paper had measured treatment among **everyone referred** instead of among the assessed. Predict: compared with White British, would Black African referrals look further behind, less far behind, or the same? Then check on the synthetic cohort (its assessment-stage effects are *assumed*, so the sizes are illustrative; their direction follows the paper's abstract). To check, take the referrals with a recorded ethnicity (`known = frame[frame["ethnicity"].notna()]`) and compute, by group, the mean of `assessed` (assessed among referred), of `treated` (treated among assessed: `treated` is NaN for the not-assessed, so `mean()` skips them) and of `treated.fillna(0)` (treated among referred); then divide each group's value by White British's, and do the same with the odds p / (1 - p).
+
+# %% tags=["solution"]
+known = frame[frame["ethnicity"].notna()]
+group = known["ethnicity"]
+rates = pd.DataFrame({
+    "assessed (of referred)": known["assessed"].groupby(group, observed=True).mean(),
+    "treated (of assessed)": known["treated"].groupby(group, observed=True).mean(),
+    "treated (of referred)": known["treated"].fillna(0).groupby(group, observed=True).mean(),
+})
+ratio_to_reference = rates / rates.loc[study.REFERENCE_GROUP]
+odds = rates / (1 - rates)
+odds_ratio = odds / odds.loc[study.REFERENCE_GROUP]
+ba = "Black African"
+print(f"{ba} vs White British, ratio of %: treated of assessed {ratio_to_reference.loc[ba, 'treated (of assessed)']:.2f}, "
+      f"treated of referred {ratio_to_reference.loc[ba, 'treated (of referred)']:.2f} "
+      f"(= {ratio_to_reference.loc[ba, 'assessed (of referred)']:.2f} x {ratio_to_reference.loc[ba, 'treated (of assessed)']:.2f})")
+print(f"{ba} vs White British, odds ratio: treated of assessed {odds_ratio.loc[ba, 'treated (of assessed)']:.2f}, "
+      f"treated of referred {odds_ratio.loc[ba, 'treated (of referred)']:.2f}")
+further = ratio_to_reference.loc[ba, "treated (of referred)"] < ratio_to_reference.loc[ba, "treated (of assessed)"]
+print(f"{ba} referrals look {'further behind' if further else 'no further behind'} among the referred")
+pd.concat({"ratio of % to White British": ratio_to_reference, "odds ratio": odds_ratio}, axis=1).round(2)
+
+# %% [markdown] tags=["solution"]
+# **Solution.** Further behind (the first lines printed above, with the default parameters). Over the whole pathway the assessment gap and the treatment gap add up: a Black African referral is less likely to be assessed and, once assessed, less likely to be treated. On the percentage scale the two steps **multiply** exactly: in the table, the ratio for "treated (of referred)" equals the ratio for "assessed" times the ratio for "treated (of assessed)". Odds ratios do not multiply across steps like this (odds are not proportions), so going from "treated among the assessed" to "treated among the referred" the odds ratio changes by a different amount than the percentage ratio does (compare the printed lines). A study reporting only "treated among referred" could not say at which step a gap arises; one reporting only "treated among assessed" would miss the gap at assessment. The paper's staged design separates the two.
+
+# %% [markdown]
+# ## Key points
+#
+# - The IAPT pathway runs referral, assessment, treatment (stepped care); people can leave at every step.
+# - The paper asks three questions with three denominators: referral source and assessment among all referrals, treatment **among the assessed**; the denominator decides which question a number answers.
+# - Eight ethnic groups, White British as reference; covariates age, gender, year and borough as categories; three models (unadjusted; age, gender, year; plus borough). Age bands, boroughs, referral categories and the GP base outcome are *assumed* here.
+# - An unadjusted OR is the ratio of two groups' observed odds; adjusted ORs need the covariate mix, which the paper does not print.
+# - Only the treatment stage (Table 4) is published in numbers; the other stages are known only in direction.

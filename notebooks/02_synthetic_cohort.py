@@ -1,0 +1,343 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · The synthetic cohort
+#
+# The real referrals are confidential, so every later notebook runs on a synthetic cohort; this notebook opens it up: how it is built from the paper's printed figures, what in it is *assumed*, and how you can rebuild or change it.
+#
+# **Learning objectives**
+# - By the end you can say which numbers in the targets file are printed in the paper and which are *assumed*, and how the number assessed per group is derived from Table 4.
+# - By the end you can explain in plain words how the calibration creates the confounding that separates the unadjusted, age-gender-year and fully adjusted ORs, and why the resulting age and borough mixes are constructed, not observed.
+# - By the end you can check that the default cohort reproduces Table 4, and say how the `calibrated` and `random` modes differ.
+# - By the end you can describe what the three missingness mechanisms (MCAR, MAR, MNAR) do to who has ethnicity recorded.
+# - By the end you can regenerate the cohort reproducibly (same seed, same bytes) and from a changed targets file.
+#
+# **Prerequisites**: notebooks 00 and 01 (odds ratios, the three models, Table 4).
+#
+# **Time needed**: about 50 minutes.
+
+# %% tags=["parameters"]
+n_referrals = 85_800
+seed = 20210802
+missing_mechanism = "mnar"
+missing_share = 0.185
+outcome_mode = "calibrated"
+targets_path = ""
+data_path = ""
+n_imputations = 20
+margin = "truth"
+n_simulations = 20
+simulation_n_referrals = 20_000
+suppress_threshold = 7
+rounding_base = 5
+output_dir = "../outputs"
+
+# %%
+import numpy as np
+import pandas as pd
+
+import helpers.notebook
+from helpers import calibrate, cohort, models, params, pipeline, study, tables, targets
+
+p = helpers.notebook.setup(globals())
+# This notebook is about the synthetic cohort: it uses one even when data_path names a real extract.
+p = params.validate({**p, "data_path": "", "margin": "truth"} if p["data_path"] else p)
+t = targets.load_targets(params.targets_file(p))
+solved = calibrate.load_solved(t)
+
+# %% [markdown]
+# ## Why a synthetic cohort with a known truth
+#
+# A synthetic cohort does two jobs. It lets anyone run the whole analysis without access to confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it. That is what lets notebooks 08 and 09 test whether a missing-data method gets the right answer, something no real data set allows.
+#
+# The price is honesty about what is invented. The cohort is built so that the paper's analysis, run on it, gives the paper's printed Table 4. Everything the paper does not print had to be chosen; those choices are labelled *assumed* wherever they appear.
+#
+# ## The targets file: every number the cohort is built from
+#
+# `data/published/cohort_targets.csv` holds one number per row, each with a `source`: `printed` (copied from the paper; the `reference` column names where) or `assumed` (the paper does not report it; the `reference` column says what the choice is based on).
+
+# %%
+targets_table = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)  # as written in the file
+targets_table.head(6)
+
+# %% [markdown]
+# How many rows of each kind, by quantity:
+
+# %%
+pd.crosstab(t.table["quantity"], t.table["source"], margins=True, margins_name="total")
+
+# %% tags=["nbval-check-output"]
+counts = t.table["source"].value_counts()
+print(f"printed rows: {counts.get('printed', 0)}, assumed rows: {counts.get('assumed', 0)}, "
+      f"total: {len(t.table)}")
+
+# %% [markdown]
+# Reading the crosstab: the **printed** rows are the cohort size, the missing share, and Table 4 (numbers treated, percentages, and the treatment ORs of all three models). The **assumed** rows are everything else: the fully adjusted ORs for assessment and the RRRs for referral source (directions from the abstract, sizes chosen), the effects of age, gender, year and borough (`log_or_covariate`), the overall age, gender, year and borough mix (`covariate_share`), White British referral-source shares, and the odds of ethnicity being missing (`missing_log_odds`).
+#
+# Note that the quantity `or_adjusted_full` appears under both sources because it is used for two stages: `printed` for the **treatment** stage (Table 4's fully adjusted ORs) and `assumed` for the **assessment** stage (the paper's assessment table is not available). Treatment ORs are never assumed: all three treatment models' ORs (`or_unadjusted`, `or_adjusted_age_gender_year`, `or_adjusted_full` at stage `treatment`) are printed in Table 4.
+#
+# ## One derived quantity: how many were assessed
+#
+# Table 4 prints, per group, `n` (the number treated) and `%` (the percentage of the assessed who were treated). The number **assessed** is not printed, but it follows: assessed = n / (% / 100). Because `%` is rounded to one decimal, several whole numbers fit; `targets.assessed_counts` takes the one whose unadjusted OR is closest to the printed unadjusted OR.
+
+# %%
+derived = pd.DataFrame({
+    "treated n (printed)": t.treated_n.astype(int),
+    "% treated (printed)": t.treated_pct,
+    "assessed (derived)": targets.assessed_counts(t),
+})
+derived["% check"] = (100 * derived["treated n (printed)"] / derived["assessed (derived)"]).round(1)
+derived
+
+# %% [markdown]
+# The last column recomputes the percentage from the derived count: it matches the printed one for every group.
+#
+# ## Solving the cohort: what is planted, what is solved
+#
+# Because every covariate is a category, any model the paper fits is determined by the expected number of people in each combination of group, age band, gender, year and borough (a *covariate pattern*) at each stage. The generator (`helpers.calibrate`) works on those expected counts:
+#
+# 1. **Planted**: the **fully adjusted** ORs. The cohort is generated from a logistic model with ethnicity, age band, gender, year and borough, with the printed fully adjusted treatment ORs as its ethnicity effects (and the *assumed* ones for assessment and referral source). Fitting the same model to the cohort gives those ORs back.
+# 2. **Solved**: the **unadjusted** and **age-gender-year** ORs differ from the fully adjusted ones only if groups differ in their mix of age, gender, year and borough (confounding). Table 4 fixes *how much* confounding there must be, but not *where* it comes from. So each group's covariate mix is allowed to **tilt**, by one number for age-gender-year and one for borough, towards combinations where treatment is more (positive tilt) or less (negative tilt) likely. The tilts, together with two intercepts, are solved so that the cohort reproduces the printed numbers treated and the printed age-gender-year ORs; the unadjusted ORs then follow from the derived numbers assessed.
+#
+# The solved tilts (White British is the reference, 0 by construction):
+
+# %%
+calibrate.tilts_table(solved).round(2)
+
+# %% [markdown]
+# **What a tilt of 1 means.** The tilts have a scale, set by `helpers.calibrate.covariate_probabilities`. A group's covariate mix is the *assumed* base mix (White British's, which has tilt 0) re-weighted, pattern by pattern, by
+#
+# exp(tilt × the treatment linear predictor of that covariate pattern),
+#
+# and then rescaled to sum to 1. The linear predictor is the sum of the pattern's log-odds effects on treatment (its age band, gender and year for `agy_tilt`; its borough for `borough_tilt`; the effects themselves are *assumed*, rows `log_or_covariate` of the targets file). So a tilt of 1 shifts the mix towards patterns with higher treatment odds in proportion to their odds: a borough whose treatment log-odds are 0.3 higher than another's gets exp(0.3) ≈ 1.35 times its base share relative to the other. A tilt of 2 squares that factor, a negative tilt reverses it. The resulting mixes are shown as shaded tables further below (age band, then borough). One concrete example, computed from the solved tilts:
+
+# %%
+tilts = calibrate.tilts_table(solved)
+borough_effect = t.effects["treatment"]["borough"]  # assumed log-odds of treatment, Lambeth = 0
+base_mix = t.covariate_share["borough"]               # assumed base mix (White British's)
+group, place = "Black African", "Southwark"
+weights = base_mix * np.exp(tilts.loc[group, "borough_tilt"] * borough_effect)
+by_hand = weights / weights.sum()
+built = calibrate.group_covariate_mix(t, solved, "borough")
+print(f"treatment log-odds, {place} vs Lambeth (assumed): {borough_effect[place]:+.2f}")
+print(f"{group} borough_tilt: {tilts.loc[group, 'borough_tilt']:.2f} -> weight factor "
+      f"exp({tilts.loc[group, 'borough_tilt']:.2f} x {borough_effect[place]:.2f}) = "
+      f"{np.exp(tilts.loc[group, 'borough_tilt'] * borough_effect[place]):.2f}")
+print(f"share of referrals in {place}: White British {built.loc['White British', place]:.1%} (the base mix), "
+      f"{group} {by_hand[place]:.1%} by hand, {built.loc[group, place]:.1%} as the solved model builds it")
+
+
+# %% [markdown]
+# Which mix produces the confounding is an **assumption** (one simple choice among many that would fit); *that* there is this much confounding is a constraint from Table 4. The tilts give each group its own age and borough mix. The two tables below are the expected mixes of referrals with recorded ethnicity, as the solved model builds them: **constructed, not observed**. The real cohort's mixes are in the paper's Table 1, which we could not read.
+
+# %%
+def heatmap(table):
+    return table.style.format("{:.0%}").background_gradient(cmap="Blues", axis=None)
+
+
+heatmap(calibrate.group_covariate_mix(t, solved, "age_band"))
+
+# %%
+heatmap(calibrate.group_covariate_mix(t, solved, "borough"))
+
+# %% [markdown]
+# *Tables: the share of each group's referrals in each age band (first) and each borough (second), shaded darker for larger shares. Rows sum to 100%. Both are assumed base margins tilted by the solved tilts (constructed to reproduce Table 4), not data.*
+#
+# Finally, the solved expected counts become whole referrals. In the default **`calibrated`** mode this is done by *controlled rounding*: each group's numbers referred, assessed and treated are set to the printed (or derived) totals, and counts are then shared out over covariate patterns as close to their expected values as whole numbers allow. **The calibrated outcomes are constructed to match the table, not sampled**: there is no sampling noise in them, which is why the match below is essentially exact. Ages within a band, dates and the exact NHS codes are then drawn at random (they do not affect any estimate).
+#
+# ## Does the default cohort reproduce Table 4?
+#
+# Load the default cohort, fit the paper's three treatment models to the referrals with recorded ethnicity (complete case) and put the estimates beside the printed ones:
+
+# %%
+data = pipeline.load_study_data(p)
+print("Data:", data.origin)
+ours = pd.concat([models.fit_stage(data.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
+comparison = tables.published_vs_ours(ours, pipeline.published_table4())
+comparison = comparison[comparison["analysis"] == "complete_case"]
+comparison.round({"ours_or": 3})
+
+# %% [markdown]
+# `inside_paper_ci` says whether our OR, rounded to two decimals, lies inside the printed 95% CI; `rounds_to_printed` says whether it rounds to the printed OR. The checked cell below counts both, over all 24 printed complete-case rows (8 groups x 3 models, White British included), and prints the fully adjusted ORs:
+
+# %% tags=["nbval-check-output"]
+print(f"inside the printed CI: {int(comparison['inside_paper_ci'].sum())} of {len(comparison)}")
+print(f"round to the printed OR: {int(comparison['rounds_to_printed'].sum())} of {len(comparison)}")
+full = ours[(ours["model"] == "adjusted_full") & (ours["ethnicity"] != study.REFERENCE_GROUP)]
+for group, estimate in zip(full["ethnicity"], full["estimate"]):
+    print(f"  fully adjusted OR, {group:<16}{estimate:.2f}")
+
+# %% [markdown]
+# With the default parameters the printed CIs are reproduced too, to within 0.01 at either end (compare `ours_ci` and `paper_ci` above): the CI widths depend on the numbers in each group, which the calibration also matches. The weighted-MI rows of Table 4 are not in this comparison: notebook 08 compares them.
+#
+# ## Calibrated versus random mode
+#
+# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, as if the cohort were one sample from the population the targets describe. This is what the simulation study (notebook 09) needs: many cohorts that differ by chance. Here is one random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
+
+# %%
+random_data = pipeline.load_study_data(p, outcome_mode="random")
+random_fit = models.fit_stage(random_data.frame, "treatment", "adjusted_full").set_index("ethnicity")
+printed = pipeline.published_table4().query("analysis == 'complete_case' and model == 'adjusted_full'")
+pd.DataFrame({
+    "paper": printed.set_index("ethnicity")["or"],
+    "calibrated": full.set_index("ethnicity")["estimate"],
+    "random": random_fit["estimate"],
+    "random CI low": random_fit["ci_low"],
+    "random CI high": random_fit["ci_high"],
+}).reindex(study.GROUPS[1:]).round(2)
+
+# %% [markdown]
+# The random cohort's ORs wander around the paper's by chance, by about as much as their confidence intervals suggest; the calibrated cohort's do not wander at all. Use `calibrated` to teach and replicate, `random` to study how methods behave over repeated samples.
+#
+# ## Missing ethnicity: three mechanisms
+#
+# Of the referrals, a share `missing_share` (the paper's 18.5%) has no recorded ethnicity. Which referrals those are is set by `missing_mechanism` (the sizes of all these effects are *assumed*, rows `missing_log_odds` of the targets file):
+#
+# - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
+# - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
+# - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, which is exactly what is unknown when it is missing. This is the hard case, and the reason the paper used population-calibrated imputation.
+#
+# What each mechanism does, computed from the expected counts (no random draws): the share with ethnicity missing by **true** group, then by stage.
+
+# %%
+by_group = cohort.expected_missing_share("group", missing_share=p["missing_share"], targets_path=p["targets_path"])
+by_stage = cohort.expected_missing_share("stage", missing_share=p["missing_share"], targets_path=p["targets_path"])
+(100 * by_group).round(1)
+
+# %%
+(100 * by_stage).round(1)
+
+# %% tags=["nbval-check-output"]
+print("expected % missing under MNAR, by true group:")
+for group, share in by_group["mnar"].items():
+    print(f"  {group:<16}{100 * share:5.1f}")
+
+# %% [markdown]
+# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (the group shares move only because groups differ in the stages they reach and the boroughs they are referred in); under MNAR the groups differ directly, so the referrals with recorded ethnicity no longer have the same ethnic mix as all referrals.
+#
+# The realised shares in the cohort this run uses, from its **truth file** (percent missing by true group and stage):
+
+# %%
+(100 * cohort.missing_share_table(data.frame, data.truth)).round(1)
+
+# %% [markdown]
+# ## The truth file is kept apart
+#
+# The generator writes two files: the raw extract (`data/synthetic/iapt_referrals.csv`, what an analyst would receive) and the truth (`data/synthetic/iapt_truth.csv`): each referral's true group and true NHS code, and whether its ethnicity was hidden. The analysis never uses the truth; only the notebooks that **evaluate** missing-data methods (08, 09) open it, to compare each method with the right answer.
+
+# %%
+data.truth.head()
+
+# %% [markdown]
+# ## Reproducibility: same seed, same bytes
+#
+# One `numpy` random generator, seeded once from `seed`, drives every random draw. So the same parameters give the same cohort, down to the last byte of the CSV file. `cohort.csv_sha256` computes the SHA-256 fingerprint of the exact bytes the CSV file would have. Two small cohorts with the same seed, and one with another seed:
+
+# %%
+small = dict(n_referrals=5_000, missing_mechanism=p["missing_mechanism"], outcome_mode=p["outcome_mode"])
+hash_1 = cohort.csv_sha256(cohort.generate(seed=p["seed"], **small).raw)
+hash_2 = cohort.csv_sha256(cohort.generate(seed=p["seed"], **small).raw)
+hash_3 = cohort.csv_sha256(cohort.generate(seed=p["seed"] + 1, **small).raw)
+print("seed", p["seed"], hash_1[:16])
+print("seed", p["seed"], hash_2[:16])
+print("seed", p["seed"] + 1, hash_3[:16])
+
+# %% tags=["nbval-check-output"]
+print("same seed, same bytes:", hash_1 == hash_2)
+print("another seed, other bytes:", hash_1 != hash_3)
+
+# %% [markdown]
+# The committed default cohort is rebuilt the same way by `make data` (which runs `python -m helpers.cohort --default`). The next cell regenerates it in memory and compares its fingerprint with the committed file's:
+
+# %% tags=["nbval-check-output"]
+if params.is_default_cohort(p):
+    rebuilt = cohort.generate()
+    print("rebuilt default cohort identical to the committed file:",
+          cohort.csv_sha256(rebuilt.raw) == cohort.sha256(cohort.DEFAULT_COHORT))
+else:
+    print("non-default cohort parameters: nothing to compare with the committed file")
+
+# %% [markdown]
+# To write a cohort of your own: `python -m helpers.cohort --n 20000 --seed 1 --out my_cohort.csv` (the truth goes beside it as `my_cohort_truth.csv`).
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 1: Another seed
+#
+# Predict first: if you change `seed` (keep `outcome_mode = "calibrated"`), will the new cohort still reproduce Table 4? What changes, and what does not? Then check: load a cohort with the next seed, `other = pipeline.load_study_data(p, seed=p["seed"] + 1)`, fit the three treatment models with `models.fit_stage(other.frame, "treatment", m)` for each `m` in `study.MODELS`, and compare with `tables.published_vs_ours(..., pipeline.published_table4())` as in the section above (count `inside_paper_ci` and `rounds_to_printed`).
+
+# %% tags=["solution"]
+other = pipeline.load_study_data(p, seed=p["seed"] + 1)
+other_fit = pd.concat([models.fit_stage(other.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
+other_cmp = tables.published_vs_ours(other_fit, pipeline.published_table4())
+other_cmp = other_cmp[other_cmp["analysis"] == "complete_case"]
+print(f"inside the printed CI: {int(other_cmp['inside_paper_ci'].sum())} of {len(other_cmp)}")
+print(f"round to the printed OR: {int(other_cmp['rounds_to_printed'].sum())} of {len(other_cmp)}")
+print("same rows as the default cohort:", other.raw.equals(data.raw))
+
+# %% [markdown] tags=["solution"]
+# **Solution.** Yes: in calibrated mode the counts per group, stage and covariate pattern come from controlled rounding of expected counts, which involves no random draw, so Table 4 is reproduced whatever the seed. What the seed changes are the details drawn at random within each cell: exact ages within a band, dates, which NHS code within a group (Indian or Pakistani within Asian, say) and the order of the rows, so the file is different. With `outcome_mode = "random"` the seed would also change the counts, and the ORs would move by chance.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 2: Change an assumed number
+#
+# The paper does not print its assessment ORs (its Table 3), so the targets file assumes them. Suppose the fully adjusted assessment OR for Black African referrals were 0.50 instead of the assumed value. Predict before running: (a) what happens to the assessment OR the cohort gives for Black African referrals; (b) whether Table 4 (treatment) is still reproduced; (c) whether the number of Black African referrals goes up, down or stays the same. Then check: copy `targets_table` (the targets file as text, shown above), set `value` to `"0.50"` in the row with quantity `or_adjusted_full`, stage `assessment`, ethnicity `Black African`, write it with `.to_csv(helpers.notebook.output_path(p, "exercises", "cohort_targets_changed.csv"), index=False)`, and load the regenerated cohort with `pipeline.load_study_data(p, targets_path=str(that_path))`. Fit `models.fit_stage(changed.frame, "assessment", "adjusted_full")`, repeat the Table 4 comparison, and count referrals per group in `changed.truth["true_ethnic_group"]` (the true group of every referral, missing ethnicity included) beside `data.truth`.
+
+# %% tags=["solution"]
+table = targets_table.copy()
+row = ((table["quantity"] == "or_adjusted_full") & (table["stage"] == "assessment")
+       & (table["ethnicity"] == "Black African"))
+print("assumed value:", table.loc[row, "value"].item())
+table.loc[row, ["value", "reference"]] = ["0.50", "exercise: changed from the assumed value"]
+changed_path = helpers.notebook.output_path(p, "exercises", "cohort_targets_changed.csv")
+table.to_csv(changed_path, index=False, lineterminator="\n")
+
+changed = pipeline.load_study_data(p, targets_path=str(changed_path))
+for label, d in [("default", data), ("changed", changed)]:
+    fit = models.fit_stage(d.frame, "assessment", "adjusted_full").set_index("ethnicity")
+    treat = pd.concat([models.fit_stage(d.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
+    cmp = tables.published_vs_ours(treat, pipeline.published_table4()).query("analysis == 'complete_case'")
+    n_ba = int((d.frame["ethnicity"] == "Black African").sum())
+    print(f"{label:>8}: assessment OR Black African {fit.loc['Black African', 'estimate']:.2f}; "
+          f"Table 4 rows rounding to printed {int(cmp['rounds_to_printed'].sum())}/{len(cmp)}; "
+          f"Black African referrals (recorded) {n_ba:,}")
+
+# Side effect: referrals by TRUE group (all referrals, whether or not ethnicity was recorded)
+by_group = pd.DataFrame({
+    "default": data.truth["true_ethnic_group"].value_counts(),
+    "changed": changed.truth["true_ethnic_group"].value_counts(),
+}).reindex(study.GROUPS)
+by_group["change"] = by_group["changed"] - by_group["default"]
+by_group["% change"] = (100 * by_group["change"] / by_group["default"]).round(1)
+others = by_group.drop(index="Black African")
+print(f"total referrals: default {int(by_group['default'].sum()):,}, changed {int(by_group['changed'].sum()):,}")
+print(f"Black African referrals {int(by_group.loc['Black African', 'default']):,} -> "
+      f"{int(by_group.loc['Black African', 'changed']):,} ({by_group.loc['Black African', '% change']:+.1f}%); "
+      f"the other seven groups: {'all smaller' if (others['change'] < 0).all() else 'not all smaller'} "
+      f"({others['% change'].min():+.1f}% to {others['% change'].max():+.1f}%)")
+by_group
+
+# %% [markdown] tags=["solution"]
+# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (a second or so) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. That has a **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, and every other group's number of referrals shrinks. In other words, the ethnic mix of *referrals* in the synthetic cohort is itself driven by the *assumed* assessment ORs (through Table 4's fixed numbers assessed), not observed. This matters for notebook 10, which compares referrals with the resident population: referral rates by group there inherit this assumption. This is also the route by which a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3: What a calibrated cohort cannot tell you
+#
+# The default cohort reproduces Table 4 almost exactly. Name two things that this agreement does **not** show.
+
+# %% [markdown] tags=["solution"]
+# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement mainly checks that the building and the model fitting are consistent with each other. It says nothing about the assumed parts: the assessment and referral-source effect sizes, the age and borough mixes (one choice among many that fit), and the missingness effects could all be different in reality while Table 4 stays the same. And because calibrated counts carry no sampling noise, the cohort cannot show how much estimates vary from sample to sample; that is what `random` mode and notebook 09 are for.
+
+# %% [markdown]
+# ## Key points
+#
+# - The cohort is built from `data/published/cohort_targets.csv`: printed numbers (cohort size, missing share, Table 4) and *assumed* ones (everything else), each row labelled; the numbers assessed are derived from Table 4's n and %.
+# - The fully adjusted ORs are planted; the confounding that separates the three models is created by tilting each group's age and borough mix, solved to reproduce Table 4. Those mixes are constructed, not observed.
+# - In `calibrated` mode the counts are constructed to match the table (no sampling noise); `random` mode draws them, for simulation studies.
+# - `missing_mechanism` decides who has ethnicity missing: at random (MCAR), by stage and borough (MAR), or also by true group (MNAR, the default). The truth file records the answer and is used only to evaluate methods.
+# - Same parameters, same bytes: `make data` rebuilds the committed cohort exactly; a changed targets file regenerates a different, still calibrated cohort.

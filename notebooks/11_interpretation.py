@@ -1,0 +1,293 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 11 · Interpretation: what the pathway results mean together
+#
+# After the three stage-by-stage analyses (05-07) and the missing-data work (08-09), this notebook puts the pathway
+# back together: where the gaps open, how big they are in people, what might explain them, and what could be done.
+#
+# **Learning objectives**
+# - By the end you can turn stage-wise results into people per 1,000 referred, and split the treatment shortfall into those not assessed and those assessed but not treated.
+# - By the end you can describe mechanisms the literature proposes for ethnic inequalities in talking-therapy pathways, and say why this synthetic replication cannot test them.
+# - By the end you can write about ethnicity as a social category, using the paper's group names and the language of service provision.
+# - By the end you can name the main limitations of routine data and of a replication calibrated by construction, and suggest what services, data teams, policy makers and researchers could do.
+#
+# **Prerequisites**: `06_assessment`, `07_treatment`, `10_access_and_population`; odds ratios and proportions.
+#
+# **Time needed**: about 40 minutes (reading and discussion).
+
+# %% tags=["parameters"]
+n_referrals = 85_800
+seed = 20210802
+missing_mechanism = "mnar"
+missing_share = 0.185
+outcome_mode = "calibrated"
+targets_path = ""
+data_path = ""
+n_imputations = 20
+margin = "truth"
+n_simulations = 20
+simulation_n_referrals = 20_000
+suppress_threshold = 7
+rounding_base = 5
+output_dir = "../outputs"
+
+# %%
+import pandas as pd
+
+import helpers.notebook
+from helpers import pipeline, plots, reporting, study
+
+p = helpers.notebook.setup(globals())
+data = pipeline.load_study_data(p)
+frame = data.frame
+print(f"Data: {data.origin}")
+
+# %% [markdown]
+# ## 1. The pathway in one picture
+#
+# The paper's abstract reports, each compared with White British: Black African, Asian and Mixed groups were less
+# likely to self-refer; Black Caribbean, Black Other and White Other groups were more likely to be referred through
+# community services; almost all minority groups were less likely to be assessed after referral; and among those
+# assessed, all minority groups were less likely to be treated (Table 4 prints the treatment odds ratios; for
+# Mixed this holds only in the fully adjusted model, as the table below shows).
+#
+# Odds ratios are hard to picture. A service plans in people, so we ask: **per 1,000 referrals of each group, how
+# many were assessed, how many treated, and how many fewer than if that group had White British rates at each
+# step?** Treated per referred is (assessed per referred) × (treated per assessed): the stage **probabilities**
+# multiply (odds ratios do not, notebook 07), so the shortfall splits exactly into two parts:
+#
+# - **lost at assessment**: referrals not assessed who would have been treated at the White British rate after assessment;
+# - **lost at treatment**: referrals assessed but not treated, beyond the White British rate.
+#
+# The split is exact for the order used here (switch assessment to the group's rate first, valuing those lost at
+# the White British treatment rate); switching the stages in the other order gives the same total but a different
+# split, as a cell below shows. `reporting.pathway_gaps` computes both parts from the pathway counts. Those counts are passed through disclosure control
+# first (counts 1-7 suppressed, others rounded to 5, as for every publishable table in the project) and the rates
+# are computed from the disclosed counts.
+#
+# > Caution: the paper printed only the treatment stage (Table 4). In the synthetic cohort the **assessment**
+# > effects are *assumed* (directions from the abstract, sizes chosen by the project), so the split between "lost at
+# > assessment" and "lost at treatment" below is partly our assumption, not the paper's result.
+
+# %%
+gaps = reporting.pathway_gaps(frame, disclose=True, threshold=p["suppress_threshold"], base=p["rounding_base"])
+# the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
+reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "11_pathway_gaps.csv"))
+gaps.round(1)
+
+# %% tags=["nbval-check-output"]
+print("Per 1,000 referred (observed, disclosure-controlled counts): treated; shortfall vs White British "
+      "= lost at assessment + lost at treatment")
+for group, row in gaps.iterrows():
+    print(f"  {group:<16} treated {row.treated_per_1000:4.0f}   shortfall {row.treated_shortfall:4.0f}"
+          f" = {row.lost_at_assessment:4.0f} + {row.lost_at_treatment:4.0f}")
+
+# %% [markdown]
+# **The split depends on the order.** Above, assessment is switched to the group's rate first. Switching treatment
+# first values those lost at assessment at the group's own treatment rate and those lost at treatment at the White
+# British assessment rate (`order="treatment_first"`). The total is the same; the parts are not:
+
+# %%
+other_order = reporting.pathway_gaps(frame, disclose=True, threshold=p["suppress_threshold"],
+                                     base=p["rounding_base"], order="treatment_first")
+print("Shortfall per 1,000 referred = lost at assessment + lost at treatment, in each order")
+for group in study.GROUPS[1:]:
+    a, b = gaps.loc[group], other_order.loc[group]
+    print(f"  {group:<16} assessment first {a.lost_at_assessment:4.0f} + {a.lost_at_treatment:4.0f}   "
+          f"treatment first {b.lost_at_assessment:4.0f} + {b.lost_at_treatment:4.0f}   "
+          f"(total {a.treated_shortfall:4.0f})")
+
+# %% [markdown]
+# Neither order is the right one: a split of a product into stages is a convention. When the two orders disagree
+# about which stage loses more people, say so (or report the average of the two splits) rather than pick the
+# order that tells the better story.
+
+# %%
+fig = plots.pathway_gap_plot(gaps)
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "11_pathway_gaps.png"))
+fig
+
+# %% [markdown]
+# *Figure: horizontal stacked bars, one per ethnic group other than White British. Each bar is the number fewer
+# treated per 1,000 referred than at White British rates, split into a light blue part (not assessed, who would
+# have been treated at White British rates) and an orange part (assessed but not treated); the total is written at
+# the end of each bar. Bars to the left of zero mean more people treated than at White British rates.*
+#
+# **Reading it.** The total length is the gap a referred person faces across the whole pathway; the colours say
+# where it opens. Because the stage *probabilities* multiply (treated per referred = assessed per
+# referred × treated per assessed), two modest-looking gaps, one at each step, add up to a visible number of people
+# per 1,000. The last column of the table above (`excess_untreated`) turns the rate back into people in this
+# data set: how many more of each group's referrals would have reached treatment at White British rates.
+#
+# These are **crude** (observed) rates. Groups differ in age, gender, year and borough mix; the adjusted version
+# standardises each stage to the same covariate mix (predicted probabilities from the fully adjusted models):
+
+# %%
+adjusted = reporting.pathway_gaps(frame, method="predicted", model="adjusted_full")
+pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
+           "adjusted (standardised)": adjusted[["treated_per_1000", "treated_shortfall"]]}, axis=1).round(0)
+
+# %% [markdown]
+# ## 2. What within-pathway comparisons cannot see
+#
+# All of the above starts at referral. Notebook 10 showed how to add the step before it: referrals per resident.
+# A group can be referred less often *and* lose more people at each later step; a shortfall per 1,000 referred
+# then understates the shortfall per 1,000 people in need. Neither the paper's odds ratios nor this notebook's
+# rates measure need itself (the prevalence of common mental disorders by group), which routine IAPT data do not
+# contain.
+#
+# ## 3. Mechanisms the literature proposes
+#
+# The paper describes *where* differences occur, not *why*. Researchers and services have proposed several
+# mechanisms for ethnic inequalities in access to and progress through talking therapies. These are **proposed
+# mechanisms, not findings of this synthetic replication**: our cohort was built to reproduce printed figures, so it
+# contains no mechanism at all, and nothing in it can support or refute any of them.
+#
+# - **Trust and past experience of services.** Earlier experiences of mental health care, including coercive care,
+#   and of discrimination may shape whether people take up an offered assessment or treatment.
+# - **Cultural fit and appropriateness of therapies.** Therapies, materials and ways of talking about distress
+#   designed around majority populations may fit some people less well; availability of therapists who share a
+#   language or background, and of interpreters, varies.
+# - **Routes in through community services.** The paper found some groups more often referred through community
+#   services; referrals by different routes may arrive with different expectations, information or urgency, and
+#   may be handled differently.
+# - **Stigma** about mental health problems, in communities and in services, may affect both referral and staying
+#   in contact after referral.
+# - **Recording of ethnicity.** Missing or inaccurate recording (18.5% missing in the paper) can itself create or
+#   hide differences, especially if recording depends on how far someone travels along the pathway.
+# - **Service and borough differences.** Boroughs differ in population, services and waiting times; a difference
+#   between groups can partly be a difference between services (which is why the paper adjusted for borough).
+#
+# The NHS Race and Health Observatory's *Ethnic Inequalities in Healthcare: A Rapid Evidence Review* (2022)
+# reviews evidence on ethnic inequalities in several areas of care, mental health services among them, and is a
+# good starting point for reading beyond this course. The paper itself (Harwood et al., 2021) discusses its own
+# findings in its Discussion section.
+#
+# ## 4. Ethnicity as a social category: language
+#
+# Ethnic groups are social categories, recorded by services in ways that change over time. Differences between
+# groups tell us about how services reach and serve people, shaped by wider social conditions, not about traits of
+# the people in the groups.
+#
+# | do | don't |
+# |---|---|
+# | "Black African referrals were less likely to be assessed" | "Black Africans avoid assessment" |
+# | "inequalities in how the service reached Asian residents" | "Asian people don't seek help" |
+# | use the paper's group names: White British, Black Caribbean, Black African, Black Other, Asian, Mixed, White Other, Other | invent or merge labels ("BAME", "ethnics", "non-whites") |
+# | say what a category contains (e.g. Chinese grouped with Other is *assumed* here) | treat "Other" or "Mixed" as if they were one community |
+# | name the comparison: "compared with White British referrals" | imply White British is the "normal" group rather than the reference level |
+# | describe missing ethnicity as a recording gap of the service; "not stated" (code Z) records people who were asked and declined, which is also a fact about how and when services ask | blame people for "refusing" to state ethnicity |
+#
+# ## 5. Limitations
+#
+# **Of routine data (the paper's and any real extract's).** Data collected to run a service, not for research:
+# ethnicity missing or misrecorded; no measure of need or severity at referral in the paper's models; referral
+# source categories grouped by analysts; outcomes defined by recorded sessions; one trust, four boroughs,
+# 2013-2016; unmeasured confounding (deprivation, language, clinical presentation).
+#
+# **Of this synthetic replication.** The cohort is *calibrated by construction*: the treatment stage was built to
+# reproduce the printed Table 4, so matching Table 4 shows the pipeline works, not that the paper is right (notebook
+# 12). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
+# ethnic mix, the age bands and the missing-data mechanism are *assumed*. The next cell counts the calibration
+# targets by stage and whether each was printed in the paper or assumed.
+
+# %%
+targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
+targets.groupby(["stage", "source"]).size().unstack(fill_value=0)
+
+# %% [markdown]
+# ## 6. What could be done
+#
+# - **Services**: monitor the pathway by ethnic group routinely (assessed per referred, treated per assessed, and
+#   per 1,000 residents); ask people who did not take up an assessment or treatment why; work with community
+#   organisations on routes in; review the fit of materials, language support and therapist diversity.
+# - **Data teams**: improve the recording of ethnicity (the paper's 18.5% missing), report missingness by stage and
+#   service, publish disclosure-controlled tables by group, keep code lists and groupings versioned (as
+#   `helpers.codes` does here).
+# - **Policy makers and commissioners**: set and check access targets by group using appropriate denominators
+#   (adults, current population estimates, GP-registered lists); fund work that measures need.
+# - **Researchers**: report all stages and both complete-case and imputation analyses, with the imputation margin
+#   stated; publish code; link to measures of need and outcomes; study mechanisms with designs that can test them
+#   (qualitative work with service users, evaluations of service changes).
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 1: Interpret the gap
+# Using the table printed under section 1, describe the Black Caribbean shortfall in two sentences for a
+# commissioner: how many fewer per 1,000 referred were treated than at White British rates, and at which step most
+# of them were lost (check whether the answer holds in both decomposition orders). Then say which part of your answer rests on an *assumed* input of the synthetic cohort.
+
+# %% tags=["solution"]
+bc, bc_other = gaps.loc["Black Caribbean"], other_order.loc["Black Caribbean"]
+def step(row):
+    return "after assessment" if row.lost_at_treatment > row.lost_at_assessment else "before assessment"
+same = step(bc) == step(bc_other)
+print(f"Per 1,000 Black Caribbean referrals, about {bc.treated_shortfall:.0f} fewer people reached treatment than "
+      f"would have at White British rates: {bc.lost_at_assessment:.0f} were not assessed and "
+      f"{bc.lost_at_treatment:.0f} were assessed but not treated, so more were lost {step(bc)}.")
+print(f"Splitting in the other order gives {bc_other.lost_at_assessment:.0f} + {bc_other.lost_at_treatment:.0f}: "
+      + ("the same step loses more." if same else "the step that loses more changes, so say that the split is uncertain."))
+
+# %% [markdown] tags=["solution"]
+# **Solution.** The cell above writes the two sentences with this run's numbers. What rests on an assumption: the
+# treatment-among-assessed part is calibrated to the paper's printed Table 4, but the assessment part rests on
+# *assumed* assessment effects (the paper's Table 3 is not available to us), so the split, and the "at which step"
+# sentence, cannot be attributed to the paper; and the split itself depends on the decomposition order.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 2: Critique the wording
+# Rewrite these three sentences from a draft report so that they describe inequalities in service provision and use
+# the paper's group names: (a) "BAME clients drop out before therapy." (b) "Asians don't self-refer because of
+# stigma." (c) "White Other patients are harder to engage."
+
+# %% [markdown] tags=["solution"]
+# **Solution.** (a) "Compared with White British referrals, assessed Black Caribbean, Black African, Black Other,
+# Asian, White Other and Other referrals were less likely to receive a treatment session (Table 4 of the paper:
+# unadjusted ORs 0.70-0.79)." Mixed needs its own sentence: by observed share, assessed Mixed referrals were treated
+# slightly *more* often than White British ones (73.1% vs 72.4%; unadjusted OR 1.04, 0.97-1.10), and the OR falls
+# below 1 only in the fully adjusted model (0.93, 0.88-1.00); so "every minority group" is not what Table 4 shows.
+# Name the groups; "BAME" merges groups with very different results. (b) "Asian referrals were less likely than
+# White British referrals to be self-referrals; stigma is one mechanism that has been proposed, which these data
+# cannot test." (c) "The service engaged White Other referrals less often: a smaller share of those assessed
+# received treatment." Each rewrite names the comparison, keeps the paper's group labels, and locates the difference
+# in the service.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3: Change the adjustment, predict first
+# The adjusted gaps above use the fully adjusted models (`adjusted_full`). Predict whether the shortfalls will be
+# larger or smaller with `adjusted_age_gender_year` (no borough), then compute them with
+# `reporting.pathway_gaps(frame, method="predicted", model="adjusted_age_gender_year")` and compare its
+# `treated_shortfall` column with the one from `adjusted_full` above. What would a large difference
+# tell you?
+
+# %% tags=["solution"]
+no_borough = reporting.pathway_gaps(frame, method="predicted", model="adjusted_age_gender_year")
+pd.concat({"adjusted_full": adjusted["treated_shortfall"],
+           "adjusted_age_gender_year": no_borough["treated_shortfall"]}, axis=1).round(0)
+
+# %% [markdown] tags=["solution"]
+# **Solution.** If groups are unevenly spread over boroughs and boroughs differ in how often referrals are assessed
+# and treated, leaving borough out moves the shortfalls; which way depends on whether a group is concentrated in
+# boroughs with lower or higher rates. A large difference says part of the gap is a difference *between services*
+# (a target for service-level action), the rest a difference *within* services. In the paper, Table 4's Black
+# African OR moves from 0.73 (age, gender, year) to 0.67 (plus borough), complete case: borough mattered there.
+
+# %% [markdown]
+# ## Key points
+# - Stage-wise **probabilities** multiply along the pathway (odds ratios do not): express the gaps as people per
+#   1,000 referred, split into those lost at assessment and those lost at treatment (the split depends on the
+#   order of the stages; the total does not).
+# - In this synthetic cohort the treatment stage is calibrated to the printed Table 4, but assessment effects are
+#   *assumed*, so where the gap opens is partly an assumption here.
+# - Trust, cultural fit, routes in, stigma, recording and service differences are **proposed** mechanisms; a
+#   cohort calibrated by construction contains none of them and cannot test them.
+# - Ethnicity is a social category: describe differences as inequalities in how services reach and serve people,
+#   with the paper's group names.
+# - Better recording, routine monitoring by stage with suitable denominators, and research on mechanisms are the
+#   practical next steps.
