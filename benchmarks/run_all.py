@@ -46,7 +46,33 @@ def task_mi(m: int) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-TASKS = {"cohort": task_cohort, "mi": task_mi}
+def task_pattern_fit(n_patterns: int) -> dict:
+    """A multinomial fit on many covariate patterns (was a timed test; speed belongs here)."""
+    import numpy as np
+
+    from helpers import models
+
+    rng = np.random.default_rng(61)
+    X = np.column_stack([np.ones(n_patterns), (rng.random((n_patterns, 29)) < 0.3).astype(float)])
+    eta = X @ rng.normal(0, 0.2, (30, 3))
+    pr = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    counts = np.stack([rng.multinomial(50, pr[i]) for i in range(n_patterns)]).astype(float)
+    t0 = time.perf_counter()
+    res = models.fit_mnlogit_counts(X, counts)
+    return {"patterns": n_patterns, "converged": bool(res.converged), "seconds": time.perf_counter() - t0}
+
+
+def task_prepare(n: int) -> dict:
+    """Raw NHS-coded rows to the analysis frame (was a timed test; speed belongs here)."""
+    from helpers import cohort, prepare
+
+    raw = cohort.generate(n_referrals=n).raw
+    t0 = time.perf_counter()
+    frame = prepare.prepare(raw).frame
+    return {"rows": len(frame), "seconds": time.perf_counter() - t0}
+
+
+TASKS = {"cohort": task_cohort, "mi": task_mi, "pattern_fit": task_pattern_fit, "prepare": task_prepare}
 
 
 def run_child(task: str, arg: int) -> dict:
@@ -78,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         r = run_child("cohort", n)
         report["cohort"].append(r)
         print(f"  {n:>12,} referrals: {r['seconds']:8.1f} s, peak memory {r['peak_rss_gb']:5.2f} GB")
+
+    print("Building blocks")
+    r = run_child("pattern_fit", 10_000)
+    report["pattern_fit"] = r
+    print(f"  multinomial fit on {r['patterns']:,} patterns x 30 parameters: {r['seconds']:.3f} s")
+    r = run_child("prepare", 85_800)
+    report["prepare"] = r
+    print(f"  prepare (raw rows to analysis frame), {r['rows']:,} rows: {r['seconds']:.2f} s")
 
     print("Nine models, aggregated (pattern counts) vs row level (statsmodels): benchmarks/bench_models.py")
     sizes = ["85800", *[str(n) for n in big]]

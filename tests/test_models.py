@@ -487,20 +487,18 @@ def test_plan_refit_with_imputed_ethnicity_equals_fresh_fit(frame):
         models.fit_all(frame, analysis="mi")
 
 
-def test_large_pattern_fit_is_fast():
-    import time
-
+def test_large_pattern_fit_converges_to_the_planted_coefficients():
+    # Its speed is measured in benchmarks/run_all.py (task "pattern_fit"), not here.
     rng = np.random.default_rng(61)
     n, p = 10_000, 30
     X = np.column_stack([np.ones(n), (rng.random((n, p - 1)) < 0.3).astype(float)])
     beta = rng.normal(0, 0.2, (p, 3))
     pr = _softmax(X @ beta)
     counts = np.stack([rng.multinomial(50, pr[i]) for i in range(n)]).astype(float)
-    t = time.perf_counter()
     res = models.fit_mnlogit_counts(X, counts)
-    elapsed = time.perf_counter() - t
     assert res.converged
-    assert elapsed < 2.0  # typically tens of milliseconds; generous for a shared CI machine
+    # 500,000 draws over 30 parameters: each estimate lies within 5 of its own standard errors of the truth.
+    assert np.all(np.abs(res.params - beta) < 5 * res.bse)
 
 
 def test_predicted_probabilities_unadjusted_equal_observed(frame):
