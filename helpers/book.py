@@ -13,8 +13,9 @@ Each page is nbconvert's ``lab`` template with:
 - figures embedded as ``data:`` URIs (nbconvert does this for image outputs; markdown attachments are
   embedded too), so the folder can be copied or e-mailed as it is.
 
-MathJax and require.js are still referenced from nbconvert's default CDN: pages read offline show TeX
-source instead of rendered maths, and nothing else is lost.
+- maths pre-rendered to MathML (``latex2mathml``) when the page is built, which browsers draw natively: no
+  MathJax, no CDN, so a page read offline (a train, a secure environment) shows typeset formulas. The
+  template's CDN scripts (MathJax, require.js) are removed, so no page asks the network for anything.
 
 The headless-Chromium helpers at the bottom (``find_chromium``, ``dump_dom``, ``screenshot``) are shared by
 ``helpers.run`` (screenshot of the index after ``make run``) and the browser test.
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import nbformat
+from latex2mathml.converter import convert as latex_to_mathml
 
 BOOK_TITLE = "IAPT Pathways: replicating Harwood et al. (2021) on a synthetic cohort"
 INDEX_NAME = "index.html"
@@ -217,6 +219,41 @@ def _insert_before_head_end(page_html: str, snippet: str) -> str:
     return page_html[:idx] + snippet + page_html[idx:]
 
 
+# nbconvert's markdown renderer leaves TeX as text ($...$, HTML-escaped) for MathJax to find. We replace it
+# in the page's text, outside <code>, <pre>, <script> and <style>: $$...$$ is display maths and $...$ inline
+# maths ($ followed and preceded by a non-space, as in Jupyter, so "costs $5 and $6" is not maths).
+_HTML_TOKEN = re.compile(r"(<[^>]+>)")
+_RAW_ELEMENTS = ("code", "pre", "script", "style", "math", "textarea")
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?=\S)([^$\n]+?)(?<=\S)\$(?![\w$])")
+# Scripts nbconvert's template loads from a CDN; the pages need neither (no widgets; maths is MathML).
+_CDN_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*(?:mathjax|require)[^\"]*\"[^>]*>\s*</script>\s*", re.I)
+_MATHJAX_CONFIG = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->\s*", re.S)
+
+
+def _mathml(tex: str, display: str) -> str:
+    return latex_to_mathml(html.unescape(tex).strip(), display=display)
+
+
+def html_with_mathml(page_html: str) -> str:
+    """The page with its TeX maths replaced by MathML, which a browser typesets with no script or network."""
+    tokens = _HTML_TOKEN.split(page_html)
+    raw_depth = 0
+    for i, token in enumerate(tokens):
+        if i % 2:  # a tag
+            match = re.match(r"<(/?)([a-zA-Z0-9]+)", token)
+            if match and match.group(2).lower() in _RAW_ELEMENTS and not token.endswith("/>"):
+                raw_depth += -1 if match.group(1) else 1
+        elif raw_depth == 0 and "$" in token:
+            token = _DISPLAY_MATH.sub(lambda m: _mathml(m.group(1), "block"), token)
+            tokens[i] = _INLINE_MATH.sub(lambda m: _mathml(m.group(1), "inline"), token)
+    return "".join(tokens)
+
+
+def _without_cdn(page_html: str) -> str:
+    return _CDN_SCRIPT.sub("", _MATHJAX_CONFIG.sub("", page_html))
+
+
 def render_page(
     nb: nbformat.NotebookNode, page: Page, prev: Page | None, nxt: Page | None, book_title: str = BOOK_TITLE
 ) -> str:
@@ -225,7 +262,7 @@ def render_page(
 
     exporter = HTMLExporter(template_name="lab", embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.title}})
-    body = _insert_before_head_end(body, _STYLE + _SCRIPT)
+    body = _insert_before_head_end(html_with_mathml(_without_cdn(body)), _STYLE + _SCRIPT)
     return _insert_after_body(body, _nav_html(book_title, prev, nxt, code_toggle=True))
 
 
@@ -354,7 +391,13 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _chromium(args: list[str], chromium: str | None, timeout: float) -> subprocess.CompletedProcess[str]:
+# Every host name but 127.0.0.1 fails to resolve: the book must work with no network (a train, a secure
+# environment), and a page that still reached for a CDN would show its gap in the browser test.
+OFFLINE_RULES = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
+
+def _chromium(args: list[str], chromium: str | None, timeout: float,
+              offline: bool = True) -> subprocess.CompletedProcess[str]:
     binary = chromium or find_chromium()
     if binary is None:
         raise FileNotFoundError(f"{CHROMIUM_PATH} not found: `make browser` installs it (apt-get, as root)")
@@ -372,6 +415,7 @@ def _chromium(args: list[str], chromium: str | None, timeout: float) -> subproce
             "--disable-dev-shm-usage",
             "--hide-scrollbars",
             f"--user-data-dir={profile}",
+            *([OFFLINE_RULES] if offline else []),
             *args,
         ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -384,9 +428,9 @@ def _as_url(target: str | Path) -> str:
     return Path(text).resolve().as_uri()
 
 
-def dump_dom(target: str | Path, chromium: str | None = None, timeout: float = 90) -> str:
-    """The DOM of a page after load (scripts run), as Chromium serialises it."""
-    result = _chromium(["--virtual-time-budget=5000", "--dump-dom", _as_url(target)], chromium, timeout)
+def dump_dom(target: str | Path, chromium: str | None = None, timeout: float = 90, offline: bool = True) -> str:
+    """The DOM of a page after load (scripts run), as Chromium serialises it; no network unless offline=False."""
+    result = _chromium(["--virtual-time-budget=5000", "--dump-dom", _as_url(target)], chromium, timeout, offline)
     if result.returncode != 0 or not result.stdout.strip():
         raise RuntimeError(f"chromium --dump-dom {target} failed ({result.returncode}): {result.stderr[-2000:]}")
     return result.stdout
@@ -398,8 +442,9 @@ def screenshot(
     chromium: str | None = None,
     window_size: tuple[int, int] = (1280, 1600),
     timeout: float = 90,
+    offline: bool = True,
 ) -> Path:
-    """A PNG screenshot of a page (URL or file path)."""
+    """A PNG screenshot of a page (URL or file path); no network unless offline=False."""
     png = Path(png).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     if png.exists():
@@ -408,6 +453,7 @@ def screenshot(
         [f"--screenshot={png}", f"--window-size={window_size[0]},{window_size[1]}", _as_url(target)],
         chromium,
         timeout,
+        offline,
     )
     if result.returncode != 0 or not png.exists():
         raise RuntimeError(f"chromium --screenshot {target} failed ({result.returncode}): {result.stderr[-2000:]}")

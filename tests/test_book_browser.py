@@ -1,4 +1,7 @@
-"""The HTML book in a real browser: headless Chromium over http on 127.0.0.1.
+"""The HTML book in a real browser: headless Chromium over http on 127.0.0.1, with no network.
+
+Chromium runs with every host name but 127.0.0.1 unresolvable (``book.OFFLINE_RULES``), as a reader on a
+train or in a secure environment would: a page that still needed a CDN would fail these checks.
 
 Two books are checked: one from small fixture notebooks (always has a figure, exercises the code toggle's
 JavaScript) and the one a real small run of the project's notebooks makes (every link from the index,
@@ -20,6 +23,8 @@ import pytest
 from conftest import PROJECT_ROOT
 
 from helpers import book
+
+pytestmark = pytest.mark.whole_run  # a real run's book, and Chromium: `make test` runs these
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -84,6 +89,11 @@ def serve() -> Iterator:
         server.server_close()
 
 
+def visible_text(dom: str) -> str:
+    """The DOM without scripts, styles and code: where raw TeX would show to a reader."""
+    return re.sub(r"<(script|style|code|pre)\b[^>]*>.*?</\1>", "", dom, flags=re.S)
+
+
 def check_book(base: str, html_dir: Path, executed: dict[str, Path], chromium: str) -> str:
     """Open the index, follow every link to a page, check title and figures; return the index DOM."""
     index_dom = book.dump_dom(base + "index.html", chromium)
@@ -102,10 +112,23 @@ def check_book(base: str, html_dir: Path, executed: dict[str, Path], chromium: s
         expected = book.count_image_outputs(nb)
         assert page.data_images >= expected, f"{href}: {page.data_images} embedded figures, expected {expected}"
         assert 'class="iapt-nav"' in dom and 'id="iapt-code-toggle"' in dom, f"{href}: no navigation bar"
+        shown = visible_text(dom)
+        assert "$$" not in shown and "\\frac" not in shown, f"{href}: TeX left untypeset"
         for link in page.links:
             if link.endswith(".html") and not re.match(r"^[a-z]+:", link):
                 assert (html_dir / link).exists(), f"{href}: broken link {link}"
     return index_dom
+
+
+MATHS_MARKDOWN = (r"# Maths" "\n\nA rate $r = k/n$ and a ratio:\n\n"
+                  r"$$\text{RRR} = \frac{P(\text{Self}) / P(\text{GP})}{P(\text{Self}) / P(\text{GP})}$$"
+                  "\n\nA price in `$5` code is not maths.")
+# Writes the rendered heights of a text line and of the fraction into the DOM, for the test to read.
+MEASURE_SCRIPT = """<script>
+document.body.dataset.line = document.querySelector('p').getBoundingClientRect().height /
+  Math.max(1, document.querySelector('p').getClientRects().length);
+document.body.dataset.fraction = document.querySelector('mfrac').getBoundingClientRect().height;
+</script>"""
 
 
 def test_fixture_book_in_browser(tmp_path: Path, write_notebook, chromium: str, serve) -> None:
@@ -128,9 +151,20 @@ def test_fixture_book_in_browser(tmp_path: Path, write_notebook, chromium: str, 
 
     html_dir = tmp_path / "html"
     book.build_book(list(executed.values()), html_dir, {"n_referrals": 5000})
+    maths = write_notebook(tmp_path / "src" / "maths.ipynb", [("markdown", MATHS_MARKDOWN, [])])
+    page = book.render_page(nbformat.read(maths, as_version=4), book.Page(maths, "maths.html", "Maths", "", 0),
+                            None, None)
+    (html_dir / "maths.html").write_text(page.replace("</body>", MEASURE_SCRIPT + "</body>"), encoding="utf-8")
     base = serve(html_dir)
     index_dom = check_book(base, html_dir, executed, chromium)
     assert "About 00_first." in index_dom  # summary: first sentence after the heading
+
+    # Maths is typeset with no network: MathML, and the fraction is drawn stacked (taller than a text line).
+    maths_dom = book.dump_dom(base + "maths.html", chromium)
+    shown = visible_text(maths_dom)
+    assert maths_dom.count("<math") == 2 and "$" not in shown and "\\frac" not in shown
+    heights = dict(re.findall(r'data-(line|fraction)="([0-9.]+)"', maths_dom))
+    assert float(heights["fraction"]) > 1.5 * float(heights["line"]), heights
 
     # prev/next chain
     middle = facts(book.dump_dom(base + "01_second.html", chromium))
@@ -163,6 +197,11 @@ def test_real_book_in_browser(small_run, chromium: str, serve) -> None:
     screenshot = PROJECT_ROOT / "outputs" / "book_index.png"
     book.screenshot(base + "index.html", screenshot, chromium, window_size=(1280, 1600))
     assert screenshot.stat().st_size > 10_000
+    # A page with formulas, as a reader offline sees it (MathML, no MathJax): kept beside the index's.
+    with_maths = max(sorted(html_dir.glob("*.html")), key=lambda p: p.read_text(encoding="utf-8").count("<math"))
+    assert "<math" in with_maths.read_text(encoding="utf-8"), "no page of the book has a formula"
+    book.screenshot(base + with_maths.name, PROJECT_ROOT / "outputs" / "book_maths_offline.png", chromium,
+                    window_size=(1280, 2400))
     # helpers.run made its own screenshot of the same index (file URL) since Chromium is installed.
     assert (small_run.out / "book_index.png").exists()
 
