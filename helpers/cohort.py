@@ -27,10 +27,20 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from helpers import codes, params as params_mod, study
+from helpers import codes, study
+from helpers import params as params_mod
 from helpers.calibrate import (
-    COVS, G, N_PATTERNS, SHAPE, Solved, covariate_probabilities, load_solved, observed_referrals, pattern_index,
-    source_probabilities, stage_probabilities,
+    COVS,
+    N_PATTERNS,
+    SHAPE,
+    G,
+    Solved,
+    covariate_probabilities,
+    load_solved,
+    observed_referrals,
+    pattern_index,
+    source_probabilities,
+    stage_probabilities,
 )
 from helpers.targets import STAGE_LEVELS, Targets, load_targets
 

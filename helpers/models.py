@@ -191,7 +191,7 @@ def _newton(
     ll = loglik(beta)
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is the iteration count reported after the loop
         g, H = derivs(beta)
         step = _solve_psd(H, g, what, warned)
         t = 1.0
@@ -381,11 +381,11 @@ def _block_xtwx(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     J = W.shape[1]
     out = np.empty((J * p, J * p))
     for j in range(J):
-        for l in range(j, J):
-            blk = (X * W[:, j, l][:, None]).T @ X
-            out[j * p : (j + 1) * p, l * p : (l + 1) * p] = blk
-            if l != j:
-                out[l * p : (l + 1) * p, j * p : (j + 1) * p] = blk.T
+        for k in range(j, J):
+            blk = (X * W[:, j, k][:, None]).T @ X
+            out[j * p : (j + 1) * p, k * p : (k + 1) * p] = blk
+            if k != j:
+                out[k * p : (k + 1) * p, j * p : (j + 1) * p] = blk.T
     return out
 
 

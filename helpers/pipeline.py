@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import cohort, imputation, models, params as params_mod, prepare, study, tables
+from helpers import cohort, imputation, models, prepare, study, tables
+from helpers import params as params_mod
 
 # Independent random streams derived from the one seed, one per purpose, so that adding a step to one part
 # of the analysis never changes the draws of another.

@@ -249,7 +249,8 @@ def referral_rates(
             per_imp.append(_rates_from_counts(counts, pop, per, scale, reference))
         out = _pool_imputed(per_imp)
     out.attrs["note"] = (
-        f"{count + ' ' if count else ''}referrals ({'recorded ethnicity' if ethnicity is None and completed is None else 'imputed ethnicity'}) "
+        f"{count + ' ' if count else ''}referrals "
+        f"({'recorded ethnicity' if ethnicity is None and completed is None else 'imputed ethnicity'}) "
         f"per {per:g} residents{' per year' if period_years else ' over the period'}; denominators: "
         + population.attrs.get("note", CENSUS_NOTE)
     )
@@ -282,7 +283,7 @@ def _pool_imputed(tables: list[pd.DataFrame]) -> pd.DataFrame:
             r = rubin(log_rate[:, i], u_rate[:, i])
             out.iloc[i, out.columns.get_loc("rate_ci_low")] = np.exp(r.ci_low)
             out.iloc[i, out.columns.get_loc("rate_ci_high")] = np.exp(r.ci_high)
-    for b, idx in out.groupby("borough", sort=False).groups.items():
+    for idx in out.groupby("borough", sort=False).groups.values():
         idx = list(idx)
         ref_pos = [out.index.get_loc(i) for i in idx if out.loc[i, "ethnicity"] == study.REFERENCE_GROUP][0]
         for i in idx:

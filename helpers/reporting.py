@@ -85,8 +85,9 @@ def pathway_gaps(
     ``assessed_shortfall`` and ``treated_shortfall`` (reference rate minus the group's, per ``per`` referred;
     positive = fewer than at White British rates), ``lost_at_assessment`` + ``lost_at_treatment`` =
     ``treated_shortfall`` (see :func:`_decompose`; ``order`` chooses which stage is switched to the group's rate
-    first, ``"assessment_first"`` or ``"treatment_first"``: the total is the same, the split is not), and ``excess_untreated``: the group's referrals times the
-    treated shortfall / ``per`` (people in this data set who would have been treated at White British rates).
+    first, ``"assessment_first"`` or ``"treatment_first"``: the total is the same, the split is not), and
+    ``excess_untreated``: the group's referrals times the treated shortfall / ``per`` (people in this data set
+    who would have been treated at White British rates).
     """
     from helpers import models, tables
 

@@ -54,7 +54,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers import cohort, imputation, models, params as params_mod, pipeline, prepare, study
+from helpers import cohort, imputation, models, pipeline, prepare, study
+from helpers import params as params_mod
 from helpers.calibrate import COVS, load_solved
 from helpers.targets import STAGE_LEVELS, load_targets
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
 from helpers import codes, study
-from helpers.cohort import generate
 from helpers.calibrate import SOLVED_PATH, Solved, solve
+from helpers.cohort import generate
 from helpers.targets import TargetsError, assessed_counts, load_targets
 
 TARGETS = study.PUBLISHED_DIR / "cohort_targets.csv"

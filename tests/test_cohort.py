@@ -10,7 +10,8 @@ import pytest
 import statsmodels.formula.api as smf
 
 from helpers import codes, study
-from helpers.cohort import DEFAULT_COHORT, DEFAULT_TRUTH, RAW_COLUMNS, generate, main as cohort_main
+from helpers.cohort import DEFAULT_COHORT, DEFAULT_TRUTH, RAW_COLUMNS, generate
+from helpers.cohort import main as cohort_main
 from helpers.params import ParameterError
 
 PUBLISHED = pd.read_csv(study.PUBLISHED_DIR / "harwood2021_table4.csv")

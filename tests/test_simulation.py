@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import params as params_mod, simulation as S, study
+from helpers import params as params_mod
+from helpers import simulation as S
+from helpers import study
 from helpers.targets import load_targets
 
 
