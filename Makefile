@@ -1,23 +1,30 @@
-# IAPT Pathways: every target sets up what it needs, starting from python3.11 + pip on a fresh clone.
+# IAPT Pathways: every target sets up what it needs, starting from Python 3.11-3.13 on a fresh clone.
 #
 #   make run        venv, then execute every notebook into outputs/ (notebooks, html book, tables, run.json)
-#   make test       venv + chromium, then pytest tests/ and nbval over the committed notebooks
+#   make test       venv + chromium, then ruff, pytest tests/ and nbval over the committed notebooks
+#   make lab        JupyterLab on the notebooks, with the project's kernel
 #   make data       rebuild the default synthetic cohort in data/synthetic/ (byte for byte)
 #   make twins      bring every notebook and its text twin (notebooks/NN_name.py) back in step
 #   make exercises  generate student notebooks in notebooks/exercises/ (git-ignored; solutions are the source)
 #   make bench      run the benchmarks
-#   make lock       re-resolve constraints.txt from requirements.txt in a clean throwaway venv
+#   make lock       re-resolve the universal lock constraints.txt from requirements.txt (uv)
 #   make clean      remove generated outputs (keeps .venv; `make distclean` removes it too)
 #
-# Variables you may override: PYTHON (interpreter used to create the venv), VENV (its location),
-# RUN_ARGS (extra arguments for `python -m helpers.run`, e.g. RUN_ARGS="-p n_referrals=20000").
+# Variables you may override: PYTHON (interpreter for the venv; default: the newest Python 3.13, 3.12 or
+# 3.11 on the PATH), VENV (its location), RUN_ARGS (extra arguments for `python -m helpers.run`, e.g. RUN_ARGS="-p n_referrals=20000").
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules
 
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+# Supported: 3.11 (from 3.11.2, Debian 12's) to 3.13; 3.14 is checked for installability only.
+SUPPORTED := 3.13 3.12 3.11
+PYTHON_FLOOR := 3.11.2
+UV_VERSION := 0.13.9
+# The newest supported interpreter that actually runs (a pyenv shim for an inactive version does not).
+PYTHON ?= $(shell for v in $(SUPPORTED) 3; do p=$$(command -v python$$v 2>/dev/null) || continue; \
+  "$$p" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.iapt-installed
@@ -32,20 +39,25 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # debugpy (pulled in by ipykernel) warns on every kernel start under frozen modules; harmless noise.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv run test pytest nbval browser data twins exercises bench lock clean distclean
+.PHONY: help venv run test test-python installable lint pytest nbval browser lab data twins exercises bench lock clean distclean
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
-## venv: (re)created when missing or when requirements.txt / constraints.txt / pyproject.toml change.
+## venv: (re)created when missing or when requirements.txt / constraints.txt / pyproject.toml / the version change.
 venv: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
-	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH" >&2; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
-	  echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); this project needs 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+$(STAMP): requirements.txt constraints.txt pyproject.toml helpers/__init__.py
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.11, 3.12 or 3.13 found on the PATH. Install one" \
+	  "(Debian/Ubuntu: sudo apt install python3 python3-venv; or python.org), or name it: make PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)' 2>/dev/null || { \
+	  echo "error: PYTHON=$(PYTHON) is not Python 3.11 or newer ($$($(PYTHON) --version 2>&1 | head -1)); install 3.11-3.13 or set PYTHON=" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] <= (3, 13) else 1)' || \
+	  echo "note: $$($(PYTHON) --version) is newer than the tested 3.11-3.13; the lock installs on it, the tests are not run on it in CI" >&2
+	@echo "Using $$($(PYTHON) --version) at $$($(PYTHON) -c 'import sys; print(sys.executable)') for $(VENV)"
 	@# A changed pin set gets a clean venv: upgrading in place would leave removed packages behind.
-	$(PYTHON) -m venv --clear $(VENV)
+	@$(PYTHON) -m venv --clear $(VENV) || { echo "error: $(PYTHON) cannot create a virtual environment;" \
+	  "on Debian/Ubuntu install the venv module: sudo apt install python3-venv (or python3.X-venv)" >&2; exit 1; }
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m pip check
@@ -60,12 +72,16 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 run: venv
 	$(PY) -m helpers.run $(RUN_ARGS)
 
-## test: both test suites run even if the first fails, so one CI run shows every failure.
+## test: lint and both test suites run even if one fails, so one CI run shows every failure.
 test: venv browser
 	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory pytest || status=1; \
 	$(MAKE) --no-print-directory nbval || status=1; \
 	exit $$status
+
+lint: venv
+	$(PY) -m ruff check helpers tests benchmarks
 
 pytest: venv
 	$(PY) -m pytest tests
@@ -89,6 +105,30 @@ browser:
 	       "(tests/test_book_browser.py will fail)" >&2; \
 	fi
 
+## test-python: on another interpreter (PYTHON=... required), in its own venv .venv-X.Y: a fresh install, the
+## unit tests (everything but the whole-run and browser tests, which `make test` runs) and one notebook under
+## nbval. CI runs it for every supported Python beside the one `make test` used.
+PY_TAG = $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
+test-python:
+	@test -n "$(PY_TAG)" || { echo "error: test-python needs PYTHON=/path/to/python3.X (got '$(PYTHON)')" >&2; exit 1; }
+	rm -rf .venv-$(PY_TAG)
+	$(MAKE) --no-print-directory venv VENV=.venv-$(PY_TAG) PYTHON=$(PYTHON)
+	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider -m "not whole_run" tests
+	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/07_treatment.ipynb
+	rm -rf .venv-$(PY_TAG)
+
+## installable: the lock resolves, as wheels, for a Python we do not test on (default 3.14); needs the registry.
+INSTALLABLE ?= 3.14
+installable: venv
+	$(PY) -m pip install --quiet --dry-run --ignore-installed --only-binary=:all: --python-version $(INSTALLABLE) \
+	  --target "$$(mktemp -d)" -r requirements.txt -c constraints.txt
+	@echo "the lock installs on Python $(INSTALLABLE) (binary wheels for every package)"
+
+## lab: JupyterLab on the notebooks, with this project's kernel (the venv's python3).
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks/
+
 data: venv
 	$(PY) -m helpers.cohort --default
 
@@ -101,22 +141,17 @@ exercises: venv
 bench: venv
 	$(PY) benchmarks/run_all.py
 
-## lock: resolve requirements.txt alone in a throwaway venv and freeze it (the project itself excluded).
+## lock: re-resolve constraints.txt, one universal lock for every supported Python and platform, with uv
+## (from PyPI, into a throwaway venv). Existing pins are kept where they still satisfy requirements.txt;
+## --fork-strategy fewest keeps one version of a package across Pythons wherever one exists, and the floor
+## 3.11.2 is Debian 12's python3.
 lock:
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/python -m pip install --quiet -r requirements.txt
-	{ echo "# Full resolved environment for requirements.txt (transitive pins), Python 3.11."; \
-	  echo "# Generated by \`make lock\` in a clean venv with only requirements.txt installed; do not edit by hand."; \
-	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -vi '^iapt-pathways'; \
-	} > constraints.txt.new
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(LOCK_VENV)/bin/uv pip compile requirements.txt --universal --fork-strategy fewest \
+	  --python-version $(PYTHON_FLOOR) --custom-compile-command "make lock" --quiet -o constraints.txt
 	rm -rf $(LOCK_VENV)
-	@# Replace only on change: a new mtime alone would make every venv rebuild.
-	@if cmp -s constraints.txt.new constraints.txt; then \
-	  rm constraints.txt.new; echo "constraints.txt unchanged"; \
-	else \
-	  mv constraints.txt.new constraints.txt; echo "constraints.txt regenerated; run 'make test' before committing it"; \
-	fi
 
 clean:
 	rm -rf outputs notebooks/exercises .pytest_cache build dist *.egg-info $(LOCK_VENV)

@@ -139,6 +139,7 @@ def test_cli_writes_student_versions(fixture_notebook: Path, tmp_path: Path) -> 
 REAL = numbered_notebooks()
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("source", REAL or [None], ids=[p.stem for p in REAL] or ["no-notebooks"])
 def test_real_student_versions(source: Path | None, tmp_path: Path) -> None:
     """Each real notebook's student version: no solution text; runs end to end with empty answers."""

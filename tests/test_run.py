@@ -14,7 +14,6 @@ from conftest import PROJECT_ROOT, run_cli
 
 from helpers import run as R
 
-
 # ---------------------------------------------------------------------------------------------------------
 # Refused before any notebook runs
 # ---------------------------------------------------------------------------------------------------------
@@ -91,6 +90,7 @@ def test_select_by_number_or_name() -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.whole_run
 def test_small_run_succeeds(small_run) -> None:
     result, out = small_run.result, small_run.out
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
@@ -112,6 +112,7 @@ def test_small_run_succeeds(small_run) -> None:
     assert (out / "tables").is_dir()
 
 
+@pytest.mark.whole_run
 def test_small_run_writes_complete_disclosure_controlled_tables(small_run) -> None:
     """estimates.csv holds 3 stages x 3 models x 2 analyses; no publishable table shows a count of 1-7."""
     import pandas as pd
