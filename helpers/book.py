@@ -7,6 +7,10 @@ navigation between pages, an index, a code toggle -- is a few lines of HTML post
 test (tests/test_book_browser.py) checks in a real browser.
 
 Each page is nbconvert's ``lab`` template with:
+- the ``parameters`` cell and papermill's injected copy left out (the index lists the values once);
+- each exercise boxed, and each worked solution folded under it in a closed ``<details>`` (click to
+  reveal; no script needed), as the notebooks advise trying first;
+- wide tables scrolling inside their box;
 - a navigation bar (index, previous, next) at the top;
 - a "Hide code / Show code" toggle (inline CSS and JS; code is shown by default, the choice is remembered
   across pages where the browser allows local storage);
@@ -56,6 +60,11 @@ _STYLE = """
 .iapt-nav button{font:inherit;padding:.2em .8em;border:1px solid #8c959f;border-radius:4px;background:#fff;
   cursor:pointer}
 body.iapt-hide-code .jp-CodeCell .jp-Cell-inputWrapper{display:none}
+.iapt-exercise{border:2px solid #0b5cad;border-radius:6px;background:#f3f8fd;margin:1.2em 0 .4em;padding:.3em .6em}
+details.iapt-solution{border:1px solid #d0d7de;border-radius:6px;margin:0 0 1.2em;padding:.3em .6em}
+details.iapt-solution>summary{cursor:pointer;color:#0b5cad;font:600 14px/1.6 system-ui,sans-serif}
+.jp-OutputArea-output.jp-RenderedHTMLCommon,.jp-RenderedHTMLCommon table{max-width:100%}
+.jp-OutputArea-output.jp-RenderedHTMLCommon{overflow-x:auto}
 </style>
 """
 
@@ -254,15 +263,70 @@ def _without_cdn(page_html: str) -> str:
     return _CDN_SCRIPT.sub("", _MATHJAX_CONFIG.sub("", page_html))
 
 
+# Cells a reader of the book does not need: the parameters cell and papermill's injected copy (the index
+# lists the values once).
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+SOLUTION_SUMMARY = "Worked solution (try the exercise first)"
+
+
+def _cell_ids_by_tag(nb: nbformat.NotebookNode, tag: str) -> list[str]:
+    return [c.id for c in nb.cells if tag in c.metadata.get("tags", [])]
+
+
+def _cell_starts(page_html: str) -> dict[str, tuple[int, int]]:
+    """cell id -> (start, end) of its opening <div class="jp-Cell ..." id="cell-id=..."> tag."""
+    return {m.group(1): (m.start(), m.end())
+            for m in re.finditer(r'<div class="jp-Cell [^"]*" id="cell-id=([^"]+)"[^>]*>', page_html)}
+
+
+def _shape_cells(page_html: str, nb: nbformat.NotebookNode) -> str:
+    """Box the exercises and fold each run of solution cells into a closed <details>, with no script.
+
+    Cells are sibling <div>s in the page's <main>, so the stretch from the first cell of a run of
+    solution cells to the start of the next cell (or to </main>) is a whole number of cells."""
+    solutions = set(_cell_ids_by_tag(nb, "solution"))
+    exercises = set(_cell_ids_by_tag(nb, "exercise"))
+    order = [c.id for c in nb.cells]
+    runs: list[tuple[str, str | None]] = []  # (first solution cell, the cell after the run or None)
+    i = 0
+    while i < len(order):
+        if order[i] in solutions:
+            j = i
+            while j + 1 < len(order) and order[j + 1] in solutions:
+                j += 1
+            runs.append((order[i], order[j + 1] if j + 1 < len(order) else None))
+            i = j + 1
+        else:
+            i += 1
+    starts = _cell_starts(page_html)
+    edits: list[tuple[int, int, str]] = []  # (position, chars replaced, text), applied from the end
+    for first, after in runs:
+        end = starts[after][0] if after is not None else page_html.rindex("</main>")
+        edits.append((starts[first][0], 0, f'<details class="iapt-solution"><summary>{SOLUTION_SUMMARY}</summary>\n'))
+        edits.append((end, 0, "</details>\n"))
+    for cell_id in exercises:
+        start, stop = starts[cell_id]
+        tag = page_html[start:stop]
+        edits.append((start, stop - start, tag.replace('class="jp-Cell ', 'class="jp-Cell iapt-exercise ', 1)))
+    for pos, n, text in sorted(edits, key=lambda e: e[0], reverse=True):
+        page_html = page_html[:pos] + text + page_html[pos + n:]
+    return page_html
+
+
 def render_page(
     nb: nbformat.NotebookNode, page: Page, prev: Page | None, nxt: Page | None, book_title: str = BOOK_TITLE
 ) -> str:
     """One notebook as HTML (nbconvert lab template) with the book's navigation bar and code toggle."""
     from nbconvert import HTMLExporter
 
+    nb = nbformat.from_dict(nb)  # a copy: the caller's notebook keeps its cells
+    nb.cells = [c for c in nb.cells if not set(HIDDEN_TAGS) & set(c.metadata.get("tags", []))]
+    for k, cell in enumerate(nb.cells):
+        cell.setdefault("id", f"iapt-cell-{k}")  # notebooks older than nbformat 4.5 have none
     exporter = HTMLExporter(template_name="lab", embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.title}})
-    body = _insert_before_head_end(html_with_mathml(_without_cdn(body)), _STYLE + _SCRIPT)
+    body = _shape_cells(html_with_mathml(_without_cdn(body)), nb)
+    body = _insert_before_head_end(body, _STYLE + _SCRIPT)
     return _insert_after_body(body, _nav_html(book_title, prev, nxt, code_toggle=True))
 
 

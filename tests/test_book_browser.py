@@ -120,6 +120,12 @@ def check_book(base: str, html_dir: Path, executed: dict[str, Path], chromium: s
     return index_dom
 
 
+EXERCISE_CELLS = [
+    ("markdown", "### Exercise 1: Predict, then check", ["exercise"]),
+    ("code", "print('the answer is', 6 * 7)", ["solution"]),
+    ("markdown", "**Solution.** Because six sevens.", ["solution"]),
+    ("markdown", "## Key points\n\n- after the solution", []),
+]
 MATHS_MARKDOWN = (r"# Maths" "\n\nA rate $r = k/n$ and a ratio:\n\n"
                   r"$$\text{RRR} = \frac{P(\text{Self}) / P(\text{GP})}{P(\text{Self}) / P(\text{GP})}$$"
                   "\n\nA price in `$5` code is not maths.")
@@ -141,8 +147,10 @@ def test_fixture_book_in_browser(tmp_path: Path, write_notebook, chromium: str, 
         ("02_third", "Third page", "import matplotlib.pyplot as plt\nfor k in range(2):\n"
                                    "    plt.figure(); plt.bar(['a', 'b'], [k, 2]); plt.show()"),
     ]:
-        path = write_notebook(tmp_path / "src" / f"{stem}.ipynb",
-                              [("markdown", f"# {heading}\n\nAbout {stem}. More text.", []), ("code", code, [])])
+        cells = [("markdown", f"# {heading}\n\nAbout {stem}. More text.", []), ("code", code, [])]
+        if stem == "01_second":
+            cells = [cells[0], ("code", "secret_parameter = 5000", ["parameters"]), cells[1], *EXERCISE_CELLS]
+        path = write_notebook(tmp_path / "src" / f"{stem}.ipynb", cells)
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
         nbformat.write(nb, path)
@@ -165,6 +173,15 @@ def test_fixture_book_in_browser(tmp_path: Path, write_notebook, chromium: str, 
     assert maths_dom.count("<math") == 2 and "$" not in shown and "\\frac" not in shown
     heights = dict(re.findall(r'data-(line|fraction)="([0-9.]+)"', maths_dom))
     assert float(heights["fraction"]) > 1.5 * float(heights["line"]), heights
+
+    # The parameters cell is left out; the exercise is boxed; its solution cells are folded, closed.
+    second = book.dump_dom(base + "01_second.html", chromium)
+    assert "secret_parameter" not in second
+    assert re.search(r'class="jp-Cell iapt-exercise [^"]*"[^>]*>.*?Exercise 1: Predict, then check', second, re.S)
+    folded = re.findall(r"<details class=\"iapt-solution\"( open)?>(.*?)</details>", second, re.S)
+    assert len(folded) == 1 and folded[0][0] == "", "one closed fold for the run of two solution cells"
+    assert "the answer is 42" in folded[0][1] and "six sevens" in folded[0][1] and "Key points" not in folded[0][1]
+    assert book.SOLUTION_SUMMARY in folded[0][1]
 
     # prev/next chain
     middle = facts(book.dump_dom(base + "01_second.html", chromium))
