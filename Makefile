@@ -5,6 +5,7 @@
 #   make lab        JupyterLab on the notebooks, with the project's kernel
 #   make data       rebuild the default synthetic cohort in data/synthetic/ (byte for byte)
 #   make twins      bring every notebook and its text twin (notebooks/NN_name.py) back in step
+#   make notebooks  re-execute the committed notebooks in place (after a change that alters their outputs)
 #   make exercises  generate student notebooks in notebooks/exercises/ (git-ignored; solutions are the source)
 #   make bench      run the benchmarks
 #   make lock       re-resolve the universal lock constraints.txt from requirements.txt (uv)
@@ -39,7 +40,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # debugpy (pulled in by ipykernel) warns on every kernel start under frozen modules; harmless noise.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv run test test-python installable lint pytest nbval browser lab data twins exercises bench lock clean distclean
+.PHONY: help venv run test test-python installable lint pytest nbval browser lab data twins notebooks exercises bench lock clean distclean
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -133,6 +134,12 @@ data: venv
 	$(PY) -m helpers.cohort --default
 
 twins: venv
+	$(PY) -m helpers.twins
+
+## notebooks: re-execute every committed notebook in place (refreshes the outputs nbval compares), then twins.
+notebooks: venv
+	cd notebooks && for nb in [0-9][0-9]_*.ipynb; do \
+	  echo "executing $$nb"; ../$(PY) -m papermill --no-progress-bar -k python3 "$$nb" "$$nb" || exit 1; done
 	$(PY) -m helpers.twins
 
 exercises: venv
