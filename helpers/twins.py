@@ -11,6 +11,7 @@ saved last is the source, outputs stay in the ``.ipynb``. ``tests/test_twins.py`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,16 +36,19 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(c.cell_type, c.source.strip("\n"), tuple(c.metadata.get("tags", []))) for c in nb.cells]
 
 
-def _drop_empty_tags(notebook: Path) -> None:
-    """papermill writes ``tags: []`` on every cell it runs; in the twin that would be noise on every cell."""
+def _tidy(notebook: Path) -> None:
+    """Drop what would be noise in a diff: papermill's ``tags: []`` on every cell it ran, and the
+    ``jupytext`` block a sync writes into the notebook (the pairing lives in notebooks/jupytext.toml)."""
     nb = nbformat.read(notebook, as_version=4)
-    changed = False
+    changed = nb.metadata.pop("jupytext", None) is not None
     for cell in nb.cells:
         if cell.metadata.get("tags") == []:
             del cell.metadata["tags"]
             changed = True
     if changed:
+        mtime = notebook.stat().st_mtime
         nbformat.write(nb, notebook)
+        os.utime(notebook, (mtime, mtime))  # tidying is not an edit: the side saved last stays the source
 
 
 def differences(folder: Path = NOTEBOOK_DIR) -> list[str]:
@@ -74,8 +78,9 @@ def sync(folder: Path = NOTEBOOK_DIR) -> None:
         if not twin.with_suffix(".ipynb").exists():
             jupytext_cli(["--quiet", "--to", "ipynb", str(twin)])
     for notebook in notebook_paths(folder):
-        _drop_empty_tags(notebook)
+        _tidy(notebook)
         jupytext_cli(["--quiet", "--sync", str(notebook)])
+        _tidy(notebook)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ def test_an_edited_twin_is_caught_then_synced_into_the_notebook_keeping_outputs(
     nb = nbformat.read(notebook, as_version=4)
     assert nb.cells[0].source.startswith("A new first line.")
     assert [c.get("outputs") for c in nb.cells] == outputs_before
+    assert "jupytext" not in nb.metadata, "the pairing lives in notebooks/jupytext.toml, not in each notebook"
 
 
 def test_a_twin_without_notebook_is_reported(tmp_path):
