@@ -100,3 +100,18 @@ def test_rounded_never_shows_negative_zero():
     assert [str(v) for v in out] == ["0.0", "0.0", "0.0", "-0.1"]
     frame_out = lessons.rounded(pd.DataFrame({"gap": [-1e-9, 2.26]}), 1)
     assert frame_out["gap"].map(str).tolist() == ["0.0", "2.3"]
+
+
+def test_ci_agreement_compares_rounded_limits():
+    published = pd.DataFrame({"analysis": ["complete_case"] * 3, "model": ["unadjusted"] * 3,
+                              "ethnicity": ["White British", "A", "B"],
+                              "ci_low": [1.0, 0.72, 0.62], "ci_high": [1.0, 0.81, 0.80]})
+    estimates = pd.DataFrame({"stage": ["treatment"] * 3, "analysis": ["complete_case"] * 3,
+                              "model": ["unadjusted"] * 3, "ethnicity": ["White British", "A", "B"],
+                              "ci_low": [np.nan, 0.7249, 0.6151], "ci_high": [np.nan, 0.8151, 0.8049]})
+    got = lessons.ci_agreement(estimates, published).set_index("ethnicity")
+    assert list(got.index) == ["A", "B"]
+    assert got.loc["A", "same_rounded"] is np.False_ and got.loc["A", "largest_gap"] == pytest.approx(0.01)
+    assert got.loc["B", "same_rounded"] is np.True_ and got.loc["B", "largest_gap"] == 0
+    with pytest.raises(ValueError, match="no rows for analysis 'weighted_mi'"):
+        lessons.ci_agreement(estimates, published, analysis="weighted_mi")
