@@ -115,3 +115,16 @@ def test_ci_agreement_compares_rounded_limits():
     assert got.loc["B", "same_rounded"] is np.True_ and got.loc["B", "largest_gap"] == 0
     with pytest.raises(ValueError, match="no rows for analysis 'weighted_mi'"):
         lessons.ci_agreement(estimates, published, analysis="weighted_mi")
+
+
+def test_index_blurbs_of_the_stage_notebooks_are_their_opening_sentences():
+    """The book's index shows each notebook's first sentence; a wrapped line starting with ** once hid 06's."""
+    import nbformat
+
+    from helpers import book
+
+    openings = {"05_referral_source": "The first stage", "06_assessment": "The second stage",
+                "07_treatment": "The third stage"}
+    for name, start in openings.items():
+        nb = nbformat.read(study.PROJECT_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert book.notebook_summary(nb).startswith(start), name
