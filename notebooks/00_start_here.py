@@ -85,8 +85,8 @@ print(study.CITATION)
 # | **02 synthetic cohort** | how the known-truth cohort is built from the printed figures, and what is assumed |
 # | **03 data preparation** | NHS codes to analysis groups; checking an extract; the flow table that accounts for every row |
 # | **04 describing the cohort** | Table 1, the pathway by group, disclosure control of small counts |
-# | **05 referral source** | the multinomial model: relative risk ratios for self, community and other referral versus GP |
-# | **06 assessment** | the logistic model for being assessed, among everyone referred |
+# | **05 referral source** | the multinomial model, fitted yourself with `statsmodels` and read from its summary: relative risk ratios for self, community and other referral versus GP |
+# | **06 assessment** | the logistic model for being assessed, among everyone referred; why a fit on covariate-pattern counts gives the same answer, faster |
 # | **07 treatment** | the logistic model for being treated, among those assessed; our Table 4 beside the paper's |
 # | **08 missing ethnicity** | complete case versus standard and weighted multiple imputation, checked against the known truth |
 # | **09 simulation study** | bias and coverage of each missing-data method under different missingness mechanisms |

@@ -105,6 +105,14 @@ print(f"treated:                                            {int((frame['treated
 # %% [markdown]
 # The second and third lines agree: the treatment outcome exists exactly for the assessed.
 #
+# Only the first number is printed in the paper (85,800 referrals, abstract). The others are the synthetic cohort's: for referrals with a recorded ethnicity the number treated and the number assessed follow from Table 4 (its `n` treated, and `n` divided by its % treated), but the referrals with missing ethnicity, and how many of them were assessed and treated, follow from *assumed* values (the overall assessment rate and the missingness mechanism; notebooks 02 and 04). The next cell splits the count of the assessed that way.
+
+# %% tags=["nbval-check-output"]
+recorded_eth = frame["ethnicity"].notna()
+assessed_all = frame["assessed"] == 1
+print(f"assessed, ethnicity recorded (follows from Table 4's n and %):  {int((assessed_all & recorded_eth).sum()):,}")
+print(f"assessed, ethnicity missing (rests on assumed values):          {int((assessed_all & ~recorded_eth).sum()):,}")
+#
 # ## Variables and how they are coded
 #
 # **Ethnicity** has the paper's eight groups, in the paper's order. Every comparison is with the **reference group**, White British:
@@ -149,7 +157,7 @@ pd.DataFrame({
 # - The **unadjusted** model compares the groups as they are.
 # - The **adjusted** models compare people of the same age band, gender and year (and, in the full model, borough). If groups differ in age mix, and age also affects the outcome, unadjusted and adjusted ORs differ: the adjustment removes the part of the difference that runs through age. Notebook 02 shows how the synthetic cohort builds in exactly the amount of such *confounding* the paper's table implies.
 #
-# Adjusting is not automatically "more correct": whether, say, borough should be adjusted for depends on the question (a borough's services may themselves be part of how inequality arises). Notebook 11 returns to this.
+# Adjusting is not automatically "more correct", and borough is the clearest case. Each borough had its own IAPT service. Whether borough is a **confounder** (where people live shapes both the ethnic mix and which service they meet, for reasons outside the pathway: adjust, and compare people served by the same service) or **part of the pathway** (a group living mostly where the service assesses or treats fewer people is served less well, and that is part of the inequality: adjusting removes part of the gap) is a judgement, not something the data can settle. The paper adjusted for borough in its third model and also reported the models without it, so a reader can see how much rests on that choice. Notebooks 06 and 11 return to this.
 #
 # ## What the paper published, and what it did not
 #

@@ -13,14 +13,15 @@
 # compared between ethnic groups with a multinomial logistic regression, as in the paper.
 #
 # **Learning objectives**
-# - By the end you can fit the paper's multinomial model of referral source (GP referral as the base) with `helpers` and read a relative risk ratio (RRR) in plain words.
+# - By the end you can fit the paper's multinomial model of referral source yourself with `statsmodels` (`smf.mnlogit`, GP referral as the base outcome, White British as the reference group) and read its summary: coefficient, standard error, relative risk ratio (RRR) and 95% interval.
+# - By the end you can say an RRR in plain words, and why it is not "x% less likely".
 # - By the end you can say what changes between the unadjusted, the age-gender-year adjusted and the fully adjusted models, using this cohort's own covariate mix to explain confounding.
 # - By the end you can turn RRRs into predicted probabilities to show how large a gap is.
 # - By the end you can check the estimates against the planted (*assumed*) effects and against the directions stated in the paper's abstract.
 #
 # **Prerequisites**: `04_describing_the_cohort`; logistic regression met once (odds, odds ratios).
 #
-# **Time needed**: about 40-50 minutes.
+# **Time needed**: about 40 minutes.
 #
 # > **Important.** The paper's referral-source results (its Table 2) are not available to this project. The effect
 # > sizes in this synthetic cohort are **assumed**: their *directions* follow the abstract, their *sizes* are our
@@ -44,11 +45,14 @@ rounding_base = 5
 output_dir = "../outputs"
 
 # %%
+import time
+
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import models, params, pipeline, plots, study, tables
+from helpers import lessons, models, params, pipeline, plots, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -79,9 +83,117 @@ crude.reindex(study.GROUPS)
 # $$\text{RRR} = \frac{P(\text{Self}) / P(\text{GP}) \text{ among Black African referrals}}{P(\text{Self}) / P(\text{GP}) \text{ among White British referrals}}$$
 #
 # An RRR below 1 means: compared with White British referrals, a *smaller share of self-referrals relative to GP
-# referrals*. It is a ratio of ratios, not "x% less likely": section 5 turns it into probabilities.
+# referrals*. It is a ratio of ratios, not "x% less likely": section 6 turns it into probabilities.
 #
-# All estimates come from one call: every stage and model, complete case (rows with recorded ethnicity).
+# ## 3. Fitting the model yourself
+#
+# This is a model you can fit on your own data with standard tools. We fit the paper's **fully adjusted** model
+# (ethnicity, age band, gender, year, borough) with the formula interface of `statsmodels`, on the rows with a
+# recorded ethnicity (the *complete-case* analysis; notebook 08 deals with the missing ones). Three choices need
+# care, and each is one visible line below:
+#
+# - **Which rows.** We drop the rows with missing ethnicity ourselves and count them. `missing="raise"` makes
+#   statsmodels stop if any missing value is left, instead of silently dropping rows (its default).
+# - **The reference group.** `C(ethnicity, Treatment(reference='White British'))` makes White British the group
+#   every other group is compared with (statsmodels' "Treatment" coding: one 0/1 column per other group).
+#   `C(age_band)` and the other covariates use their first level as reference.
+# - **The base outcome.** `smf.mnlogit` compares every outcome with the outcome coded **0**. So we code the source
+#   as numbers with GP first: 0 = GP, 1 = Self, 2 = Community, 3 = Other.
+
+# %%
+rows = frame[frame["ethnicity"].notna()].copy()  # complete case: recorded ethnicity only
+print(f"Rows in the model: {len(rows):,} of {len(frame):,} referrals "
+      f"({len(frame) - len(rows):,} with ethnicity missing left out)")
+
+source_order = ["GP", "Self", "Community", "Other"]  # GP first: code 0 is mnlogit's base outcome
+rows["source_code"] = pd.Categorical(rows["referral_source"], categories=source_order).codes
+
+formula = ("source_code ~ C(ethnicity, Treatment(reference='White British'))"
+           " + C(age_band) + C(gender) + C(year) + C(borough)")
+start = time.perf_counter()  # only to compare speeds in section 3.3
+res = smf.mnlogit(formula, data=rows, missing="raise").fit(disp=0)
+seconds_statsmodels = time.perf_counter() - start
+print(res.summary())
+
+# %% [markdown]
+# ### 3.1 Reading the summary
+#
+# The summary has one block per comparison with the base: `source_code=1` is **Self vs GP**, `source_code=2`
+# Community vs GP, `source_code=3` Other vs GP. In each block, one row per column of the design:
+#
+# - `Intercept`: the log of P(Self) / P(GP) for the reference person (White British, 18-24, female, 2013,
+#   Lambeth, the first level of every factor).
+# - `C(ethnicity, ...)[T.Black African]`: the **coefficient** (`coef`), the difference in log P(Self) / P(GP)
+#   between Black African and White British referrals with the same age band, gender, year and borough. Its
+#   exponential is the RRR.
+# - `std err`: its standard error; `z` = coef / std err; `P>|z|`: the p-value for "no difference";
+#   `[0.025  0.975]`: the 95% confidence interval **of the coefficient**, coef ± 1.96 × std err (log scale).
+#
+# The next cell reads one row by hand, as you would on paper.
+
+# %%
+term = "C(ethnicity, Treatment(reference='White British'))[T.Black African]"
+b, se = res.params.loc[term, 0], res.bse.loc[term, 0]  # column 0 = the first block, Self vs GP
+print(f"coef {b:.4f}, std err {se:.4f}, z = coef / std err = {b / se:.2f}")
+print(f"95% CI of the coefficient: {b - 1.96 * se:.3f} to {b + 1.96 * se:.3f}")
+print(f"RRR = exp(coef) = {np.exp(b):.2f}, 95% CI exp({b - 1.96 * se:.3f}) to exp({b + 1.96 * se:.3f}) "
+      f"= {np.exp(b - 1.96 * se):.2f} to {np.exp(b + 1.96 * se):.2f}")
+
+# %% [markdown]
+# In words: among Black African referrals, self-referrals relative to GP referrals were that RRR times the ratio
+# among White British referrals of the same age band, gender, year and borough.
+#
+# ### 3.2 All the RRRs at once, with numpy
+#
+# `np.exp(res.params)` turns every coefficient into a ratio; `np.exp(res.conf_int())` does the same to both ends of
+# every interval (for a multinomial fit, `conf_int()` is indexed by block, `"1"` for Self vs GP, and then by term).
+
+# %%
+rrr = np.exp(res.params)
+rrr.columns = source_order[1:]  # columns 0, 1, 2 are the blocks Self, Community, Other vs GP
+ci_self = np.exp(res.conf_int().loc["1"])
+eth_terms = [t for t in rrr.index if t.startswith("C(ethnicity")]
+pd.DataFrame({"RRR Self vs GP": rrr.loc[eth_terms, "Self"], "2.5%": ci_self.loc[eth_terms, "lower"],
+              "97.5%": ci_self.loc[eth_terms, "upper"]}).rename(index=lambda t: t.split("[T.")[1][:-1]).round(2)
+
+# %% [markdown]
+# ### 3.3 The same numbers from the project's fast route
+#
+# Every table and figure in this project comes from `helpers.models`, which fits the same likelihood a faster way.
+# People with the same ethnic group, age band, gender, year and borough share every predicted probability, so the
+# log-likelihood only needs how many people of each such **covariate pattern** had each outcome, not one row per
+# referral. `models.fit_stage` counts the patterns and runs Newton-Raphson (the algorithm statsmodels uses here
+# too) on those counts. The next cell puts the two fits side by side, ethnicity coefficients and standard errors.
+
+# %% tags=["nbval-check-output"]
+ours = models.fit_stage(frame, "referral_source", "adjusted_full")
+check = lessons.compare_with_statsmodels(res, ours, outcome_levels=source_order[1:])
+print(f"Ethnicity coefficients compared: {len(check)} (7 groups x 3 comparisons with GP)")
+print(f"Largest difference, log RRR or standard error, below 1e-6: {lessons.largest_difference(check) < 1e-6}")
+
+# %%
+print(f"Largest difference in this run: {lessons.largest_difference(check):.1e}")
+check.head(7)
+
+# %% [markdown]
+# Why have a second route at all? Speed, measured in this run (the figures depend on your computer):
+
+# %%
+table, _, _ = models.design(frame, study.MODELS["adjusted_full"], stage="referral_source")
+start = time.perf_counter()
+models.fit_stage(frame, "referral_source", "adjusted_full")
+seconds_counts = time.perf_counter() - start
+print(f"{len(rows):,} rows, but only {len(table):,} distinct covariate patterns with ethnicity recorded")
+print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {seconds_counts:.2f} s "
+      f"({seconds_statsmodels / seconds_counts:.0f} times faster)")
+
+# %% [markdown]
+# One fit in a few seconds is fine for a lesson. The paper's main analysis, multiple imputation of the missing
+# ethnicity (notebook 08), refits all nine models (three stages x three models) on each of 20 or more completed
+# data sets, and the simulation study of notebook 09 repeats that many times over: hundreds to thousands of fits.
+# That is what the fast route is for. For your own data, one `smf.mnlogit` or `smf.logit` is all you need.
+#
+# From here on the notebook uses the project's tables: every stage and model at once, complete case.
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
@@ -92,15 +204,7 @@ full.pivot(index="ethnicity", columns="outcome_level", values="display").reindex
 
 # %% [markdown]
 # Each cell: RRR (95% confidence interval), fully adjusted (age band, gender, year, borough), vs GP referral,
-# vs White British. The next cell writes one of them out in words.
-
-# %%
-row = full[(full["ethnicity"] == "Black African") & (full["outcome_level"] == "Self")].iloc[0]
-print(
-    f"RRR {row['estimate']:.2f} (95% CI {row['ci_low']:.2f}-{row['ci_high']:.2f}): among Black African referrals, "
-    f"self-referrals relative to GP referrals were {row['estimate']:.2f} times the ratio among White British "
-    "referrals of the same age band, gender, year and borough."
-)
+# vs White British: the numbers of section 3.2, for every comparison.
 
 # %% [markdown]
 # In plain words: the self-referral route reached Black African referrals less than it reached White British
@@ -109,7 +213,7 @@ print(
 # as experienced by different communities, interpreting provision, the cultural fit of what is offered), not a
 # trait of any group.
 #
-# ## 3. Three adjustment sets: what changes and why
+# ## 4. Three adjustment sets: what changes and why
 #
 # The paper fits each stage three times: **unadjusted**; adjusted for **age, gender and year**; and additionally
 # for **borough**. If a covariate is linked both to ethnic group and to referral source, the unadjusted RRR mixes
@@ -154,7 +258,7 @@ print(f"Median absolute change in log RRR: {change.median():.3f}")
 # *cannot* do: it removes only the confounders you measured, and it is not meant to remove gaps that run *through*
 # the pathway itself (see Exercise 2 in notebook 06).
 #
-# ## 4. Forest plots, one per outcome level
+# ## 5. Forest plots, one per outcome level
 #
 # One panel per comparison with GP referral; the three models are shown in different colours, the x axis is on the
 # log scale so that 0.5 and 2 are equally far from 1.
@@ -185,7 +289,7 @@ figures["Other"]
 # *Figure: the same layout for other referral sources versus GP referral: relative risk ratios with 95%
 # confidence intervals by ethnic group and model, log-scaled x axis, dashed line at 1.*
 #
-# ## 5. Predicted probabilities: how big is the gap?
+# ## 6. Predicted probabilities: how big is the gap?
 #
 # RRRs are hard to picture. `models.predicted_probabilities` asks: if every referral in the model kept its own age,
 # gender, year and borough but belonged to group X, what share would come from each source? This *standardises*
@@ -197,7 +301,7 @@ probs = pp.pivot(index="ethnicity", columns="outcome_level", values="probability
 probs.reindex(study.GROUPS)[study.SOURCES]
 
 # %% [markdown]
-# ## 6. Planted versus estimated
+# ## 7. Planted versus estimated
 #
 # This cohort was *built* from assumed RRRs (the fully adjusted model is the data-generating model, for referrals
 # with recorded ethnicity). So we can check whether the pipeline recovers them. Be careful what the check can show.
@@ -255,7 +359,7 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
 # would instead point to how the cohort is realised. Either way these are *assumed* values: a lecturer who holds the
 # paper's Table 2 can type it into a copy of the targets file and rebuild the cohort (see `02_synthetic_cohort`).
 #
-# ## 7. Does it say what the abstract says?
+# ## 8. Does it say what the abstract says?
 #
 # The abstract: *Black African, Asian and Mixed groups were less likely to self-refer; Black Caribbean, Black
 # Other and White Other groups were more likely to be referred through community services* (each vs White
@@ -281,11 +385,10 @@ print(f"Directions that hold: {int(directions['direction_holds'].sum())}/{len(di
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Interpret an RRR for a service manager
 #
-# Take the fully adjusted RRR for **Asian, Self vs GP** from section 2
-# (`full[(full["ethnicity"] == "Asian") & (full["outcome_level"] == "Self")]`). Write one sentence a service manager
-# could act on, using the predicted probabilities of section 5 (`probs.loc["Asian", "Self"]` and
-# `probs.loc["White British", "Self"]`, in %). Why would "Asian referrals were x% less likely to self-refer" (with
-# x = 100 × (1 − RRR)) be wrong?
+# Take the fully adjusted RRR for **Asian, Self vs GP** (section 3) and the predicted self-referral shares of
+# Asian and White British referrals (the table of section 6, in %). Write one sentence a **service manager** could
+# act on. Then explain why "Asian referrals were x% less likely to self-refer", with x = 100 × (1 − RRR), would be
+# wrong.
 
 # %% tags=["solution"]
 asian = full[(full["ethnicity"] == "Asian") & (full["outcome_level"] == "Self")].iloc[0]
@@ -308,21 +411,32 @@ print(f'Sentence: "Among referrals of the same age band, gender, year and boroug
 # the printed ratio of predicted probabilities with the RRR (with the default parameters it is much closer to 1).
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 2: Critique the base category
+# ### Exercise 2: Predict, then check: another base outcome
 #
-# We chose GP referral as the base (*assumed*: the abstract does not say). Suppose a colleague uses **Self** as
-# the base. Predict, before computing: what would the RRR for *GP vs Self* be for Black African referrals? And for
-# *Community vs Self*? Does changing the base change the model's fit or its predicted probabilities? Check your prediction with the
-# fully adjusted RRRs of section 2: `ba = full[full["ethnicity"] == "Black African"].set_index("outcome_level")["estimate"]`.
+# We chose GP referral as the base (*assumed*: the abstract does not say). A colleague fits the same fully adjusted
+# model with **Self** as the base. Predict, from the RRRs of section 3 and before computing: what will the RRR for
+# *GP vs Self* be for Black African referrals? And for *Community vs Self*? Will the fit itself (its
+# log-likelihood) or the predicted probabilities change? Then check: fit your colleague's model yourself with
+# `smf.mnlogit`, as in section 3 (think about how the outcome must be coded).
 
 # %% tags=["solution"]
-ba = full[full["ethnicity"] == "Black African"].set_index("outcome_level")["estimate"]
-print(f"GP vs Self:        {1 / ba['Self']:.2f}   (= 1 / RRR Self vs GP)")
-print(f"Community vs Self: {ba['Community'] / ba['Self']:.2f}   (= RRR Community vs GP / RRR Self vs GP)")
+self_first = ["Self", "GP", "Community", "Other"]  # Self coded 0: the new base outcome
+rows_self = rows.assign(source_self=pd.Categorical(rows["referral_source"], categories=self_first).codes)
+res_self = smf.mnlogit(formula.replace("source_code ~", "source_self ~"), data=rows_self, missing="raise").fit(disp=0)
+ba_term = "C(ethnicity, Treatment(reference='White British'))[T.Black African]"
+vs_gp = pd.Series(np.exp(res.params.loc[ba_term]).to_numpy(), index=source_order[1:])
+vs_self = pd.Series(np.exp(res_self.params.loc[ba_term]).to_numpy(), index=self_first[1:])
+print(f"GP vs Self:        predicted 1 / {vs_gp['Self']:.3f} = {1 / vs_gp['Self']:.3f}; fitted {vs_self['GP']:.3f}")
+print(f"Community vs Self: predicted {vs_gp['Community']:.3f} / {vs_gp['Self']:.3f} = "
+      f"{vs_gp['Community'] / vs_gp['Self']:.3f}; fitted {vs_self['Community']:.3f}")
+print(f"Log-likelihood, GP base {res.llf:.3f}; Self base {res_self.llf:.3f}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** A multinomial model with another base is the *same* model: the same fit, the same predicted
-# probabilities, and every RRR with the new base follows by division (printed above). What changes is which
+# **Solution.** A multinomial model with another base is the *same* model: the same fit (the two
+# log-likelihoods printed above are equal), the same predicted probabilities, and every RRR with the new base
+# follows by division: GP vs Self = 1 / (Self vs GP), Community vs Self = (Community vs GP) / (Self vs GP). The
+# fitted values agree with the predictions. The one thing to get right in code is the outcome coding: `mnlogit`
+# takes the outcome coded 0 as its base. What changes is which
 # comparisons get their own confidence intervals and which are easy to read, and so which story is told. With
 # Self as the base, a low self-referral RRR turns into *high* RRRs for every other route, which invites
 # "more likely to be GP-referred" headlines. Choose the base for the question (GP is the traditional route the
@@ -331,12 +445,11 @@ print(f"Community vs Self: {ba['Community'] / ba['Self']:.2f}   (= RRR Community
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Change a parameter and predict
 #
-# Build a cohort a quarter of this run's size, with the same targets:
-# `small = pipeline.load_study_data(p, n_referrals=max(p["n_referrals"] // 4, 2_000))` (about 10 seconds at the
-# default size; 2,000 is the smallest size allowed). Before running: will the RRRs change much? Will the confidence
-# intervals get wider, and by roughly what factor? Will more planted values fall outside the CI? Then fit it with
-# `pipeline.complete_case_estimates(small)` and compare `tables.planted_vs_estimated(..., targets, "referral_source")`
-# with the table `planted` of section 6 (for example the median of log(ci_high / ci_low)).
+# Build a cohort a quarter of this run's size, with the same targets (`pipeline.load_study_data` takes parameter
+# overrides such as `n_referrals=...`, as in notebook 00; 2,000 is the smallest size allowed; about 10 seconds).
+# Before running, write down: will the RRRs change much? Will the confidence intervals get wider, and by roughly
+# what factor? Will more planted values fall outside the CI? Then check, comparing with the table `planted` of
+# section 7 (a CI's width on the log scale is log(ci_high / ci_low)).
 
 # %% tags=["solution"]
 n_small = max(p["n_referrals"] // 4, 2_000)
@@ -355,7 +468,7 @@ print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(smal
 # per cell round a little more coarsely when cells are small), but standard errors grow as 1/√n: a quarter of the
 # referrals gives intervals about √4 = 2 times wider, and the cell above prints the expected factor √(n/n_small)
 # beside the observed ratio. Planted values stay inside the intervals (in calibrated mode by construction, section
-# 6), while the smallest groups' intervals become too wide to say much (compare Black Other's interval with Black
+# 7), while the smallest groups' intervals become too wide to say much (compare Black Other's interval with Black
 # Caribbean's). Precision, not direction, is what sample size buys.
 
 # %% [markdown]
@@ -363,6 +476,10 @@ print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(smal
 #
 # - Referral source is modelled with multinomial logistic regression: each source vs a base (GP, *assumed*), each
 #   group vs White British; an RRR is a ratio of ratios, not a percentage difference.
+# - You can fit it yourself: `smf.mnlogit` with the outcome coded base-first and
+#   `C(ethnicity, Treatment(reference='White British'))`; `np.exp(res.params)` and `np.exp(res.conf_int())` give
+#   the RRRs and their intervals. The project's pattern-count fitter gives the same numbers, fast enough for
+#   multiple imputation.
 # - The three models differ only in what they adjust for; estimates move when a covariate both differs between
 #   groups and relates to the source (confounding).
 # - Predicted probabilities, standardised to one covariate mix, make gap sizes readable.

@@ -9,14 +9,14 @@
 # %% [markdown]
 # # 06 · Assessment
 #
-# The second stage of the pathway: once referred, did the person receive an assessment? Logistic regression among
-# **all referrals**, each ethnic group vs White British, three models, as in the paper.
+# The second stage of the pathway: once referred, did the person receive an assessment? A logistic regression
+# among all referrals, each ethnic group vs White British, three models, as in the paper.
 #
 # **Learning objectives**
-# - By the end you can state the denominator of the assessment model (everyone referred) and fit the paper's three logistic models with `helpers`.
-# - By the end you can translate an odds ratio (OR) into a difference in probabilities, by hand and with predicted probabilities.
-# - By the end you can read a forest plot of the three models and say what adjustment changed.
-# - By the end you can judge whether a variable such as referral source belongs in the model (confounder or mediator).
+# - By the end you can state the denominator of the assessment model (everyone referred) and fit the paper's logistic model yourself with `smf.logit`, then read its summary and turn coefficients into odds ratios (ORs) and 95% intervals with numpy.
+# - By the end you can explain why a fit on covariate-pattern counts (a binomial GLM) gives the same estimates as a fit on rows, and why the project uses it.
+# - By the end you can translate an OR into a difference in probabilities, by hand and with predicted probabilities.
+# - By the end you can read a forest plot of the three models, say what adjustment changed, and judge whether a variable such as borough or referral source belongs in the model (confounder or part of the pathway).
 #
 # **Prerequisites**: `04_describing_the_cohort`, `05_referral_source` (the three adjustment sets); logistic regression met once.
 #
@@ -46,9 +46,11 @@ output_dir = "../outputs"
 # %%
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import models, params, pipeline, plots, study, tables
+from helpers import lessons, models, params, pipeline, plots, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -87,10 +89,77 @@ def probability_from_or(p0, odds_ratio):
 print(f"Table 4 example: {probability_from_or(0.724, 0.77) * 100:.1f}% vs 72.4%")
 
 # %% [markdown]
-# ## 3. The three models
+# ## 3. Fitting the model yourself
 #
-# All estimates come from `pipeline.complete_case_estimates` (referrals with recorded ethnicity). The table shows
-# OR (95% CI) for assessment, vs White British, for each model.
+# The fully adjusted model, fitted with `smf.logit` on the referrals with a recorded ethnicity (complete case), in
+# the same way as the multinomial model of notebook 05: rows chosen and counted by us, `missing="raise"` so that
+# nothing is dropped silently, White British as the reference group. The outcome `assessed` is 0/1 for **every**
+# referral, so the denominator is everyone referred.
+
+# %%
+rows = frame[frame["ethnicity"].notna()]  # complete case: recorded ethnicity only
+print(f"Rows in the model: {len(rows):,} of {len(frame):,} referrals "
+      f"({len(frame) - len(rows):,} with ethnicity missing left out)")
+rhs = ("C(ethnicity, Treatment(reference='White British'))"
+       " + C(age_band) + C(gender) + C(year) + C(borough)")  # the right-hand side: the fully adjusted model
+res = smf.logit("assessed ~ " + rhs, data=rows, missing="raise").fit(disp=0)
+print(res.summary())
+
+# %% [markdown]
+# Read the summary as in notebook 05, section 3.1. The header gives the number of rows (`No. Observations`) and
+# whether the fit converged. Each `C(ethnicity, ...)[T.group]` row is a log odds ratio of assessment against
+# White British, for referrals of the same age band, gender, year and borough, with its standard error, z, p-value
+# and 95% interval on the log scale. The covariate rows (`C(age_band)[T.25-34]` and so on) are read the same way,
+# against each factor's first level. Exponentiate to get odds ratios:
+
+# %%
+eth_terms = [t for t in res.params.index if t.startswith("C(ethnicity")]
+ors = pd.concat([np.exp(res.params).rename("OR"), np.exp(res.conf_int()).set_axis(["2.5%", "97.5%"], axis=1)],
+                axis=1).loc[eth_terms]
+ors.rename(index=lambda t: t.split("[T.")[1][:-1]).round(2)
+
+# %% [markdown]
+# ### 3.1 The same model on covariate patterns
+#
+# A logistic model gives every referral with the same ethnic group, age band, gender, year and borough the same
+# probability of assessment. So the likelihood only needs, for each such **covariate pattern**, how many referrals
+# were assessed (`n_1`) and how many were not (`n_0`): a binomial model for counts, which statsmodels fits as a
+# generalised linear model (GLM) with a binomial family. `models.design` builds the pattern table.
+
+# %%
+patterns, _, _ = models.design(frame, study.MODELS["adjusted_full"], stage="assessment")
+print(f"{len(rows):,} rows collapse to {len(patterns):,} covariate patterns")
+patterns.head()
+
+# %%
+res_counts = smf.glm("n_1 + n_0 ~ " + rhs, data=patterns, family=sm.families.Binomial()).fit()
+print(f"Largest difference between the two fits, any coefficient: {(res.params - res_counts.params).abs().max():.1e}")
+pd.DataFrame({"rows (smf.logit)": res.params.loc[eth_terms],
+              "patterns (binomial GLM)": res_counts.params.loc[eth_terms]}
+             ).rename(index=lambda t: t.split("[T.")[1][:-1]).round(4)
+
+# %% [markdown]
+# `"n_1 + n_0 ~ ..."` is statsmodels' way of giving a binomial GLM its successes and failures. The two columns
+# agree: same likelihood, same estimates. This is the idea behind the project's own fitter, `models.fit_stage`,
+# which runs Newton-Raphson on the pattern counts. It is what every table in this project comes from, and it is
+# fast enough to refit all nine models on each of the 20 or more imputed data sets that notebook 08 needs (notebook
+# 05, section 3.3, prints the speed-up). The check, coefficient by coefficient:
+
+# %% tags=["nbval-check-output"]
+check = lessons.compare_with_statsmodels(res, models.fit_stage(frame, "assessment", "adjusted_full"))
+print(f"Ethnicity coefficients compared: {len(check)}")
+print(f"Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: "
+      f"{lessons.largest_difference(check) < 1e-6}")
+
+# %%
+print(f"Largest difference in this run: {lessons.largest_difference(check):.1e}")
+check
+
+# %% [markdown]
+# ## 4. The three models
+#
+# From here on the estimates come from `pipeline.complete_case_estimates` (every stage and model at once, referrals
+# with recorded ethnicity). The table shows OR (95% CI) for assessment, vs White British, for each model.
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
@@ -106,17 +175,25 @@ print(f"Largest change, unadjusted -> fully adjusted: {big}: "
       f"{wide.loc[big, 'unadjusted']:.2f} -> {wide.loc[big, 'adjusted_full']:.2f} "
       f"({100 * (np.exp(change.max()) - 1):.0f}% of the OR)")
 print(f"Median change across the {len(change)} groups: {100 * (np.exp(change.median()) - 1):.0f}% of the OR")
-print(f"Groups with fully adjusted OR below 1: {int((wide['adjusted_full'] < 1).sum())}/{len(wide)}")
+position = lessons.ci_position(ass[ass["model"] == "adjusted_full"])
+print(f"Fully adjusted ORs with the whole 95% CI below 1: {position['whole CI below 1']}/{position['total']}")
 
 # %% [markdown]
 # What changes between the models is only what is held equal: age band, gender and year in the second; also
 # borough in the third. Adjusting for borough can move the ORs because the groups are referred to services in
-# different boroughs in different proportions (`borough` is the borough of the IAPT service; notebook 05, section 3)
+# different boroughs in different proportions (`borough` is the borough of the IAPT service; notebook 05, section 4)
 # and, in this cohort, assessment rates differ by borough (an *assumed* covariate effect). How much it matters is an
 # empirical question, answered by the cell above: with the default parameters the largest change is a few percent
 # of the OR and most ORs barely move, so age, gender, year and borough explain little of the assessment gaps in this
-# cohort. Where a borough effect does show, it is itself a finding about services: each borough had its own IAPT
-# service.
+# cohort.
+#
+# Whether borough *should* be adjusted for is a judgement, not something the data can settle. Each borough had its
+# own IAPT service. If borough is a **confounder** (where people live shapes both their ethnic mix and which service
+# they meet, for reasons outside the pathway), adjusting compares referrals served by the same service, and this is
+# why the paper adjusted for it (notebook 11). If borough differences are **part of the pathway** (a group living
+# mostly where the service assesses fewer referrals is served less well, and that is part of the inequality),
+# adjusting removes part of the gap we want to describe. Reporting the model with and without borough, as the paper
+# does, shows how much rests on that choice.
 
 # %%
 fig = plots.forest_plot(estimates, stage="assessment")
@@ -129,7 +206,7 @@ fig
 # age-gender-year adjusted and fully adjusted models; log-scaled x axis with a dashed line at 1. Points left of the
 # line mean lower odds of assessment than White British referrals.*
 #
-# ## 4. Predicted probabilities
+# ## 5. Predicted probabilities
 #
 # `models.predicted_probabilities` standardises every group to the mix of age, gender, year and borough of everyone
 # in the model (all referrals with recorded ethnicity): each referral keeps its own covariates and is given each
@@ -142,11 +219,11 @@ summary = pd.DataFrame({
     "predicted %": pp["probability"] * 100,
     "observed %": pp["observed"] * 100,
     "gap vs White British (points)": (pp["probability"] - pp.loc[study.REFERENCE_GROUP, "probability"]) * 100,
-}).round(1)
-summary
+})
+lessons.rounded(summary, 1)  # rounded to 0.1, with no "-0.0" for a gap that rounds to nothing
 
 # %% [markdown]
-# ## 5. Planted versus estimated, and the abstract
+# ## 6. Planted versus estimated, and the abstract
 #
 # The cohort was built with *assumed* fully adjusted ORs for referrals with recorded ethnicity. The check: is each
 # planted OR inside our 95% CI? With the default `outcome_mode = "calibrated"` the answer is yes **by construction**:
@@ -165,8 +242,8 @@ planted.round(2)
 # %% tags=["nbval-check-output"]
 directions = tables.check_directions(estimates, "assessment", {g: "lower" for g in study.GROUPS[1:]})
 print(f"Planted (assumed) OR inside our 95% CI: {int(planted['planted_in_ci'].sum())}/{len(planted)}")
-print(f"Fully adjusted OR below 1:               {int(directions['direction_holds'].sum())}/{len(directions)}")
-print(f"... with the whole CI below 1:           {int(directions['ci_excludes_1'].sum())}/{len(directions)}")
+print(f"Fully adjusted OR below 1, rounded to 2 decimals: {int((directions['estimate'].round(2) < 1).sum())}/{len(directions)}")
+print(f"... with the whole 95% CI below 1:               {int(directions['ci_excludes_1'].sum())}/{len(directions)}")
 
 # %% [markdown]
 # **Where the 1-in-20 reasoning does apply: random outcome mode.** With `outcome_mode="random"` the cohort is built
@@ -194,12 +271,12 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
 # Table 3. The paper's main analysis handles the missing ethnicity by weighted multiple imputation: notebook 08.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 1: Interpret an OR as a probability
+# ### Exercise 1: Interpret an OR for a commissioner
 #
-# Take the fully adjusted OR for **Black Other** from section 3 (`wide.loc["Black Other", "adjusted_full"]`) and
-# the White British predicted probability from section 4 (`pp.loc["White British", "probability"]`). Convert the OR
-# into a probability with `probability_from_or(p0, odds_ratio)` (section 2), compare it with the Black Other
-# predicted probability (`pp.loc["Black Other", "probability"]`), and write one sentence for a commissioner.
+# Take the fully adjusted OR for **Black Other** (section 4) and the White British predicted probability of
+# assessment (section 5). Convert the OR into a probability by hand, as in section 2, and compare it with the Black
+# Other predicted probability of section 5. Are they equal? Why or why not? Then write one sentence for a
+# **commissioner** who funds the service, without the words "odds" or "x% less likely".
 
 # %% tags=["solution"]
 or_bo = wide.loc["Black Other", "adjusted_full"]
@@ -218,23 +295,47 @@ print(f'Sentence: "After allowing for age, gender, year and borough, about {p_bo
 # commissioner is printed by the cell above, with the model's numbers for this run.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 2: Extend the model: is referral source a confounder or a mediator?
+# ### Exercise 2: Write it yourself: the age-gender-year model
 #
-# Add `referral_source` to the fully adjusted assessment model with
-# `models.fit_custom(frame, "assessment", study.MODELS["adjusted_full"] + ["referral_source"], model="full_plus_source")`.
-# To predict whether the ORs will move you need to know how this synthetic cohort was built. The covariate effects
-# on assessment it was built from are the targets-file rows
-# `targets[(targets["stage"] == "assessment") & (targets["quantity"] == "log_or_covariate")]` (`targets` is loaded
-# in section 5; all *assumed*). Is referral source among them? Use that to predict, before running, whether the ORs
-# will move. Then discuss: should the paper have adjusted for referral source, and would your prediction hold in
-# real data?
+# Predict first: from the table of section 4, which groups' ORs will differ most between the age-gender-year model
+# and the fully adjusted one, and in which direction? Then fit the **age-gender-year** model yourself with
+# `smf.logit` on the rows of section 3, turn its ethnicity coefficients into ORs with 95% intervals, and compare
+# them with the `adjusted_age_gender_year` column of section 4. They should agree to the printed decimals: do they?
 
 # %% tags=["solution"]
-plus_source = models.fit_custom(frame, "assessment", study.MODELS["adjusted_full"] + ["referral_source"],
-                                model="full_plus_source")
+rhs_agy = "C(ethnicity, Treatment(reference='White British')) + C(age_band) + C(gender) + C(year)"
+res_agy = smf.logit("assessed ~ " + rhs_agy, data=rows, missing="raise").fit(disp=0)
+mine = pd.concat([np.exp(res_agy.params).rename("OR (mine)"),
+                  np.exp(res_agy.conf_int()).set_axis(["2.5%", "97.5%"], axis=1)], axis=1).loc[eth_terms]
+mine.index = [t.split("[T.")[1][:-1] for t in mine.index]
+mine["OR (section 4)"] = wide["adjusted_age_gender_year"]
+mine["OR (fully adjusted)"] = wide["adjusted_full"]
+mine.round(2)
+
+# %% [markdown] tags=["solution"]
+# **Solution.** The fitted ORs agree with the section 4 column to the printed decimals (the same model, fitted two
+# ways). The difference from the fully adjusted column is what adding borough does: small here, because in this
+# cohort's *assumed* set-up the groups' borough mixes and the borough effects on assessment are modest. The ethnicity
+# terms must be named exactly as in section 3 (`Treatment(reference='White British')`) or the reference group, and
+# so every OR, changes.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3: Extend the model: is referral source a confounder or part of the pathway?
+#
+# Add `referral_source` to the fully adjusted assessment model yourself (`smf.logit`, as in section 3). To predict
+# whether the ORs will move you need to know how this synthetic cohort was built: its covariate effects on
+# assessment are the `targets` rows (section 6) with stage `assessment` and quantity `log_or_covariate` (all
+# *assumed*). Is referral source among them? Predict, then fit. Then discuss: should the paper have adjusted for
+# referral source, and would your prediction hold in real data?
+
+# %% tags=["solution"]
+covariate_effects = targets[(targets["stage"] == "assessment") & (targets["quantity"] == "log_or_covariate")]
+print("Covariates with an effect on assessment in the targets file:",
+      sorted({level.split("=")[0] for level in covariate_effects["level"]}))
+res_source = smf.logit("assessed ~ " + rhs + " + C(referral_source)", data=rows, missing="raise").fit(disp=0)
 side = pd.DataFrame({
     "adjusted_full": wide["adjusted_full"],
-    "+ referral source": plus_source.set_index("ethnicity")["estimate"].reindex(study.GROUPS[1:]),
+    "+ referral source": np.exp(res_source.params.loc[eth_terms]).set_axis(wide.index),
 }).round(2)
 side
 
@@ -246,11 +347,13 @@ side
 # ethnicity on the pathway: if the route into services differs by ethnic group (notebook 05) and the route affects
 # assessment, then source is a **mediator**, part of the path by which the inequality arises. Adjusting for it
 # would remove that part of the gap and answer a narrower question ("among people referred by the same route"),
-# and can even introduce bias if something unmeasured affects both route and assessment. The paper's models
-# (age, gender, year, borough) adjust only for things that are not consequences of ethnicity on the pathway.
+# and can even introduce bias if something unmeasured affects both route and assessment. Age, gender and year
+# cannot be consequences of how a referral moved through the service, so adjusting for them is uncontroversial.
+# Borough is in between: whether it is a confounder or part of the pathway is a judgement (section 4), which is
+# why the paper's two adjusted models, with and without borough, are both worth reading.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 3: Critique the denominator
+# ### Exercise 4: Critique the denominator
 #
 # A colleague suggests modelling assessment only among people who **self-referred** "because they clearly wanted
 # help". What question would that answer, and what would it hide?
@@ -266,7 +369,7 @@ side
 # ## Key points
 #
 # - Assessment is modelled among **all referrals**; not assessed includes everyone who never reached a first appointment.
-# - An OR compares odds, not probabilities: with a common outcome it overstates the relative gap; convert it (OR 0.77 at a 72% baseline is about 67%).
-# - Predicted probabilities standardised to one covariate mix give gap sizes in people per 100 referrals.
-# - Adjust for confounders (age, gender, year, borough), not for mediators on the pathway such as referral source, unless you mean to ask a narrower question.
+# - An OR compares odds, not probabilities: with a common outcome it overstates the relative gap; convert it (OR 0.77 at a 72% baseline is about 67%), or use predicted probabilities standardised to one covariate mix.
+# - `smf.logit` on the rows, or a binomial GLM on covariate-pattern counts, gives the same ORs as the project's fitter; `np.exp(res.params)` and `np.exp(res.conf_int())` turn coefficients into ORs and intervals.
+# - Adjust for confounders, not for steps on the pathway such as referral source, unless you mean to ask a narrower question; whether borough is a confounder or part of the pathway is a judgement, so read the models with and without it.
 # - The assessment effects in this cohort are **assumed** (direction from the abstract); the checks test the pipeline, not the paper.

@@ -15,8 +15,8 @@
 #
 # **Learning objectives**
 # - By the end you can explain why the treatment model's denominator is the assessed, and what goes wrong with "treated among referred".
-# - By the end you can fit the paper's three treatment models and put them beside the printed Table 4 in one table and one forest plot.
-# - By the end you can say precisely what "our estimates match Table 4" proves for a cohort calibrated to Table 4, and what it does not.
+# - By the end you can fit the paper's treatment model yourself with `smf.logit` on the assessed referrals, get ORs and 95% intervals with numpy, and put them beside the printed Table 4.
+# - By the end you can say precisely what "our estimates match Table 4" shows for a cohort calibrated to Table 4, and what it does not.
 # - By the end you can turn a treatment OR into the difference in the chance of being treated.
 #
 # **Prerequisites**: `06_assessment` (odds ratios and probabilities; the three models).
@@ -46,9 +46,10 @@ output_dir = "../outputs"
 # %%
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import models, pipeline, plots, study, tables
+from helpers import lessons, models, pipeline, plots, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -66,7 +67,52 @@ print(f"Data: {data.origin}")
 tables.pathway_counts(frame)[["referred", "assessed", "treated", "pct_treated", "treated_per_1000_referred"]].round(1)
 
 # %% [markdown]
-# ## 2. The three models, beside the paper's Table 4
+# ## 2. Fitting the model yourself
+#
+# The paper's fully adjusted treatment model with `smf.logit`, as in notebooks 05 and 06, with one change: the rows
+# are the **assessed** referrals with a recorded ethnicity. Choosing those rows is the denominator; it is the one
+# line that makes this the paper's treatment model rather than "treated among referred" (section 5).
+
+# %%
+rows = frame[frame["ethnicity"].notna() & (frame["assessed"] == 1)]  # the assessed, ethnicity recorded
+print(f"Rows in the model: {len(rows):,} assessed referrals with ethnicity recorded, of {len(frame):,} referrals")
+rhs = ("C(ethnicity, Treatment(reference='White British'))"
+       " + C(age_band) + C(gender) + C(year) + C(borough)")  # the fully adjusted model
+res = smf.logit("treated ~ " + rhs, data=rows, missing="raise").fit(disp=0)
+print(res.summary())
+
+# %% [markdown]
+# Now the odds ratios and their intervals, `np.exp` of the coefficients and of both ends of each interval, beside
+# what Table 4 prints for the fully adjusted model (complete case).
+
+# %%
+published = pipeline.published_table4()
+printed_full = (published[(published["analysis"] == "complete_case") & (published["model"] == "adjusted_full")]
+                .set_index("ethnicity"))
+eth_terms = [t for t in res.params.index if t.startswith("C(ethnicity")]
+mine = pd.concat([np.exp(res.params).rename("OR"), np.exp(res.conf_int()).set_axis(["2.5%", "97.5%"], axis=1)],
+                 axis=1).loc[eth_terms]
+mine.index = [t.split("[T.")[1][:-1] for t in mine.index]
+mine["Table 4 OR"] = printed_full["or"]
+mine["Table 4 CI"] = printed_full["ci_low"].map("{:.2f}".format) + "-" + printed_full["ci_high"].map("{:.2f}".format)
+mine.round(2)
+
+# %% [markdown]
+# And the same model from the project's fitter, `models.fit_stage`, which works on covariate-pattern counts
+# (notebook 06, section 3.1) and is what the rest of this notebook uses:
+
+# %% tags=["nbval-check-output"]
+check = lessons.compare_with_statsmodels(res, models.fit_stage(frame, "treatment", "adjusted_full"))
+print(f"Ethnicity coefficients compared: {len(check)}")
+print(f"Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: "
+      f"{lessons.largest_difference(check) < 1e-6}")
+
+# %%
+print(f"Largest difference in this run: {lessons.largest_difference(check):.1e}")
+check
+
+# %% [markdown]
+# ## 3. The three models, beside the paper's Table 4
 #
 # One call fits every stage and model; we keep the treatment rows. Then `tables.published_vs_ours` puts each of our
 # ORs beside the paper's printed OR and CI (complete case here; the paper's weighted-MI rows are compared in
@@ -74,7 +120,6 @@ tables.pathway_counts(frame)[["referred", "assessed", "treated", "pct_treated", 
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
-published = pipeline.published_table4()
 comparison = tables.published_vs_ours(estimates, published)
 cc = comparison[comparison["analysis"] == "complete_case"]
 cc.pivot(index="ethnicity", columns="model", values="ours_or").reindex(study.GROUPS)[list(study.MODELS)].round(2)
@@ -94,32 +139,45 @@ fig
 # estimate a hollow diamond just below it, each with its 95% confidence interval; log-scaled x axis with a dashed
 # line at 1. Points left of the line mean lower odds of treatment than White British.*
 #
-# ## 3. What "matching" means here
+# ## 4. What "matching" means here
 #
 # The next cell counts, over the 21 printed ORs for the seven minority groups × three models, how many of ours lie
-# inside the printed 95% CI and how many round to the printed value (two decimals).
+# inside the printed 95% CI and how many round to the printed value (two decimals). It then compares the
+# **intervals** themselves: do our 95% CI limits round to the printed limits? Last, the abstract's claim that all
+# minority groups were less likely to be treated, counted two ways that cannot be fooled by a point estimate a hair
+# below 1: the OR rounded to two decimals, and the whole 95% CI.
 
 # %% tags=["nbval-check-output"]
 minority = cc[cc["ethnicity"] != study.REFERENCE_GROUP]
 print(f"Our OR inside the printed 95% CI:   {int(minority['inside_paper_ci'].sum())}/{len(minority)}")
 print(f"Our OR rounds to the printed OR:    {int(minority['rounds_to_printed'].sum())}/{len(minority)}")
+cis = lessons.ci_agreement(estimates, published)
+print(f"Our 95% CI rounds to the printed CI: {int(cis['same_rounded'].sum())}/{len(cis)}; "
+      f"largest difference in a limit: {cis['largest_gap'].max():.2f}")
 directions = tables.check_directions(estimates, "treatment", {g: "lower" for g in study.GROUPS[1:]})
-print(f"Fully adjusted OR below 1 (abstract: all minority groups): "
-      f"{int(directions['direction_holds'].sum())}/{len(directions)}")
+print(f"Fully adjusted OR below 1.00 (rounded to 2 decimals): "
+      f"{int((directions['estimate'].round(2) < 1).sum())}/{len(directions)}")
+print(f"Fully adjusted OR with the whole 95% CI below 1:      "
+      f"{int(directions['ci_excludes_1'].sum())}/{len(directions)}   (abstract: all minority groups)")
 
 # %% [markdown]
 # Be precise about what this shows. The cohort was **built to match** Table 4: its counts were solved so that these
-# models give the printed ORs. So a full match proves that **our pipeline** (coding, denominators, model
-# specification, reference groups, CIs) does what the paper's did; a bug in any of them would break the match. It
-# does **not** confirm the paper's findings: a synthetic cohort cannot tell us anything about real IAPT services
-# that was not put into it. Confirming the findings needs the real data (run the notebooks with `data_path`
-# pointing to an extract in the same schema) or an independent cohort.
+# models give the printed ORs, and they were solved with the same fitter (`helpers.models`) the analysis uses. So the
+# match of the ORs is partly circular: it shows that data preparation (NHS codes to groups, the assessed as the
+# denominator, White British as the reference) and the fitter agree with the construction, and a bug in the coding
+# or the denominator would break it. Section 2 breaks the circle for the fitter: statsmodels, written by other
+# people, gives the same ORs from the same rows. The intervals are a genuine check: nothing in the construction
+# targets them; their width follows from how many people each group has (the printed n and %), so limits that round
+# to the printed ones (the count above; the others miss by a hundredth or so) say the cohort's group sizes are
+# consistent with the paper's intervals. The match does **not** confirm the paper's findings: a synthetic cohort
+# cannot tell us anything about real IAPT services that was not put into it. Confirming the findings needs the real
+# data (run the notebooks with `data_path` pointing to an extract in the same schema) or an independent cohort.
 #
 # Two more things the match does *not* fix: which confounding structure produces the differences between the three
 # models (the cohort's age and borough mixes are *assumed*; many mixes would give the same printed ORs), and
 # anything about the 18.5% with missing ethnicity (notebook 08).
 #
-# ## 4. What goes wrong with "treated among referred"?
+# ## 5. What goes wrong with "treated among referred"?
 #
 # Suppose we had modelled treatment among **everyone referred**, counting "never assessed" as "not treated"
 # (`models.treated_among_referred` fits exactly that; it is not the paper's model). That OR mixes two gaps into one
@@ -133,10 +191,11 @@ toy = pd.DataFrame({"referred": [100, 100], "assessed": [80, 60], "treated": [60
                    index=pd.Index(["A (reference)", "B"], name="illustrative group"))
 toy_stages = models.pathway_odds(toy, reference="A (reference)")
 toy_stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_100_referred",
-            "or_assessed", "or_treated_given_assessed", "or_treated_given_referred"]].round(3)
+            "or_assessed", "or_treated_given_assessed", "or_treated_given_referred"]].T.round(3)
 
 # %% [markdown]
-# Read row B. Per 100 assessed, both groups are treated equally: the treated | assessed OR is exactly 1. Per 100
+# The table is turned on its side (one row per quantity, one column per group) so that every column fits on the
+# page. Read column B. Per 100 assessed, both groups are treated equally: the treated | assessed OR is exactly 1. Per 100
 # referred, B has 45 treated against A's 60, so the treated | referred OR is well below 1 (0.55). A model with
 # everyone referred as the denominator would report a "treatment gap" that is entirely an assessment gap. Note also
 # that the assessment OR, (0.6/0.4) / (0.8/0.2) = 0.375, times the treatment OR, 1, is not the treated | referred OR (0.55): **odds do not
@@ -154,11 +213,17 @@ stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_10
 
 # %% [markdown]
 # The same numbers as odds ratios vs White British (these crude ORs are exactly the *unadjusted* logistic-regression
-# ORs). The last two columns split the treated | referred OR exactly into two factors: `or_part_assessment`, the
-# change in the odds of "treated per referral" when only the group's assessment probability differs from White
-# British's, and `or_part_treatment`, the further change when its treatment probability differs too. Each part is
-# closer to 1 than its own stage OR, because "treated per referral" is a rarer outcome than either stage (odds ratios
-# of a rarer outcome track the ratio of probabilities more closely).
+# ORs). The last two columns split the treated | referred OR exactly into two factors, one for each step:
+# `or_part_assessment` asks how much the odds of "treated per referral" change if a group differs from White British
+# only at assessment (same chance of treatment once assessed), and `or_part_treatment` asks how much more they change
+# when the group's chance of treatment once assessed differs too. Multiply the two parts and you get the
+# treated | referred OR.
+#
+# Expect each part to be closer to 1 than the OR of its own stage. The reason is how odds ratios behave. When an
+# outcome is common, odds stretch small differences: 80% against 60% assessed is a ratio of probabilities of 0.75
+# but an odds ratio of 0.375 (the toy table). When an outcome is less common, the odds ratio sits closer to the ratio
+# of probabilities. "Treated per referral" is less common than "assessed per referral" or "treated per assessed",
+# because a referral has to pass both steps, so each step's gap shows up in it as an odds ratio nearer 1.
 
 # %%
 ors = stages[["or_assessed", "or_treated_given_assessed", "or_treated_given_referred",
@@ -190,7 +255,7 @@ for g in minority:
 # assessment calls for different action (contact, waiting times, booking, outreach) than a gap after assessment
 # (what is offered, whether it fits, whether people return). The paper keeps the stages apart for this reason.
 #
-# ## 5. How big is the treatment gap?
+# ## 6. How big is the treatment gap?
 #
 # Predicted probability of treatment among the assessed, every group standardised to the same covariate mix: the
 # mix of age band, gender, year and borough of **everyone in the treatment model** (all assessed referrals with
@@ -200,19 +265,20 @@ for g in minority:
 
 # %%
 pp = models.predicted_probabilities(frame, "treatment", "adjusted_full").set_index("ethnicity").reindex(study.GROUPS)
-pd.DataFrame({
+lessons.rounded(pd.DataFrame({  # rounded to 0.1, with no "-0.0" for a gap that rounds to nothing
     "predicted %": pp["probability"] * 100,
     "observed %": pp["observed"] * 100,
     "gap vs White British (points)": (pp["probability"] - pp.loc[study.REFERENCE_GROUP, "probability"]) * 100,
-}).round(1)
+}), 1)
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 1: Interpret a printed OR
+# ### Exercise 1: Explain a printed OR to a patient group
 #
-# Table 4 of the paper prints, for Black African referrals, a fully adjusted OR of 0.67 (complete case). Using the
-# White British predicted probability of section 5 (`pp.loc["White British", "probability"]`), what chance of
-# treatment after assessment does that correspond to? Convert as in notebook 06, section 2: odds = 0.67 × p₀ / (1 − p₀),
-# then p₁ = odds / (1 + odds). Write one sentence that does not say "33% less likely".
+# Table 4 of the paper prints, for Black African referrals, a fully adjusted OR of 0.67 (complete case). Starting
+# from the White British predicted probability of treatment in section 6, what chance of treatment after assessment
+# does that OR correspond to (convert as in notebook 06, section 2)? Write one sentence for a **patient group**, for
+# example a community forum of Black African service users, that does not say "33% less likely", and say why that
+# phrase would mislead them.
 
 # %% tags=["solution"]
 p_wb = pp.loc[study.REFERENCE_GROUP, "probability"]
@@ -230,14 +296,43 @@ print(f'Sentence: "Among people assessed, with the same age, gender, year and bo
 # service.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 2: Change a parameter and predict
+# ### Exercise 2: Write it yourself: the other two columns of Table 4
 #
-# Build a cohort a quarter of this run's size:
-# `small = pipeline.load_study_data(p, n_referrals=max(p["n_referrals"] // 4, 2_000))` (rebuilt from the same
-# targets, calibrated to Table 4 again; 2,000 is the smallest size allowed). Predict before running: will our ORs
-# still lie inside the printed CIs? Will they still *round* to the printed values? How much wider will our own CIs
-# be? Check with `tables.published_vs_ours(pipeline.complete_case_estimates(small), published)` (columns
-# `inside_paper_ci`, `rounds_to_printed`).
+# Table 4 has three models; section 2 fitted the fully adjusted one. Predict first: Table 4 prints 66.8% of assessed
+# Black Caribbean and 72.4% of assessed White British referrals treated. What will the **unadjusted** OR for Black
+# Caribbean be, before you fit anything (notebook 01, Exercise 1)? Then fit the unadjusted and the
+# **age-gender-year** models yourself with `smf.logit` on the rows of section 2, and put their ORs beside the
+# printed ones. Which printed digits do you reproduce?
+
+# %% tags=["solution"]
+p_bc, p_wb_printed = 0.668, 0.724
+print(f"Predicted unadjusted OR, Black Caribbean: {(p_bc / (1 - p_bc)) / (p_wb_printed / (1 - p_wb_printed)):.2f}")
+eth_only = "C(ethnicity, Treatment(reference='White British'))"
+fits = {
+    "unadjusted": smf.logit("treated ~ " + eth_only, data=rows, missing="raise").fit(disp=0),
+    "adjusted_age_gender_year": smf.logit("treated ~ " + eth_only + " + C(age_band) + C(gender) + C(year)",
+                                          data=rows, missing="raise").fit(disp=0),
+}
+printed = published[published["analysis"] == "complete_case"].pivot(index="ethnicity", columns="model", values="or")
+side = pd.DataFrame({(name, who): (np.exp(fit.params.loc[eth_terms]).set_axis(study.GROUPS[1:]) if who == "mine"
+                                    else printed[name].reindex(study.GROUPS[1:]))
+                     for name, fit in fits.items() for who in ["mine", "Table 4"]})
+side.round(2)
+
+# %% [markdown] tags=["solution"]
+# **Solution.** The prediction is 0.77, the printed unadjusted OR: a model with ethnicity alone reproduces each
+# group's observed proportion, so its OR is the ratio of the two observed odds. With the default parameters the
+# fitted ORs round to the printed ones (two decimals) in both models, because the cohort was built to reproduce them (section 4 says what that
+# shows). The one line that would break everything is the choice of rows: fit on all referrals and you are modelling
+# "treated among referred" (section 5).
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3: Change a parameter and predict
+#
+# Build a cohort a quarter of this run's size from the same targets (`pipeline.load_study_data` takes parameter
+# overrides such as `n_referrals=...`; 2,000 is the smallest size allowed; it is calibrated to Table 4 again).
+# Predict before running: will our ORs still lie inside the printed CIs? Will they still *round* to the printed
+# values? How much wider will our own CIs be? Then check, with the tools of sections 3 and 4.
 
 # %% tags=["solution"]
 n_small = max(p["n_referrals"] // 4, 2_000)
@@ -262,7 +357,7 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # estimate only, not on precision.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 3: Critique a headline
+# ### Exercise 4: Critique a headline
 #
 # A press release based on a study like this says: "Ethnic minority patients are less likely to want therapy." Use
 # the denominators in this notebook and the framing in `docs/notebook_conventions.md` to rewrite it.
@@ -280,7 +375,9 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 #
 # - Treatment is modelled among the **assessed**; "treated among referred" merges the assessment gap and the
 #   treatment gap and hides where people are lost; odds do not multiply along a pathway, probabilities do.
-# - Our complete-case ORs sit beside the printed Table 4 in one table and one forest plot.
-# - The cohort was constructed to match Table 4, so a match proves the **pipeline**, not the paper's findings.
+# - `smf.logit("treated ~ ...")` on the assessed rows fits the paper's model; `np.exp(res.params)` and
+#   `np.exp(res.conf_int())` give the ORs and intervals, and the project's fitter gives the same numbers.
+# - The cohort was constructed to match Table 4 with the same fitter, so the OR match checks coding and
+#   denominators, not the paper's findings; the intervals, which nothing targets, are an independent check.
 # - An OR of 0.77 at a 72% baseline means about 67% vs 72%, not "23% less likely".
 # - The paper's weighted multiple imputation results are compared in notebook 08.
