@@ -17,12 +17,13 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-import helpers
 from conftest import PROJECT_ROOT
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+import helpers
 
 PROJECT_NAME = "iapt-pathways"
 SUPPORTED = ((3, 11), (3, 12), (3, 13))
@@ -63,7 +64,7 @@ def test_requirements_are_bounded_ranges() -> None:
     for needed in ("papermill", "nbval", "nbconvert", "ipykernel", "pyyaml", "pytest", "numpy", "pandas",
                    "jupytext", "latex2mathml", "ruff"):
         assert needed in req, f"requirements.txt lacks {needed}"
-    for name, r in req.items():
+    for r in req.values():
         ops = {s.operator for s in r.specifier}
         assert ops == {">=", "<"}, f"requirements.txt: {r} should be a range 'name>=low,<high'"
 
