@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import models, study
+from helpers import models, pipeline, study
 from helpers.imputation import (
     CensusWarning,
+    ImputationModelWarning,
     MarginWarning,
     add_pathway_stage,
     conditional_weights,
@@ -415,6 +416,36 @@ def test_impossible_margin_in_engine_reports_warning():
     assert any("Black Other" in w for w in res.warnings)
 
 
+def test_empty_cell_in_the_imputation_model_is_dropped_with_a_warning():
+    """Regression (issue 13): no recorded "Other" referral came from Community in this small cohort.
+
+    Before, the flag was ignored and MAR MI drew beta* from a covariance with SE ~3,000, putting 0-100% of
+    the missing Community referrals into "Other". Now the term is dropped (the level merged with GP in the
+    imputation model) with a warning the user sees, and the draws stay near the observed share.
+    """
+    data = pipeline.load_study_data(n_referrals=2000, outcome_mode="random", seed=11)
+    f = data.frame
+    observed_other = (f["ethnicity"] == "Other")
+    assert int((observed_other & (f["referral_source"] == "Community")).sum()) == 0  # the premise: an empty cell
+    missing_community = (f["ethnicity"].isna() & (f["referral_source"] == "Community")).to_numpy()
+    assert missing_community.sum() > 10
+    for weights, margin in ((None, None), ("conditional", pipeline.population_margin(data))):
+        with pytest.warns(ImputationModelWarning, match=r"referral_source\[Community\] \(with Other\)"):
+            res = impute_ethnicity(f, margin, 20, np.random.default_rng(1), weights=weights)
+        assert res.dropped_terms == ["referral_source[Community]"]
+        assert any("referral_source[Community]" in w for w in res.warnings)
+        assert "referral_source[Community]" not in res.fit.names
+        assert np.asarray(res.fit.bse).max() < 5  # no meaningless covariance left to draw from
+    # MAR MI: the imputed share of "Other" among the missing Community referrals is close to what the
+    # (merged) model predicts, about the observed share, not anywhere between 0 and 1
+    res = impute_ethnicity(f, None, 20, np.random.default_rng(1), weights=None)
+    draws = np.array([(c.to_numpy()[missing_community] == "Other").mean() for c in res.completed])
+    p_obs = observed_other.sum() / f["ethnicity"].notna().sum()
+    se = np.sqrt(p_obs * (1 - p_obs) / (missing_community.sum() * len(draws)))
+    assert abs(draws.mean() - p_obs) < 4 * se, (draws.mean(), p_obs)
+    assert draws.max() < 0.25
+
+
 def test_pathway_stage_and_fully_observed_z():
     frame = pd.DataFrame({"assessed": [0, 1, 1], "treated": [np.nan, 0.0, 1.0]})
     assert add_pathway_stage(frame).astype(str).tolist() == ["not assessed", "assessed not treated", "treated"]
@@ -434,26 +465,46 @@ def census_path():
     return path
 
 
-def test_census_margin_default_uses_complete_boroughs(census_path):
-    with pytest.warns(CensusWarning, match="Lambeth.*Croydon|Croydon.*Lambeth"):
+def test_census_margin_default_uses_all_four_boroughs(census_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CensusWarning)  # the committed file is complete: nothing left out
         margin = margin_from_census(census_path)
     raw = pd.read_csv(census_path, dtype={"nhs_code": str})
-    used = raw[raw["borough"].isin(["Southwark", "Lewisham"])]
-    assert margin.attrs["boroughs"] == ["Southwark", "Lewisham"]
+    assert margin.attrs["boroughs"] == ["Southwark", "Lewisham", "Lambeth", "Croydon"]
     assert list(margin.index) == study.GROUPS and math.isclose(margin.sum(), 1.0)
-    wb = used.loc[used["nhs_code"] == "A", "count"].sum() / used["count"].sum()
+    wb = raw.loc[raw["nhs_code"] == "A", "count"].sum() / raw["count"].sum()
     assert math.isclose(margin["White British"], wb)
-    chinese_other = used.loc[used["nhs_code"].isin(["R", "S"]), "count"].sum() / used["count"].sum()
+    chinese_other = raw.loc[raw["nhs_code"].isin(["R", "S"]), "count"].sum() / raw["count"].sum()
     assert math.isclose(margin["Other"], chinese_other)  # Chinese grouped with Other (helpers.codes)
+    # each borough weighted by its residents: the same as summing the four boroughs' counts
+    by_borough = [margin_from_census(census_path, boroughs=[b]) for b in margin.attrs["boroughs"]]
+    sizes = [raw.loc[raw["borough"] == b, "count"].sum() for b in margin.attrs["boroughs"]]
+    pooled = sum(m * n for m, n in zip(by_borough, sizes)) / sum(sizes)
+    np.testing.assert_allclose(margin.to_numpy(), pooled.to_numpy())
 
 
-def test_census_margin_percentages_with_population_and_incomplete_borough(census_path):
-    lam = margin_from_census(census_path, boroughs=["Lambeth"], populations={"Lambeth": 1_000})
-    assert math.isclose(lam["White British"], 39 / 99.9)  # printed percentages sum to 99.9: renormalised
-    assert any("percentages" in line for line in lam.attrs["method"])
+def test_census_margin_percentages_with_population_and_incomplete_borough(census_path, tmp_path):
+    """A less complete file (as the project once had): percentages only for one borough, gaps in another."""
+    raw = pd.read_csv(census_path, dtype={"nhs_code": str})
+    lam = raw["borough"] == "Lambeth"
+    raw.loc[lam, "count"] = np.nan
+    raw.loc[lam, "status"] = "printed_percent_only"
+    cro = (raw["borough"] == "Croydon") & (raw["nhs_code"] == "P")
+    raw.loc[cro, ["count", "percent"]] = np.nan
+    raw.loc[cro, "status"] = "not_found"
+    path = tmp_path / "census_incomplete.csv"
+    raw.to_csv(path, index=False)
+    lam_pct = raw.loc[lam, "percent"]
+    lam_margin = margin_from_census(path, boroughs=["Lambeth"], populations={"Lambeth": 1_000})
+    wb_pct = raw.loc[lam & (raw["nhs_code"] == "A"), "percent"].iloc[0]
+    assert math.isclose(lam_margin["White British"], wb_pct / lam_pct.sum())  # renormalised percentages
+    assert any("percentages" in line for line in lam_margin.attrs["method"])
+    with pytest.warns(CensusWarning, match="Lambeth.*Croydon|Croydon.*Lambeth"):
+        default = margin_from_census(path)
+    assert default.attrs["boroughs"] == ["Southwark", "Lewisham"]
     with pytest.raises(ValueError, match="Lambeth.*population"):
-        margin_from_census(census_path, boroughs=["Lambeth"])
+        margin_from_census(path, boroughs=["Lambeth"])
     with pytest.raises(ValueError, match="Croydon.*incomplete"):
-        margin_from_census(census_path, boroughs=["Croydon"])
+        margin_from_census(path, boroughs=["Croydon"])
     with pytest.raises(ValueError, match="Bromley"):
-        margin_from_census(census_path, boroughs=["Bromley"])
+        margin_from_census(path, boroughs=["Bromley"])
