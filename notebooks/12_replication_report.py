@@ -166,7 +166,7 @@ print(imputed.weights.round(2).to_string())
 # inventing a mechanism to fit printed numbers; we leave the mismatch visible instead.
 #
 # The margin is the other assumption. The table below sets the shares among recorded referrals beside the default
-# margin (the synthetic cohort's true referred mix) and the 2011 census mix of Southwark and Lewisham residents,
+# margin (the synthetic cohort's true referred mix) and the 2011 census mix of the residents of all four boroughs,
 # loaded with the same call a notebook uses for any parameter change:
 
 # %%
@@ -239,8 +239,8 @@ print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi
       f"{ba_census['estimate'].iloc[0]:.2f} (census margin); printed {ba_paper['weighted_mi']:.2f}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) **More.** The 2011 census gives Black African people a far larger share of Southwark and
-# Lewisham residents than Black African referrals have among recorded referrals (margins table), so to reach the
+# **Solution.** (a) **More.** The 2011 census gives Black African people a far larger share of the four
+# boroughs' residents than Black African referrals have among recorded referrals (margins table), so to reach the
 # margin weighted MI must draw Black African for the unrecorded referrals much more often than the MAR model
 # predicts (a weight well above 1), and likewise for every group whose census share exceeds its recorded share.
 # Groups whose census share is *below* their share among recorded referrals are drawn less often (weight below
@@ -250,7 +250,7 @@ print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi
 # it (the table). What this does to the Black African OR is
 # printed above; unlike the mix, its direction depends on how the unrecorded referrals now imputed as Black African
 # (and those no longer imputed as White British) were treated, which is the point of section 2. The census margin
-# describes all residents of two boroughs, not the people referred from four, so this is a sensitivity analysis,
+# describes all residents of the four boroughs, not the people referred, so this is a sensitivity analysis,
 # not a better replication: weighted MI is only as good as its margin, and the paper's margin is not known to us.
 
 # %% [markdown] tags=["exercise"]
