@@ -141,6 +141,9 @@ def disclose_estimate_counts(estimates: pd.DataFrame, threshold: int, base: int)
     if cols:
         counts = out[cols].round().astype("Int64")
         out[cols] = tables.disclose(counts, count_columns=cols, threshold=threshold, base=base)[cols]
+        # say in the file itself how its counts were rounded (after MI they are averages over imputations)
+        out["count_rounding"] = (f"{', '.join(cols)}: rounded to the nearest {base}, counts 1-{threshold} "
+                                 "suppressed (blank); after MI the average completed-data count, then rounded")
     return out
 
 
@@ -166,6 +169,6 @@ def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame 
     tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base).to_csv(
         paths["pathway_counts"], lineterminator="\n")
     data.prepared.flow.to_csv(paths["flow"], index=False, lineterminator="\n")
-    tables.published_vs_ours(est, published_table4()).to_csv(paths["table4_comparison"], index=False,
-                                                             lineterminator="\n")
+    tables.published_vs_ours(est, published_table4(), threshold=thr).to_csv(paths["table4_comparison"],
+                                                                            index=False, lineterminator="\n")
     return paths
