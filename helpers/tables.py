@@ -555,17 +555,20 @@ def table1_tableone(frame: pd.DataFrame, **kwargs):
 PATHWAY_COUNT_COLUMNS = ["referred", "assessed", "treated"]
 
 
-def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int = 7, base: int = 5) -> pd.DataFrame:
+def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int = 7, base: int = 5,
+                   exact_rates: bool = False) -> pd.DataFrame:
     """The pathway by ethnic group (+ Missing, + Total), one row each, index named ``ethnicity``.
 
     Columns: ``referred``, ``assessed``, ``treated``, ``pct_assessed`` (% of referred), ``pct_treated``
     (% of **assessed**, the paper's denominator for treatment), ``treated_per_1000_referred``.
     With ``disclose=True`` the counts are disclosure controlled (the Total row as the column total, so each
-    count column is a line for secondary suppression) and the rates are computed from the **exact** counts
-    (so that they match the paper's printed percentages to the decimal), shown to one decimal (rates per
-    1,000 to the unit) and only where the disclosure rule allows: none of the counts behind a rate
-    (numerator, denominator, denominator minus numerator) is suppressed, in the disclosed table or as a
-    true count of 1..threshold. Elsewhere the rate is blank (NaN). ``attrs['rates']`` says so.
+    count column is a line for secondary suppression) and the rates are recomputed from the disclosed
+    counts (a rate from raw counts would let a reader multiply back to the raw count). With
+    ``exact_rates=True`` as well, for a **synthetic** cohort where no disclosure rule applies to the rates,
+    they are computed from the exact counts (so that they match the paper's printed percentages to the
+    decimal), shown to one decimal (per 1,000: whole numbers), and still blank where a count behind a rate
+    (numerator, denominator, denominator minus numerator) is suppressed or is 1..threshold.
+    ``attrs['rates']`` says which.
     """
     _check_frame(frame, ["ethnicity", "assessed", "treated"])
     assessed_values = pd.to_numeric(frame["assessed"], errors="coerce")
@@ -601,6 +604,11 @@ def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int =
     counts.index.name = "ethnicity"
     pairs = {"pct_assessed": ("assessed", "referred", 100.0, 1), "pct_treated": ("treated", "assessed", 100.0, 1),
              "treated_per_1000_referred": ("treated", "referred", 1000.0, 0)}
+    if disclose and not exact_rates:
+        for name, (num, den, scale, _) in pairs.items():
+            counts[name] = disclosed_percent(counts[num], counts[den], digits=None, scale=scale)
+        counts.attrs["rates"] = "recomputed from the disclosed counts"
+        return counts
     for name, (num, den, scale, digits) in pairs.items():
         value = rate(num, den, scale)
         if disclose:

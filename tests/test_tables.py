@@ -356,15 +356,18 @@ def test_pathway_counts_disclosed(small_frame):
     assert T.check_disclosure(pc, threshold=7, count_columns=T.PATHWAY_COUNT_COLUMNS).empty
     assert pc.loc["White British", "referred"] == 20
     assert pc.loc["Asian", "referred"] is pd.NA
-    # 20 referred, 15 assessed: 5 not assessed is a small count, so the rate is not shown
-    assert np.isnan(pc.loc["White British", "pct_assessed"])
-    assert np.isnan(pc.loc["Asian", "pct_assessed"])  # its counts are suppressed
+    # rate recomputed from disclosed counts (15 / 20), not from raw counts
+    assert pc.loc["White British", "pct_assessed"] == pytest.approx(75.0)
+    exact = T.pathway_counts(small_frame, disclose=True, exact_rates=True)
+    # 20 referred, 15 assessed: 5 not assessed is a small count, so the exact rate is not shown
+    assert np.isnan(exact.loc["White British", "pct_assessed"])
+    assert np.isnan(exact.loc["Asian", "pct_assessed"])  # its counts are suppressed
     for col in T.PATHWAY_COUNT_COLUMNS:
         assert pc[col].isna().sum() != 1  # a column total is shown: never a lone suppressed cell
 
 
 def test_pathway_counts_disclosed_rates_come_from_exact_counts():
-    """Counts are rounded to 5, but % treated is the exact one (to 1 dp): 58 / 77, not 60 / 75."""
+    """Synthetic cohort: counts are rounded to 5, but % treated is the exact one (to 1 dp): 58 / 77, not 60 / 75."""
     n_ref, n_ass, n_tr = 103, 77, 58
     frame = pd.DataFrame({
         "ethnicity": pd.Categorical(["White British"] * n_ref + ["Black African"] * 40, categories=study.GROUPS),
@@ -372,7 +375,8 @@ def test_pathway_counts_disclosed_rates_come_from_exact_counts():
         "treated": [1.0] * n_tr + [0.0] * (n_ass - n_tr) + [np.nan] * (n_ref - n_ass) + [1.0] * 25 + [0.0] * 5
         + [np.nan] * 10,
     })
-    pc = T.pathway_counts(frame, disclose=True)
+    assert T.pathway_counts(frame, disclose=True).loc["White British", "pct_treated"] == pytest.approx(80.0)
+    pc = T.pathway_counts(frame, disclose=True, exact_rates=True)
     wb = pc.loc["White British"]
     assert (wb["referred"], wb["assessed"], wb["treated"]) == (105, 75, 60)
     assert wb["pct_treated"] == round(100 * 58 / 77, 1) == 75.3  # from disclosed counts it would be 80.0
