@@ -54,6 +54,10 @@ class CensusWarning(UserWarning):
     """How a census margin was built (percentages used, boroughs left out) when the file is incomplete."""
 
 
+class ImputationModelWarning(UserWarning):
+    """A term of the imputation model could not be estimated (empty cell or separation) and was dropped."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Rubin's rules
 # --------------------------------------------------------------------------------------------------
@@ -257,15 +261,17 @@ def margin_from_census(census_csv_path, boroughs: Sequence[str] | None = None,
                        populations: Mapping[str, float] | None = None) -> pd.Series:
     """Ethnic mix of the boroughs' usual residents from the 2011 Census file, mapped to the study groups.
 
-    The file has one row per census category and borough with ``count``, ``percent`` and ``status``:
+    The file has one row per census category and borough with ``count``, ``percent`` and ``status``. The
+    committed file (2011 Census QS201EW via Nomis) prints full counts for all four boroughs, Southwark,
+    Lewisham, Lambeth and Croydon, so by default all four are used, each weighted by its residents. The
+    function also reads files that are less complete:
 
-    - ``printed`` with counts for every category (Southwark, Lewisham): counts are used.
-    - ``printed_percent_only`` (Lambeth): the file prints no population, so the borough's counts are its
+    - ``printed`` with counts for every category: counts are used.
+    - ``printed_percent_only``: the file prints no population, so the borough's counts are its
       percentages (renormalised to sum to 100) times a population you supply in ``populations``
       (for example the number of referrals from the borough, which makes the margin describe the referred
       mix). Without one the borough cannot be weighted against the others and is left out.
-    - ``not_found`` rows (Croydon): the borough's mix is incomplete (no Asian total, no Black Other,
-      no Other), so it is left out; only aggregate rows like ``D/E/F/G`` exist for part of it.
+    - ``not_found`` rows: the borough's mix is incomplete, so it is left out.
 
     With ``populations`` given for a borough, every borough named there is weighted by it (its shares times
     that population), whether or not the file prints counts. ``boroughs=None``: every borough the file can
@@ -338,7 +344,7 @@ def margin_from_census(census_csv_path, boroughs: Sequence[str] | None = None,
     margin.name = "margin"
     margin.attrs["method"] = method
     margin.attrs["boroughs"] = list(counts_by_borough)
-    margin.attrs["source"] = f"2011 Census KS201EW via {path.name}: " + ", ".join(counts_by_borough)
+    margin.attrs["source"] = f"2011 Census QS201EW via {path.name}: " + ", ".join(counts_by_borough)
     return margin
 
 
@@ -417,6 +423,44 @@ class EngineResult:
     mar_fit: object | None
     messages: list[str]
     method: str
+    dropped_terms: list[str] = field(default_factory=list)  # Z columns dropped as not estimable
+    n_dropped: int = 0
+
+
+def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] | None,
+                       categories: Sequence[str] | None, messages: list[str], max_rounds: int = 5) -> np.ndarray:
+    """Columns of the imputation model's Z that the complete cases can estimate (intercept always kept).
+
+    Fit the unweighted model; every column with a coefficient flagged not estimable (``fit.not_estimable``:
+    an empty level x category cell, or separation) is dropped, which merges that level with the reference
+    level in the imputation model, and the model is refitted until nothing is flagged. Each drop is reported
+    with an :class:`ImputationModelWarning` (the user sees it) and kept in ``messages``.
+    """
+    keep = np.arange(x.shape[1])
+    for _ in range(max_rounds):
+        sub_names = None if names is None else [names[j] for j in keep]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the fitter's own SparseCellWarnings are summarised below
+            fit = _fit_mnlogit(x[:, keep], counts, weights=None, robust=False, names=sub_names,
+                               categories=categories)
+        p = keep.size
+        bad = sorted({int(i) % p for i in getattr(fit, "not_estimable", [])} - {0})
+        if not bad:
+            return keep
+        labels = [sub_names[j] if sub_names is not None else f"column {keep[j]}" for j in bad]
+        cells = []
+        for j in bad:
+            cat = [categories[1 + int(i) // p] if categories is not None else str(1 + int(i) // p)
+                   for i in fit.not_estimable if int(i) % p == j]
+            cells.append(f"{labels[bad.index(j)]} (with {', '.join(cat)})")
+        msg = (f"The imputation model cannot estimate {'; '.join(cells)}: an empty cell or separation in the "
+               f"complete cases. {'This term is' if len(bad) == 1 else 'These terms are'} dropped from the "
+               "imputation model (the level is merged with its reference level) and the model is refitted, so "
+               "that no imputation draws from a meaningless covariance.")
+        warnings.warn(msg, ImputationModelWarning, stacklevel=3)
+        messages.append(msg)
+        keep = np.delete(keep, bad)
+    return keep
 
 
 def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m: int,
@@ -436,6 +480,7 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     z_design = np.asarray(z_design, dtype=float)
     x_codes = np.asarray(x_codes)
     n, p = z_design.shape
+    names_all = None if names is None else list(names)
     k = int(n_categories)
     if x_codes.shape != (n,):
         raise ValueError("impute_codes: x_codes must be 1-D with one entry per row of z_design.")
@@ -473,6 +518,11 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
 
     messages: list[str] = []
     mar_fit = None
+    # Terms the complete cases cannot estimate (an empty cell, separation) are dropped from Z first, so that
+    # no imputation draws beta* from a meaningless covariance (SE in the thousands).
+    keep = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+    patterns, fit_x = patterns[:, keep], fit_x[:, keep]
+    names = None if names is None else [names[j] for j in keep]
     if weights is None:
         w = np.ones(k)
         fit = _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
@@ -480,12 +530,13 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     else:
         p_pop = _check_shares(pop_shares, k)
         if weights == "marginal":
-            w, messages = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
+            w, more = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
         else:
             mar_fit = _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
             pi_hat = _softmax_probs(patterns[mis_pat], np.asarray(mar_fit.params))
-            w, messages = conditional_weights(pi_hat, observed_counts, p_pop, categories,
-                                              multiplicity=mis_counts[mis_pat], return_messages=True)
+            w, more = conditional_weights(pi_hat, observed_counts, p_pop, categories,
+                                          multiplicity=mis_counts[mis_pat], return_messages=True)
+        messages.extend(more)
         fit = _fit_mnlogit(fit_x, fit_counts, weights=w, robust=True, names=names, categories=categories)
         method = "weighted_mi"
     if hasattr(fit, "converged") and not fit.converged:
@@ -507,7 +558,9 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
         probs = _softmax_probs(x_mis, beta_star)
         draws[i] = _draw_categories(probs[row_pat], rng)
     return EngineResult(draws=draws, missing_rows=missing_rows, weights=w, observed_counts=observed_counts,
-                        fit=fit, mar_fit=mar_fit, messages=messages, method=method)
+                        fit=fit, mar_fit=mar_fit, messages=messages, method=method,
+                        dropped_terms=[] if names_all is None else [n for j, n in enumerate(names_all) if j not in keep],
+                        n_dropped=p - len(keep))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -568,6 +621,7 @@ class ImputationResult:
     margin: pd.Series | None
     z_columns: list[str] = field(default_factory=list)
     fit: object = None
+    dropped_terms: list[str] = field(default_factory=list)  # imputation-model terms dropped as not estimable
 
 
 def _shares_tables(completed_codes: np.ndarray, observed_counts: np.ndarray, n: int, groups: list[str],
@@ -639,7 +693,7 @@ def impute_ethnicity(frame: pd.DataFrame, margin: pd.Series | None, m: int, rng:
         shares=shares, calibration=calib,
         warnings=[str(w.message) for w in caught],
         analysis=res.method, method=weights or "none", m=m, n_missing=int(res.missing_rows.size),
-        margin=margin, z_columns=list(z_columns), fit=res.fit,
+        margin=margin, z_columns=list(z_columns), fit=res.fit, dropped_terms=list(res.dropped_terms),
     )
 
 

@@ -142,6 +142,9 @@ def disclose_estimate_counts(estimates: pd.DataFrame, threshold: int, base: int)
     if cols:
         counts = out[cols].round().astype("Int64")
         out[cols] = tables.disclose(counts, count_columns=cols, threshold=threshold, base=base)[cols]
+        # say in the file itself how its counts were rounded (after MI they are averages over imputations)
+        out["count_rounding"] = (f"{', '.join(cols)}: rounded to the nearest {base}, counts 1-{threshold} "
+                                 "suppressed (blank); after MI the average completed-data count, then rounded")
     return out
 
 
@@ -162,11 +165,15 @@ def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame 
         "flow": out / "flow.csv",
         "table4_comparison": out / "table4_comparison.csv",
     }
-    disclose_estimate_counts(est, thr, base).to_csv(paths["estimates"], index=False, lineterminator="\n")
+    # A synthetic cohort describes no real person: its percentages come from exact counts (the paper's printed
+    # precision). A real extract's percentages come from the disclosed counts, like every count it shows.
+    synthetic = not data.params["data_path"]
+    disclosed_est = disclose_estimate_counts(est, thr, base)
+    disclosed_est.to_csv(paths["estimates"], index=False, lineterminator="\n")
     tables.table1(data.frame, disclose=True, threshold=thr, base=base).to_csv(paths["table1"], lineterminator="\n")
-    tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base).to_csv(
+    tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base, exact_rates=synthetic).to_csv(
         paths["pathway_counts"], lineterminator="\n")
     data.prepared.flow.to_csv(paths["flow"], index=False, lineterminator="\n")
-    tables.published_vs_ours(est, published_table4()).to_csv(paths["table4_comparison"], index=False,
-                                                             lineterminator="\n")
+    tables.published_vs_ours(est if synthetic else disclosed_est, published_table4(), threshold=thr).to_csv(
+        paths["table4_comparison"], index=False, lineterminator="\n")
     return paths

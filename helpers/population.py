@@ -6,12 +6,12 @@ module builds that denominator from the 2011 Census file in ``data/published/`` 
 
 What the census file can and cannot give (``data/published/census2011_ethnicity_boroughs.csv``):
 
-* KS201EW counts **all usual residents of every age** on census day (27 March 2011). Adult (18+) counts by
+* QS201EW counts **all usual residents of every age** on census day (27 March 2011). Adult (18+) counts by
   ethnic group for these boroughs are **not available** in the project's files, so the denominators include
   children, although IAPT served adults only; and they describe 2011, not the 2013-2016 study years.
-* Full counts exist for **Southwark** and **Lewisham** only. Lambeth is printed as percentages only (a rate
-  needs counts), Croydon only in part (several categories not found). Both raise ``ValueError`` here rather
-  than being filled in with made-up numbers.
+* Full counts exist for all four boroughs (Lambeth, Southwark, Lewisham, Croydon; via Nomis). A borough a
+  file prints as percentages only, or only in part, raises ``ValueError`` here rather than being filled in
+  with made-up numbers.
 * The referral ``borough`` field is the borough of the IAPT *service*, not of residence (an *assumed*
   equivalence for a rate: a service mostly takes people registered with a GP in its borough).
 
@@ -35,10 +35,10 @@ from helpers.codes import ETHNIC_CODE_TO_GROUP
 
 Z975 = float(stats.norm.ppf(0.975))
 DEFAULT_CENSUS = study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv"
-DEFAULT_BOROUGHS = ("Southwark", "Lewisham")
-POOLED_LABEL = "Southwark + Lewisham"
+DEFAULT_BOROUGHS = ("Lambeth", "Southwark", "Lewisham", "Croydon")
+POOLED_LABEL = "All four boroughs"
 CENSUS_NOTE = (
-    "2011 Census KS201EW: all usual residents of every age (adults-only counts are not available in the "
+    "2011 Census QS201EW: all usual residents of every age (adults-only counts are not available in the "
     "project's files), census day 27 March 2011"
 )
 

@@ -73,7 +73,8 @@ ROUTES: tuple[str, ...] = ("cells", "rows")
 DEFAULT_SIM_IMPUTATIONS = 5
 
 RESULT_COLUMNS = ["replicate", "mechanism", "method", "stage", "model", "outcome_level", "ethnicity", "truth",
-                  "estimate", "se", "ci_low", "ci_high", "df", "covered", "missing_share"]
+                  "estimate", "se", "ci_low", "ci_high", "df", "covered", "missing_share",
+                  "imputation_terms_dropped"]
 KEYS = ["stage", "model", "outcome_level", "mechanism", "method", "ethnicity"]
 
 
@@ -317,7 +318,7 @@ def _impute(frame_codes: np.ndarray, design: np.ndarray, znames: list[str], meth
         c = frame_codes.copy()
         c[res.missing_rows] = res.draws[i]
         completed.append(c)
-    return completed
+    return completed, res.n_dropped
 
 
 def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: pd.Series,
@@ -348,7 +349,9 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
                 continue
             if design is None:
                 design, znames = imputation.z_design(frame)
-            completed = _impute(codes, design, znames, method, margin, n_imputations, rngs[method])
+            # A term the complete cases cannot estimate is dropped from the imputation model (with an
+            # ImputationModelWarning, not silenced here); each MI row counts how many were dropped.
+            completed, n_dropped = _impute(codes, design, znames, method, margin, n_imputations, rngs[method])
             for s, mo in pairs:
                 fits = [_coefficients(plan.fit(s, mo, c)) for c in completed]
                 levels = fits[0][0]
@@ -363,7 +366,7 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
                         vals[k][ok] = np.asarray(getattr(r, k))
                 parts.append(_rows(s, mo, levels, *(vals[k].reshape(shape) for k in
                                                     ("estimate", "se", "ci_low", "ci_high")),
-                                   vals["df"].reshape(shape), method))
+                                   vals["df"].reshape(shape), method).assign(imputation_terms_dropped=n_dropped))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -420,6 +423,9 @@ def run_simulation(n_sims: int = 20, n_referrals: int = 20_000,
             parts.append(rows.merge(w.truth, on=["stage", "model", "outcome_level", "ethnicity"], how="left"))
     out = pd.concat(parts, ignore_index=True)
     out["covered"] = (out["ci_low"] <= out["truth"]) & (out["truth"] <= out["ci_high"])
+    if "imputation_terms_dropped" not in out:
+        out["imputation_terms_dropped"] = 0
+    out["imputation_terms_dropped"] = out["imputation_terms_dropped"].fillna(0).astype(int)
     out = out[RESULT_COLUMNS]
     out.attrs["settings"] = dict(n_sims=n_sims, n_referrals=n_referrals, mechanisms=mechs, methods=meths,
                                  n_imputations=n_imputations, seed=seed, stages=stages, models=model_names,
@@ -428,6 +434,18 @@ def run_simulation(n_sims: int = 20, n_referrals: int = 20_000,
                                    ignore_index=True)
     out.attrs["margins"] = pd.DataFrame({MECHANISM_LABELS[m]: w.margin for m, w in worlds.items()})
     return out
+
+
+def dropped_terms_report(results: pd.DataFrame) -> pd.DataFrame:
+    """How often the imputation model had a term it could not estimate (empty cell or separation), which
+    ``imputation.impute_codes`` then dropped: replicates affected per mechanism x MI method."""
+    mi = results[results["method"].isin(["mar_mi", "weighted_mi"])]
+    per = mi.groupby(["mechanism", "method", "replicate"])["imputation_terms_dropped"].max().reset_index()
+    out = per.groupby(["mechanism", "method"]).agg(
+        replicates=("replicate", "nunique"),
+        replicates_with_dropped_terms=("imputation_terms_dropped", lambda x: int((x > 0).sum())),
+        most_terms_dropped=("imputation_terms_dropped", "max"))
+    return out.reset_index()
 
 
 def summarise(results: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

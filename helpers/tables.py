@@ -555,13 +555,20 @@ def table1_tableone(frame: pd.DataFrame, **kwargs):
 PATHWAY_COUNT_COLUMNS = ["referred", "assessed", "treated"]
 
 
-def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int = 7, base: int = 5) -> pd.DataFrame:
+def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int = 7, base: int = 5,
+                   exact_rates: bool = False) -> pd.DataFrame:
     """The pathway by ethnic group (+ Missing, + Total), one row each, index named ``ethnicity``.
 
     Columns: ``referred``, ``assessed``, ``treated``, ``pct_assessed`` (% of referred), ``pct_treated``
     (% of **assessed**, the paper's denominator for treatment), ``treated_per_1000_referred``.
     With ``disclose=True`` the counts are disclosure controlled (the Total row as the column total, so each
-    count column is a line for secondary suppression) and the rates are recomputed from disclosed counts.
+    count column is a line for secondary suppression) and the rates are recomputed from the disclosed
+    counts (a rate from raw counts would let a reader multiply back to the raw count). With
+    ``exact_rates=True`` as well, for a **synthetic** cohort where no disclosure rule applies to the rates,
+    they are computed from the exact counts (so that they match the paper's printed percentages to the
+    decimal), shown to one decimal (per 1,000: whole numbers), and still blank where a count behind a rate
+    (numerator, denominator, denominator minus numerator) is suppressed or is 1..threshold.
+    ``attrs['rates']`` says which.
     """
     _check_frame(frame, ["ethnicity", "assessed", "treated"])
     assessed_values = pd.to_numeric(frame["assessed"], errors="coerce")
@@ -581,21 +588,38 @@ def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int =
     )
     counts = counts.reindex(groups, fill_value=0).fillna(0).astype(np.int64)
     counts.index = pd.Index(groups, name="ethnicity")
+    exact = counts.copy()
+    exact.loc[TOTAL_LABEL] = exact.sum(axis=0)
+
+    def rate(num: str, den: str, scale: float = 100.0) -> pd.Series:
+        n, d = exact[num].astype(float), exact[den].astype(float)
+        return n / d.where(d != 0) * scale
+
     if disclose:
         counts = _disclose(
             counts, count_columns=PATHWAY_COUNT_COLUMNS, threshold=threshold, base=base, total_row=TOTAL_LABEL
         )
-        rate = disclosed_percent
     else:
-        counts.loc[TOTAL_LABEL] = counts.sum(axis=0)
-
-        def rate(num, den, digits=None, scale=100.0):
-            return num.astype(float) / den.astype(float).where(den != 0) * scale
-
+        counts = exact.copy()
     counts.index.name = "ethnicity"
-    counts["pct_assessed"] = rate(counts["assessed"], counts["referred"], digits=None)
-    counts["pct_treated"] = rate(counts["treated"], counts["assessed"], digits=None)
-    counts["treated_per_1000_referred"] = rate(counts["treated"], counts["referred"], digits=None, scale=1000.0)
+    pairs = {"pct_assessed": ("assessed", "referred", 100.0, 1), "pct_treated": ("treated", "assessed", 100.0, 1),
+             "treated_per_1000_referred": ("treated", "referred", 1000.0, 0)}
+    if disclose and not exact_rates:
+        for name, (num, den, scale, _) in pairs.items():
+            counts[name] = disclosed_percent(counts[num], counts[den], digits=None, scale=scale)
+        counts.attrs["rates"] = "recomputed from the disclosed counts"
+        return counts
+    for name, (num, den, scale, digits) in pairs.items():
+        value = rate(num, den, scale)
+        if disclose:
+            small = (_is_small(exact[num].to_numpy(), threshold) | _is_small(exact[den].to_numpy(), threshold)
+                     | _is_small((exact[den] - exact[num]).to_numpy(), threshold))
+            hidden = counts[num].isna().to_numpy() | counts[den].isna().to_numpy() | small
+            value = value.round(digits).where(~hidden)
+        counts[name] = value.reindex(counts.index)
+    if disclose:
+        counts.attrs["rates"] = ("from exact counts, 1 decimal (per 1,000: whole numbers); blank where a count "
+                                 "behind the rate is suppressed")
     return counts
 
 
@@ -652,14 +676,20 @@ def tidy_published(published: pd.DataFrame, stage: str = "treatment") -> pd.Data
 
 
 def published_vs_ours(
-    estimates: pd.DataFrame, published: pd.DataFrame, stage: str = "treatment", digits: int = 2
+    estimates: pd.DataFrame, published: pd.DataFrame, stage: str = "treatment", digits: int = 2,
+    threshold: int | None = None,
 ) -> pd.DataFrame:
     """Our ORs beside the paper's printed Table 4, one row per printed (analysis, model, ethnicity).
 
     Columns: ``analysis, model, ethnicity, ours_or, ours_ci, paper_or, paper_ci, inside_paper_ci,
-    rounds_to_printed``. ``inside_paper_ci``: our OR, rounded to the printed ``digits``, lies within the
-    printed CI (bounds inclusive). ``rounds_to_printed``: our OR rounded to ``digits`` equals the printed
-    OR. Both are False where we have no estimate. The reference group (printed 1.00 (1.00-1.00)) is kept.
+    rounds_to_printed, ours_pct, paper_pct``. ``inside_paper_ci``: our OR, rounded to the printed ``digits``,
+    lies within the printed CI (bounds inclusive). ``rounds_to_printed``: our OR rounded to ``digits`` equals
+    the printed OR. Both are False where we have no estimate. The reference group (printed 1.00 (1.00-1.00))
+    is kept. ``ours_pct``: % treated among the assessed, 100 x ``n_events`` / ``n`` of our row, from exact
+    counts (after MI: the average completed-data counts over the imputations), unrounded; NaN when the
+    estimates carry no counts. ``paper_pct``: the printed % (``pct_treated``). Compare at the printed one
+    decimal. ``threshold`` (publishable tables): ``ours_pct`` is blank where a count behind it (assessed,
+    treated, assessed minus treated) is 1..``threshold``, the disclosure rule for counts.
     """
     keys = ["analysis", "model", "ethnicity"]
     _check_frame(estimates, [*keys, "estimate", "ci_low", "ci_high"])
@@ -668,12 +698,13 @@ def published_vs_ours(
     ours = estimates
     if "stage" in ours.columns:
         ours = ours[ours["stage"] == stage]
-    ours = ours[[*keys, "estimate", "ci_low", "ci_high"]].copy()
+    has_counts = {"n", "n_events"} <= set(ours.columns)
+    ours = ours[[*keys, "estimate", "ci_low", "ci_high", *(["n", "n_events"] if has_counts else [])]].copy()
     for k in keys:
         ours[k] = ours[k].astype(str)
     if ours.duplicated(keys).any():
         raise ValueError("estimates have more than one row per (analysis, model, ethnicity) for this stage")
-    paper = paper[[*keys, "estimate", "ci_low", "ci_high"]].copy()
+    paper = paper[[*keys, "estimate", "ci_low", "ci_high", *(["pct_treated"] if "pct_treated" in paper else [])]].copy()
     for k in keys:
         paper[k] = paper[k].astype(str)
     merged = paper.merge(ours, on=keys, how="left", suffixes=("_paper", "_ours"))
@@ -702,6 +733,16 @@ def published_vs_ours(
             "rounds_to_printed": (rounds & ours_or.notna()).astype(bool),
         }
     )
+    if has_counts:
+        n = merged["n"].astype(float)
+        out["ours_pct"] = 100.0 * merged["n_events"].astype(float) / n.where(n > 0)
+        if threshold is not None:
+            ev = merged["n_events"].astype(float)
+            small = [_is_small(np.round(x.fillna(0).to_numpy()), threshold) for x in (n, ev, n - ev)]
+            out["ours_pct"] = out["ours_pct"].where(~(small[0] | small[1] | small[2]))
+    else:
+        out["ours_pct"] = np.nan
+    out["paper_pct"] = merged["pct_treated"].astype(float) if "pct_treated" in merged else np.nan
     return out.reset_index(drop=True)
 
 

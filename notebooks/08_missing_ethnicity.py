@@ -132,7 +132,7 @@ print(by_true_group["pct_missing"].round(1).to_string())
 # The margin here is the parameter `margin`: by default `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (we come back to this choice below). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
 
 # %%
-margin_label = {"truth": "true referred mix", "census2011": "2011 Census, Southwark + Lewisham"}.get(
+margin_label = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}.get(
     p["margin"], f"file {p['margin']}")
 print(f"Missingness mechanism: {p['missing_mechanism'].upper()}; weighted MI margin: {margin_label}")
 true_mix = imputation.margin_from_truth(pipeline.true_frame(data)["ethnicity"])  # whatever the margin
@@ -311,7 +311,7 @@ print(f"pooled table: OR {pooled_row['estimate']:.3f}, SE {pooled_row['se']:.4f}
 #
 # Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`imputation.margin_from_census`).
 #
-# That candidate has two problems. The practical one: our census file prints full counts only for Southwark and Lewisham (Lambeth as percentages without a population, Croydon incomplete), so the margin covers two of the four boroughs; the function warns about it. The fundamental one: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is exactly what the study is about (notebook 10 looks at it). Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
+# That candidate has two problems. The practical one is now solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents. (An earlier version of the file had full counts for Southwark and Lewisham only, and the margin covered two boroughs; adding Lambeth and Croydon (Croydon has the most White British and Asian residents of the four) raises the census share of White British from 40.6% to 42.2% and of Asian from 6.8% to 9.0%, and lowers Black African from 14.1% to 11.7%, White Other from 13.3% to 12.9% and Other from 5.5% to 4.3%; the other groups move by 0.2 points or less.) The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is exactly what the study is about (notebook 10 looks at it). Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
 
 # %% tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
@@ -320,7 +320,7 @@ with warnings.catch_warnings(record=True) as caught:
 for w in caught:
     print("Warning:", w.message)
 margins = 100 * pd.DataFrame({"referred (true mix)": true_mix,
-                              "census 2011, Southwark + Lewisham": margin_census,
+                              "census 2011, four boroughs": margin_census,
                               "recorded only": wmi_result.calibration["observed"]})
 print("\nEthnic mix, %")
 print(margins.round(1).to_string())
@@ -357,7 +357,7 @@ fig = plots.compare_methods_plot(census_assessment,
 fig
 
 # %% [markdown]
-# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (squares) and to the 2011 Census mix of Southwark and Lewisham residents (second marker), with 95% CIs, and the full-data truth as black ticks. Log-scaled axis with a dashed line at 1.*
+# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (squares) and to the 2011 Census mix of the four boroughs' residents (second marker), with 95% CIs, and the full-data truth as black ticks. Log-scaled axis with a dashed line at 1.*
 #
 # Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the two printed shares are equal, the imputed records carry the average pathway, and the wrong margin distorts both stages without that pattern. Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
 #
@@ -395,9 +395,9 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
 # %% tags=["solution"]
 shift = census_assessment.pivot(index="ethnicity", columns="method", values="estimate")
 shift["census / referred"] = shift["weighted MI, census margin"] / shift["weighted MI, referred margin"]
-shift = shift.join(margins[["referred (true mix)", "census 2011, Southwark + Lewisham"]])
+shift = shift.join(margins[["referred (true mix)", "census 2011, four boroughs"]])
 print(shift.sort_values("census / referred").to_string(float_format=lambda x: f"{x:.2f}"))
-more = shift["census 2011, Southwark + Lewisham"] > shift["referred (true mix)"]
+more = shift["census 2011, four boroughs"] > shift["referred (true mix)"]
 down = shift["census / referred"] < 1
 print(f"\nCensus share above the referred share: {', '.join(shift.index[more])}; of these, assessment OR "
       f"lower with the census margin: {', '.join(shift.index[more & down]) or 'none'}")

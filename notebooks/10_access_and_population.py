@@ -15,7 +15,7 @@
 # **Learning objectives**
 # - By the end you can compute referrals per 1,000 residents by ethnic group from referral counts and census counts, and a rate ratio vs White British with an approximate 95% CI.
 # - By the end you can explain why a group can be under-referred *and* less often treated once referred, and why the paper's within-pathway odds ratios cannot see the first.
-# - By the end you can list the weaknesses of the census denominators used here (all ages, 2011, residents not registered patients, two boroughs only) and say which way each could push a rate.
+# - By the end you can list the weaknesses of the census denominators used here (all ages, 2011, residents not registered patients, service borough taken as borough of residence) and say which way each could push a rate.
 # - By the end you can say why these rates, computed on the synthetic cohort, illustrate a method and are **not** findings about South London.
 #
 # **Prerequisites**: `04_describing_the_cohort` (the pathway counts), `08_missing_ethnicity` (imputed ethnicity); rates and ratios.
@@ -68,11 +68,11 @@ print(f"Data: {data.origin}")
 # living in the area. That is what a **rate per 1,000 residents** adds.
 
 # %% [markdown]
-# ## 2. The denominators: 2011 Census, Southwark and Lewisham
+# ## 2. The denominators: 2011 Census, all four boroughs
 #
 # The project's census file (`data/published/census2011_ethnicity_boroughs.csv`, each row with its source) holds
-# the 2011 Census table KS201EW (ethnic group, **all usual residents**) in full counts for **Southwark** and
-# **Lewisham** only. Lambeth is printed as percentages only and Croydon only in part, so they cannot give counts.
+# the 2011 Census table QS201EW (ethnic group, 18 categories, **all usual residents**, via Nomis) in full counts for
+# all four boroughs: **Lambeth**, **Southwark**, **Lewisham** and **Croydon**.
 # Adult-only (18+) counts by ethnic group are **not available** to the project, so children are in every
 # denominator although IAPT served adults. `population.census_population` maps the 18 census categories to the
 # paper's eight groups with the same code list as the referrals (`helpers.codes`).
@@ -89,7 +89,7 @@ census
 # cannot serve fails with a message that says why, rather than filling the gap with a guess:
 
 # %%
-for borough in ["Lambeth", "Croydon"]:
+for borough in ["Bromley"]:
     try:
         population.census_population(boroughs=["Southwark", borough])
     except ValueError as err:
@@ -130,15 +130,15 @@ fig
 
 # %% [markdown]
 # *Figure: two panels sharing the eight ethnic groups on the vertical axis. Left: horizontal bars of referrals per
-# 1,000 residents for Southwark, Lewisham and both boroughs together. Right: the rate ratio of each group vs White
+# 1,000 residents for each of the four boroughs and all four together. Right: the rate ratio of each group vs White
 # British on a log scale with 95% confidence intervals, a dashed line at 1 and White British marked "reference".
 # Synthetic numerators and 2011 all-age census denominators: an illustration of the method only.*
 #
 # **Reading it.** A rate ratio below 1 means fewer referrals per resident than White British residents of the same
-# borough; above 1, more. Compare the Southwark and Lewisham rows of the table above: with the default parameters
-# the two boroughs disagree sharply for several groups. In a synthetic cohort such differences come from the
+# borough; above 1, more. Compare the borough rows of the table above: with the default parameters
+# the boroughs disagree sharply for several groups. In a synthetic cohort such differences come from the
 # *assumed* ethnic mix of each borough's referrals, which was not built to match its census population, which is
-# exactly why these numbers must not be read as facts about Southwark or Lewisham. In a real extract, a difference between
+# exactly why these numbers must not be read as facts about any of the boroughs. In a real extract, a difference between
 # boroughs would be a question for the services (routes in, outreach, recording), not a property of the groups.
 
 # %% [markdown]
@@ -182,14 +182,14 @@ both.loc[population.POOLED_LABEL].round(2)
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Interpret a rate ratio
-# Take the pooled (Southwark + Lewisham) rate ratio for Black African referrals printed above. Write two sentences
+# Take the pooled (all four boroughs) rate ratio for Black African referrals printed above. Write two sentences
 # for a service manager: one saying what the number means, and one saying what it cannot tell them. Use the
 # language of service provision, not of group traits.
 
 # %% tags=["solution"]
 row = rates[(rates["borough"] == population.POOLED_LABEL) & (rates["ethnicity"] == "Black African")].iloc[0]
 direction = "less" if row.rate_ratio < 1 else "more"
-print(f"Means: over 2013-2016, Southwark and Lewisham services received {row.rate_ratio:.2f} referrals with "
+print(f"Means: over 2013-2016, the four boroughs' services received {row.rate_ratio:.2f} referrals with "
       f"recorded Black African ethnicity per Black African resident for every one referral per White British "
       f"resident (95% CI {row.rr_ci_low:.2f}-{row.rr_ci_high:.2f}): referrals reached Black African residents "
       f"{direction} often than White British residents.")
@@ -250,8 +250,8 @@ compare.round(2)
 # ## Key points
 # - The paper's odds ratios compare groups **within** the pathway; a rate per resident adds the step before it,
 #   reaching the service at all. A group can be under-referred and less often treated once referred.
-# - Rates need counts of people at risk: the project holds full 2011 counts for Southwark and Lewisham only, for
-#   all ages; adult counts are not available, Lambeth is percentages only, Croydon is incomplete.
+# - Rates need counts of people at risk: the project holds full 2011 counts for all four boroughs, for all ages;
+#   adult counts are not available.
 # - Referral counts are disclosure controlled and every rate is computed from the disclosed counts.
 # - Missing ethnicity lowers every rate; counting imputed ethnicity (pooled with Rubin's rules) is one remedy.
 # - On the synthetic cohort these rates illustrate the method; they are **not** findings about South London.

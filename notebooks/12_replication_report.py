@@ -166,7 +166,7 @@ print(imputed.weights.round(2).to_string())
 # inventing a mechanism to fit printed numbers; we leave the mismatch visible instead.
 #
 # The margin is the other assumption. The table below sets the shares among recorded referrals beside the default
-# margin (the synthetic cohort's true referred mix) and the 2011 census mix of Southwark and Lewisham residents,
+# margin (the synthetic cohort's true referred mix) and the 2011 census mix of the residents of all four boroughs,
 # loaded with the same call a notebook uses for any parameter change:
 
 # %%
@@ -176,6 +176,19 @@ margins = pd.DataFrame({"% of recorded referrals": imputed.calibration["observed
                         "% margin='census2011'": census_margin})
 print(f"Referrals with missing ethnicity in this run: {imputed.n_missing / len(data.frame):.1%}")
 (100 * margins).round(1)
+
+# %% [markdown]
+# **A clue about the paper's margin.** In the table above, White British, Black Caribbean and Mixed referrals with
+# recorded ethnicity already make up a larger share of *all* referrals than their census share. Calibrated to the
+# census, weighted MI therefore gives those groups a weight of almost zero and imputes (almost) no missing record
+# into them, so their completed-data rows equal their complete-case rows. That is the pattern of the printed Table 4,
+# where the White British and Black Caribbean weighted-MI rows are identical to the complete-case rows. It is
+# *consistent with* the paper having calibrated to a census margin of this kind; the paper does not say, so it stays
+# a hypothesis. (Try it: `pipeline.mi_estimates(pipeline.load_study_data(p, margin="census2011"))` gives
+# completed-data % treated for those groups equal to the complete-case ones. The minority groups then move *away*
+# from 1, not towards it as printed, because in our cohort the referrals without recorded ethnicity are more
+# often never assessed or not treated: the printed column needs missing records among the assessed that were
+# treated *more* often than the recorded ones.)
 
 # %%
 checklist = reporting.checklist()
@@ -239,8 +252,8 @@ print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi
       f"{ba_census['estimate'].iloc[0]:.2f} (census margin); printed {ba_paper['weighted_mi']:.2f}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) **More.** The 2011 census gives Black African people a far larger share of Southwark and
-# Lewisham residents than Black African referrals have among recorded referrals (margins table), so to reach the
+# **Solution.** (a) **More.** The 2011 census gives Black African people a far larger share of the four
+# boroughs' residents than Black African referrals have among recorded referrals (margins table), so to reach the
 # margin weighted MI must draw Black African for the unrecorded referrals much more often than the MAR model
 # predicts (a weight well above 1), and likewise for every group whose census share exceeds its recorded share.
 # Groups whose census share is *below* their share among recorded referrals are drawn less often (weight below
@@ -250,7 +263,7 @@ print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi
 # it (the table). What this does to the Black African OR is
 # printed above; unlike the mix, its direction depends on how the unrecorded referrals now imputed as Black African
 # (and those no longer imputed as White British) were treated, which is the point of section 2. The census margin
-# describes all residents of two boroughs, not the people referred from four, so this is a sensitivity analysis,
+# describes all residents of the four boroughs, not the people referred, so this is a sensitivity analysis,
 # not a better replication: weighted MI is only as good as its margin, and the paper's margin is not known to us.
 
 # %% [markdown] tags=["exercise"]

@@ -14,13 +14,15 @@ Z = 1.959963984540054
 def test_census_population_maps_codes_to_groups() -> None:
     pop = population.census_population()
     assert list(pop.index) == study.GROUPS
-    assert list(pop.columns) == ["Southwark", "Lewisham"]
-    # hand sums from the printed KS201EW counts
+    assert list(pop.columns) == ["Lambeth", "Southwark", "Lewisham", "Croydon"]  # all four, full QS201EW counts
+    # hand sums from the printed QS201EW counts
     assert pop.loc["White British", "Southwark"] == 114534
     assert pop.loc["White Other", "Southwark"] == 6222 + 263 + 35330  # Irish + Gypsy/Traveller + Other White
     assert pop.loc["Asian", "Southwark"] == 5819 + 1623 + 3912 + 7764  # Indian, Pakistani, Bangladeshi, Other
     assert pop.loc["Other", "Lewisham"] == 6164 + 1456 + 5795  # Chinese (assumed Other), Arab, any other
     assert pop.loc["Mixed", "Lewisham"] == 8539 + 3559 + 3045 + 5329
+    assert pop.loc["Black African", "Lambeth"] == 35187
+    assert pop.loc["Asian", "Croydon"] == 24660 + 10865 + 2570 + 17607
     assert pop["Southwark"].sum() == 288283
     assert "all usual residents" in pop.attrs["note"]
 
@@ -30,13 +32,27 @@ def test_census_population_one_borough_as_text() -> None:
     assert list(pop.columns) == ["Lewisham"]
 
 
+def _incomplete_census(tmp_path):
+    raw = pd.read_csv(population.DEFAULT_CENSUS, dtype={"nhs_code": str})
+    lam = raw["borough"] == "Lambeth"
+    raw.loc[lam, "count"] = np.nan
+    raw.loc[lam, "status"] = "printed_percent_only"
+    cro = (raw["borough"] == "Croydon") & (raw["nhs_code"] == "P")
+    raw.loc[cro, "count"] = np.nan
+    raw.loc[cro, "status"] = "not_found"
+    path = tmp_path / "census_incomplete.csv"
+    raw.to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.parametrize(
     "borough, words",
-    [("Lambeth", "percentages only"), ("Croydon", "incomplete"), ("Bromley", "available: Southwark, Lewisham")],
+    [("Lambeth", "percentages only"), ("Croydon", "incomplete"),
+     ("Bromley", "available: Southwark, Lewisham, Lambeth, Croydon")],
 )
-def test_census_population_clear_errors(borough: str, words: str) -> None:
+def test_census_population_clear_errors(tmp_path, borough: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
-        population.census_population(boroughs=("Southwark", borough))
+        population.census_population(_incomplete_census(tmp_path), boroughs=("Southwark", borough))
 
 
 def test_census_population_missing_file(tmp_path) -> None:
@@ -84,7 +100,7 @@ def test_referral_rates_hand_computed() -> None:
     # Lewisham: 30/2000 = 15 per 1,000; 10/500 = 20 per 1,000; RR 4/3
     assert r.loc[("Lewisham", "Black Caribbean"), "rate_ratio"] == pytest.approx(20 / 15)
     # pooled: White British 40/3000, Black Caribbean 12/1000
-    pooled = r.loc[(population.POOLED_LABEL, "Black Caribbean")]
+    pooled = r.loc[("Southwark + Lewisham", "Black Caribbean")]
     assert pooled["rate"] == pytest.approx(12.0)
     assert pooled["rate_ratio"] == pytest.approx(12 / (40 / 3))
     assert pooled["rr_ci_high"] == pytest.approx(12 / (40 / 3) * np.exp(Z * np.sqrt(1 / 12 + 1 / 40)))
@@ -120,7 +136,7 @@ def test_referral_rates_disclosed_counts() -> None:
     assert pd.isna(rates.loc[("Southwark", "Black Caribbean"), "referrals"])
     assert np.isnan(rates.loc[("Southwark", "Black Caribbean"), "rate"])
     # a pooled count including a suppressed cell is not shown either
-    assert np.isnan(rates.loc[(population.POOLED_LABEL, "Black Caribbean"), "rate"])
+    assert np.isnan(rates.loc[("Southwark + Lewisham", "Black Caribbean"), "rate"])
 
 
 def test_referral_rates_with_imputations() -> None:
@@ -158,9 +174,8 @@ def test_referral_rates_errors() -> None:
 def test_referral_rate_plot() -> None:
     fig = plots.referral_rate_plot(population.referral_rates(_frame(), _population()))
     ax_rate, ax_rr = fig.axes[:2]
-    assert [c.get_label() for c in ax_rr.containers] == ["Southwark", "Lewisham", population.POOLED_LABEL]
-    assert {p.get_gid() for p in ax_rate.patches} == {"rate:Southwark", "rate:Lewisham",
-                                                      f"rate:{population.POOLED_LABEL}"}
+    assert [c.get_label() for c in ax_rr.containers] == ["Southwark", "Lewisham", "Southwark + Lewisham"]
+    assert {p.get_gid() for p in ax_rate.patches} == {"rate:Southwark", "rate:Lewisham", "rate:Southwark + Lewisham"}
     assert ax_rr.get_xscale() == "log"
     with pytest.raises(ValueError, match="referral_rates"):
         plots.referral_rate_plot(pd.DataFrame({"borough": []}))

@@ -41,6 +41,17 @@ def test_shape_and_columns(small_run: pd.DataFrame) -> None:
     assert ((small_run["missing_share"] > 0.1) & (small_run["missing_share"] < 0.3)).all()
 
 
+def test_dropped_imputation_terms_are_counted_not_silenced(small_run: pd.DataFrame) -> None:
+    """Small replicates can have an empty cell in the imputation model; how often is reported."""
+    assert (small_run.loc[~small_run.method.isin(["mar_mi", "weighted_mi"]), "imputation_terms_dropped"] == 0).all()
+    report = S.dropped_terms_report(small_run)
+    mi = small_run[small_run.method.isin(["mar_mi", "weighted_mi"])]
+    assert len(report) == mi.groupby(["mechanism", "method"]).ngroups
+    per = mi.groupby(["mechanism", "method", "replicate"])["imputation_terms_dropped"].max()
+    expected = per.gt(0).groupby(["mechanism", "method"]).sum()
+    assert report.set_index(["mechanism", "method"])["replicates_with_dropped_terms"].to_dict() == expected.to_dict()
+
+
 def test_replicates_do_not_depend_on_what_else_is_run(small_run: pd.DataFrame) -> None:
     one = S.run_simulation(n_sims=1, n_referrals=3000, mechanisms=("mnar",), methods=("weighted_mi",),
                            n_imputations=2, seed=5)

@@ -358,8 +358,32 @@ def test_pathway_counts_disclosed(small_frame):
     assert pc.loc["Asian", "referred"] is pd.NA
     # rate recomputed from disclosed counts (15 / 20), not from raw counts
     assert pc.loc["White British", "pct_assessed"] == pytest.approx(75.0)
+    exact = T.pathway_counts(small_frame, disclose=True, exact_rates=True)
+    # 20 referred, 15 assessed: 5 not assessed is a small count, so the exact rate is not shown
+    assert np.isnan(exact.loc["White British", "pct_assessed"])
+    assert np.isnan(exact.loc["Asian", "pct_assessed"])  # its counts are suppressed
     for col in T.PATHWAY_COUNT_COLUMNS:
         assert pc[col].isna().sum() != 1  # a column total is shown: never a lone suppressed cell
+
+
+def test_pathway_counts_disclosed_rates_come_from_exact_counts():
+    """Synthetic cohort: counts are rounded to 5, but % treated is the exact one (to 1 dp): 58 / 77, not 60 / 75."""
+    n_ref, n_ass, n_tr = 103, 77, 58
+    frame = pd.DataFrame({
+        "ethnicity": pd.Categorical(["White British"] * n_ref + ["Black African"] * 40, categories=study.GROUPS),
+        "assessed": [1] * n_ass + [0] * (n_ref - n_ass) + [1] * 30 + [0] * 10,
+        "treated": [1.0] * n_tr + [0.0] * (n_ass - n_tr) + [np.nan] * (n_ref - n_ass) + [1.0] * 25 + [0.0] * 5
+        + [np.nan] * 10,
+    })
+    assert T.pathway_counts(frame, disclose=True).loc["White British", "pct_treated"] == pytest.approx(80.0)
+    pc = T.pathway_counts(frame, disclose=True, exact_rates=True)
+    wb = pc.loc["White British"]
+    assert (wb["referred"], wb["assessed"], wb["treated"]) == (105, 75, 60)
+    assert wb["pct_treated"] == round(100 * 58 / 77, 1) == 75.3  # from disclosed counts it would be 80.0
+    assert wb["pct_assessed"] == round(100 * 77 / 103, 1)
+    assert wb["treated_per_1000_referred"] == round(1000 * 58 / 103)
+    assert np.isnan(pc.loc["Black African", "pct_treated"])  # 30 assessed, 25 treated: 5 untreated is small
+    assert "exact counts" in pc.attrs["rates"]
 
 
 def test_pathway_counts_rejects_treated_without_assessment(small_frame):
@@ -391,7 +415,7 @@ def test_published_vs_ours_flags(published):
     ])
     cmp = T.published_vs_ours(ours, published).set_index("ethnicity")
     assert list(cmp.columns) == ["analysis", "model", "ours_or", "ours_ci", "paper_or", "paper_ci",
-                                 "inside_paper_ci", "rounds_to_printed"]
+                                 "inside_paper_ci", "rounds_to_printed", "ours_pct", "paper_pct"]
     assert len(cmp) == 4  # one row per printed estimate
     assert cmp.loc["Black Caribbean", "rounds_to_printed"] and cmp.loc["Black Caribbean", "inside_paper_ci"]
     assert cmp.loc["Black Caribbean", "ours_ci"] == "0.73-0.82"
@@ -399,6 +423,21 @@ def test_published_vs_ours_flags(published):
     assert not cmp.loc["Black African", "rounds_to_printed"] and cmp.loc["Black African", "inside_paper_ci"]
     assert not cmp.loc["Asian", "rounds_to_printed"] and not cmp.loc["Asian", "inside_paper_ci"]
     assert cmp.loc["White British", "rounds_to_printed"] and cmp.loc["White British", "ours_ci"] == "reference"
+
+
+def test_published_vs_ours_percent_treated_from_exact_counts(published):
+    ours = tidy([("complete_case", "unadjusted", "White British", 1.0, np.nan, np.nan),
+                 ("complete_case", "unadjusted", "Black Caribbean", 0.77, 0.72, 0.81)])
+    ours["n"] = [27617.0, 5951.0]
+    ours["n_events"] = [19995.0, 3975.0]
+    cmp = T.published_vs_ours(ours, published).set_index("ethnicity")
+    assert cmp.loc["White British", "ours_pct"] == pytest.approx(100 * 19995 / 27617)  # 72.40..., unrounded
+    assert round(cmp.loc["Black Caribbean", "ours_pct"], 1) == cmp.loc["Black Caribbean", "paper_pct"] == 66.8
+    assert np.isnan(cmp.loc["Asian", "ours_pct"])  # no estimate, no counts
+    ours.loc[1, ["n", "n_events"]] = [10.0, 5.0]  # a real extract's rare group: 5 treated of 10
+    blanked = T.published_vs_ours(ours, published, threshold=7).set_index("ethnicity")
+    assert np.isnan(blanked.loc["Black Caribbean", "ours_pct"])
+    assert blanked.loc["White British", "ours_pct"] == pytest.approx(100 * 19995 / 27617)
 
 
 def test_published_vs_ours_missing_estimate_is_false(published):
