@@ -18,7 +18,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from helpers import imputation, params as params_mod, pipeline, study, tables
+from helpers import imputation, pipeline, study, tables
+from helpers import params as params_mod
 
 
 def spread(p: dict, seeds: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
