@@ -151,6 +151,7 @@ def test_failing_notebook(tmp_path: Path, write_notebook) -> None:
     out = tmp_path / "out"
     (out / "html").mkdir(parents=True)
     (out / "html" / "index.html").write_text("stale success", encoding="utf-8")
+    (out / R.OWNER_MARKER).write_text("an earlier run\n", encoding="utf-8")  # the folder an earlier run made
 
     result = run_cli(["--notebooks", str(nbdir), "--out", str(out), "-p", "n_referrals=5000"])
 
