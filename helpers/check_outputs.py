@@ -20,6 +20,11 @@ What is a count (the rules, kept narrow so years, ages, codes, percentages and r
 * **counted nouns**: a whole number followed by ``referrals``, ``rows``, ``people``, ``records``,
   ``patients`` or ``lines`` (``5 rows``), unless preceded by "per" (``per 1,000 referrals`` is a rate base).
 
+Not checked: a code cell tagged ``not-extract-counts`` (in the notebook, and its ``celltag_`` block on a
+book page), for outputs that by construction show no count of the extract: the paper's printed Table 4,
+the targets file, small made-up examples. Counts of replicates or imputations (``n_sim``, ``n_failed``) are
+not counts of people.
+
 Where: CSV files; code-cell outputs of ``.ipynb`` files (stream text, ``text/plain``, ``text/html``; the
 code itself and markdown prose are not data); the output areas of ``.html`` book pages. Images (``.png``)
 cannot be read: the plotting helpers take disclosed tables, which is where figure labels are protected.
@@ -52,11 +57,14 @@ COUNT_NAME = re.compile(
     r"|n_[a-z_]+|[a-z_]+_n|n \(%[^)]*\)|n \(% of [a-z]+\))$",
     re.IGNORECASE,
 )
+# Counts of simulation replicates, imputations or iterations, not of people.
+NOT_PEOPLE = {"n_sim", "n_failed", "n_imputations", "n_iter", "m"}
+EXEMPT_TAG = "not-extract-counts"
 NOT_COUNT_NAME = re.compile(r"(pct|%|per_?1000|per 1,000|rate|share|ratio|estimate|ci_|_ci|se$|p_value)",
                             re.IGNORECASE)
 WHOLE = re.compile(r"^\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?\s*$")
 _NUM = r"(?<![\d.,\w-])(\d{1,3}(?:,\d{3})+|\d+)(?![\d.,]*\d)(?!\.\d)(?![-/:])"
-N_PERCENT = re.compile(_NUM + r"\s*\(\s*\d+(?:\.\d+)?\s*%?\s*\)")
+N_PERCENT = re.compile(_NUM + r"\s+\(\s*\d+(?:\.\d+)?\s*%?\s*\)")
 N_EQUALS = re.compile(r"(?<![\w])[nN]\s*[=:]\s*" + _NUM)
 COUNTED_NOUN = re.compile(r"(?<!per )(?<!per\xa0)" + _NUM + r"\s+(?:referrals?|rows?|people|records?|patients|lines)\b")
 MACHINE_PATH = re.compile(r"(?<![\w.])(/home/|/root/|/tmp/|/work/|/Users/|[A-Za-z]:\\\\)")
@@ -87,7 +95,7 @@ def _count_problem(text: str, threshold: int, base: int) -> str | None:
 def is_count_column(names: Iterable[str]) -> bool:
     """A column is a count column when one of its header labels is a count name and none is a rate."""
     labels = [str(n).strip() for n in names if str(n).strip()]
-    if any(NOT_COUNT_NAME.search(n) for n in labels):
+    if any(NOT_COUNT_NAME.search(n) or n.lower() in NOT_PEOPLE for n in labels):
         return False
     return any(COUNT_NAME.match(n) for n in labels)
 
@@ -129,7 +137,8 @@ def _csv_grid(text: str) -> tuple[list[list[str]], list[list[str]]]:
     rows = list(csv.reader(io.StringIO(text)))
     n_header = 0
     for row in rows[:4]:
-        if any(WHOLE.match(c) or re.match(r"^\s*-?\d+\.\d+\s*$", c) for c in row[1:] if c):
+        cells = row[1:] if len(row) > 1 else row  # a first column of labels may hold years or codes
+        if any(WHOLE.match(c) or re.match(r"^\s*-?\d+\.\d+\s*$", c) for c in cells if c):
             break
         n_header += 1
     n_header = max(1, min(n_header, len(rows)))
@@ -143,6 +152,7 @@ class _Tables(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.only_outputs = only_outputs
         self.depth = 0  # nesting depth inside an output area (book pages); 0 = outside
+        self.exempt = 0  # nesting depth inside a cell tagged EXEMPT_TAG; 0 = outside
         self.tables: list[tuple[list[list[str]], list[list[str]]]] = []
         self.texts: list[str] = []
         self._stack: list[dict] = []
@@ -153,10 +163,14 @@ class _Tables(HTMLParser):
 
     @property
     def active(self) -> bool:
-        return not self.only_outputs or self.depth > 0
+        return (not self.only_outputs or self.depth > 0) and not self.exempt
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if self.exempt:
+            self.exempt += 1
+        elif f"celltag_{EXEMPT_TAG}" in (a.get("class") or "").split():
+            self.exempt = 1
         if self.only_outputs:
             if self.depth:
                 self.depth += 1
@@ -178,6 +192,8 @@ class _Tables(HTMLParser):
             self._span = int(a.get("colspan") or 1) if str(a.get("colspan") or "1").isdigit() else 1
 
     def handle_endtag(self, tag):
+        if self.exempt:
+            self.exempt -= 1
         if self.only_outputs and self.depth:
             self.depth -= 1
         if tag in ("script", "style") and self._skip:
@@ -225,7 +241,7 @@ def check_html(html: str, threshold: int = 7, base: int = 5, only_outputs: bool 
 def _notebook_findings(text: str, threshold: int, base: int) -> Iterator[tuple[str, str, str]]:
     nb = json.loads(text)
     for index, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
+        if cell.get("cell_type") != "code" or EXEMPT_TAG in cell.get("metadata", {}).get("tags", []):
             continue
         for output in cell.get("outputs", []):
             data = output.get("data", {})

@@ -121,6 +121,28 @@ def mi_estimates(data: StudyData, weighted: bool = True, progress: bool = False)
     return imputation.mi_estimates(data.frame, result, progress=progress)
 
 
+def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
+    """The run's parameters for the synthetic world: for sections (02, 09, exercises) that need a cohort with
+    a known truth even when ``data_path`` names a real extract."""
+    if not p.get("data_path"):
+        return dict(p)
+    return params_mod.validate({**p, "data_path": "", "margin": "truth"})
+
+
+def compare_methods(estimates: pd.DataFrame, truth: pd.DataFrame | None, stage: str,
+                    model: str = "adjusted_full") -> pd.DataFrame:
+    """``simulation.methods_vs_truth`` when the truth is known; on a real extract the same table with
+    ``truth``, ``log_difference`` and ``covers_truth`` empty, so the methods can still be set side by side."""
+    from helpers import simulation
+
+    if truth is not None:
+        return simulation.methods_vs_truth(estimates, truth, stage=stage, model=model)
+    blank = estimates[estimates["analysis"] == estimates["analysis"].iloc[0]].assign(estimate=np.nan)
+    out = simulation.methods_vs_truth(estimates, blank, stage=stage, model=model)
+    out["covers_truth"] = pd.NA
+    return out
+
+
 def truth_estimates(data: StudyData) -> pd.DataFrame:
     """The full-data estimates (every row's true group): the target each missing-data method aims at."""
     return models.fit_all(true_frame(data), analysis="complete_case").assign(analysis="full_data_truth")
