@@ -146,3 +146,19 @@ def exploratory(obj: Any, p: dict[str, Any], what: str, instead: str) -> Any:
     """Raw exploratory output (tableone's n (%), a crosstab): shown on a synthetic cohort; on a real extract
     replaced by a sentence (:class:`Withheld`), because its counts are not disclosure controlled."""
     return Withheld(what, instead) if is_real(p) else obj
+
+
+PATH_PARAMETERS = ("data_path", "targets_path", "margin", "output_dir")
+
+
+def parameters(p: dict[str, Any]) -> dict[str, Any]:
+    """The run's parameters as a page may show them: an absolute path becomes its file name (the output folder
+    becomes "."), so no machine path is published, not even one a table display truncates."""
+    from pathlib import Path
+
+    shown = dict(p)
+    for name in PATH_PARAMETERS:
+        value = shown.get(name)
+        if isinstance(value, str) and value and Path(value).is_absolute():
+            shown[name] = "." if name == "output_dir" else Path(value).name
+    return shown

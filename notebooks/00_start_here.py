@@ -125,7 +125,7 @@ print(params.describe())
 # The values this run is using (the defaults, unless you changed them):
 
 # %%
-pd.Series({name: repr(value) for name, value in p.items()}, name="value").to_frame()
+pd.Series({name: repr(value) for name, value in publish.parameters(p).items()}, name="value").to_frame()  # no machine paths
 
 # %% [markdown]
 # ## A note on language

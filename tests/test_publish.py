@@ -68,3 +68,12 @@ def test_exploratory_output_is_withheld_on_a_real_extract():
     withheld = publish.exploratory(obj, REAL, "tableone's Table 1", "See section 4.")
     assert "Not shown on a real extract" in repr(withheld) and "<em>" in withheld._repr_html_()
     assert "Synthetic" in publish.banner(SYNTHETIC) and "disclosure controlled" in publish.banner(REAL)
+
+
+def test_parameters_shown_without_machine_paths():
+    p = {"data_path": "/secure/area/iapt.csv", "targets_path": "", "margin": "/x/m.csv",
+         "output_dir": "/tmp/run", "seed": 1}
+    assert publish.parameters(p) == {"data_path": "iapt.csv", "targets_path": "", "margin": "m.csv",
+                                     "output_dir": ".", "seed": 1}
+    assert publish.parameters({"output_dir": "../outputs", "margin": "truth"}) == {
+        "output_dir": "../outputs", "margin": "truth"}
