@@ -509,8 +509,12 @@ def check_real_extract(parameters: dict[str, Any], out_dir: Path, record: RunRec
     record.extract = {"file": check.source, "usable": check.ok}  # counts live in secure/flow.csv only
     if check.ok:
         return None
+    secure = out_dir / pipeline.SECURE_DIRNAME
+    secure.mkdir(parents=True, exist_ok=True)
+    (secure / "extract_check.txt").write_text(check.text() + "\n", encoding="utf-8")  # exact counts: secure only
     record.status = "failed"
-    record.error = {"step": "extract check", "message": check.problem}
+    record.error = {"step": "extract check",
+                    "message": "the extract cannot be analysed; the report is in secure/extract_check.txt"}
     record.finished = _now()
     record.write()
     print(f"error: the extract cannot be analysed: {check.problem}", file=sys.stderr)
@@ -569,6 +573,8 @@ def run(
             try:
                 execute(nb, target, parameters, cwd=nb.parent)
             except (Interrupted, KeyboardInterrupt):
+                if target.exists():  # papermill saves as it goes: the partial copy holds the injected paths
+                    scrubber.notebook(target)
                 record.notebooks.append({"name": nb.stem, "seconds": round(time.perf_counter() - start, 2),
                                          "status": "interrupted"})
                 raise

@@ -120,6 +120,8 @@ def test_a_blocking_extract_stops_before_any_notebook_and_leaves_the_flow(tmp_pa
     assert flow["n_rows"].iloc[0] == 30
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "failed" and record["error"]["step"] == "extract check"
+    assert "30" not in json.dumps(record["error"])  # exact counts stay in secure/
+    assert "all 30 rows were excluded" in (out / "secure" / "extract_check.txt").read_text(encoding="utf-8")
     assert str(tmp_path) not in (out / "run.json").read_text(encoding="utf-8")
     assert check_outputs.check_folder(out, forbidden=[str(tmp_path)]) == []
 
