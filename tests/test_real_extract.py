@@ -233,3 +233,14 @@ def test_real_run_pages_say_what_needs_the_truth(real_run):
     assert "Not shown on a real extract: tableone" in page04
     nb = nbformat.read(out / "notebooks" / "04_describing_the_cohort.ipynb", as_version=4)
     assert nb.metadata["papermill"]["parameters"]["data_path"] == "iapt_extract.csv"
+
+
+def test_a_default_run_publishes_no_machine_path(small_run):
+    """Even a synthetic run: papermill's injected cell and metadata, run.json and the book name no folder."""
+    assert small_run.result.returncode == 0, small_run.result.stderr
+    found = [f for f in check_outputs.check_folder(small_run.out, forbidden=[str(small_run.out), str(PROJECT_ROOT)])
+             if f.problem == "machine path"]
+    assert found == [], "\n".join(map(str, found[:10]))
+    nb = nbformat.read(next((small_run.out / "notebooks").glob("*.ipynb")), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "output_dir = \".\"" in injected[0].source.replace("'", '"')
