@@ -7,6 +7,7 @@ would be valid.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,12 +47,16 @@ class Param:
         return "a text value" + (" (empty for none)" if self.allow_empty else "")
 
 
+MARGIN_KEYWORDS = ("auto", "truth", "census2011")
+
+
 def _margin_check(value: str) -> str | None:
-    if value in ("truth", "census2011"):
+    if value in MARGIN_KEYWORDS:
         return None
     if value.endswith(".csv"):
         return None
-    return "'truth' (the synthetic cohort's known referred mix), 'census2011', or a path to a CSV file"
+    return ("'auto' (the default: 'truth' for a synthetic cohort, 'census2011' for a real extract), 'truth' "
+            "(the synthetic cohort's known referred mix), 'census2011', or a path to a CSV file")
 
 
 SCHEMA: dict[str, Param] = {
@@ -75,9 +80,10 @@ SCHEMA: dict[str, Param] = {
         Param("data_path", str, "",
               "A real IAPT extract in the same schema (CSV). Empty: use the synthetic cohort.", allow_empty=True),
         Param("n_imputations", int, 20, "Imputations (M) for multiple imputation.", minimum=2, maximum=500),
-        Param("margin", str, "truth",
-              "Population margin that weighted imputation calibrates to: 'truth', 'census2011' or a CSV path.",
-              check=_margin_check),
+        Param("margin", str, "auto",
+              "Population margin that weighted imputation calibrates to: 'auto' (default: the true referred mix "
+              "'truth' for a synthetic cohort, the 2011 Census 'census2011' for a real extract), 'truth', "
+              "'census2011' or a CSV path.", check=_margin_check),
         Param("n_simulations", int, 20, "Repeated cohorts in the simulation study (09).", minimum=2,
               maximum=10_000),
         Param("simulation_n_referrals", int, 20_000, "Cohort size in each simulation replicate (09).",
@@ -109,8 +115,8 @@ def _coerce(param: Param, value: Any) -> Any:
             raise TypeError
         return int(value)
     if param.type is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise TypeError  # NaN passes every range comparison and inf is no share: refuse both here
         return float(value)
     if param.type is str:
         if value is None:
@@ -193,7 +199,9 @@ def validate(overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str
         path = out[path_name]
         if path and not Path(path).exists():
             problems.append(f"Parameter {path_name!r} = {path!r}: no such file.")
-    if out["margin"] not in ("truth", "census2011") and not Path(out["margin"]).exists():
+    if out["margin"] == "auto":  # the margin follows the data
+        out["margin"] = "census2011" if out["data_path"] else "truth"
+    if out["margin"] not in MARGIN_KEYWORDS and not Path(out["margin"]).exists():
         problems.append(f"Parameter 'margin' = {out['margin']!r}: no such file.")
     if out["data_path"] and out["margin"] == "truth":
         problems.append(

@@ -96,13 +96,52 @@ def complete_case_estimates(data: StudyData) -> pd.DataFrame:
     return models.fit_all(data.frame, analysis="complete_case")
 
 
+def nothing_to_impute(data: StudyData) -> bool:
+    """True when no analysed referral has missing ethnicity (an extract can be complete, or ``missing_share=0``)."""
+    return not bool(data.frame["ethnicity"].isna().any())
+
+
+NOTHING_TO_IMPUTE = ("No analysed referral has missing ethnicity: there is nothing to impute, and multiple "
+                     "imputation is the complete-case (here full-data) analysis, shown under the MI label.")
+
+
 def mi_estimates(data: StudyData, weighted: bool = True, progress: bool = False) -> pd.DataFrame:
-    """All 3 stages x 3 models after weighted (population-calibrated) or standard MAR multiple imputation."""
+    """All 3 stages x 3 models after weighted (population-calibrated) or standard MAR multiple imputation.
+
+    With nothing to impute, every completed data set is the data itself, so MI is exactly the complete-case
+    analysis (no between-imputation variance): that table is returned under the MI label, with ``m`` = 0
+    saying no imputation was drawn.
+    """
+    if nothing_to_impute(data):
+        out = complete_case_estimates(data).assign(analysis="weighted_mi" if weighted else "mar_mi")
+        return out.assign(df=np.inf, fmi=0.0, riv=0.0, m=0)
     rng = rng_for(data.params, "imputation" if weighted else "mar_imputation")
     margin = population_margin(data) if weighted else None
     result = imputation.impute_ethnicity(data.frame, margin, data.params["n_imputations"], rng,
                                          weights="conditional" if weighted else None)
     return imputation.mi_estimates(data.frame, result, progress=progress)
+
+
+def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
+    """The run's parameters for the synthetic world: for sections (02, 09, exercises) that need a cohort with
+    a known truth even when ``data_path`` names a real extract."""
+    if not p.get("data_path"):
+        return dict(p)
+    return params_mod.validate({**p, "data_path": "", "margin": "truth"})
+
+
+def compare_methods(estimates: pd.DataFrame, truth: pd.DataFrame | None, stage: str,
+                    model: str = "adjusted_full") -> pd.DataFrame:
+    """``simulation.methods_vs_truth`` when the truth is known; on a real extract the same table with
+    ``truth``, ``log_difference`` and ``covers_truth`` empty, so the methods can still be set side by side."""
+    from helpers import simulation
+
+    if truth is not None:
+        return simulation.methods_vs_truth(estimates, truth, stage=stage, model=model)
+    blank = estimates[estimates["analysis"] == estimates["analysis"].iloc[0]].assign(estimate=np.nan)
+    out = simulation.methods_vs_truth(estimates, blank, stage=stage, model=model)
+    out["covers_truth"] = pd.NA
+    return out
 
 
 def truth_estimates(data: StudyData) -> pd.DataFrame:
@@ -127,6 +166,129 @@ def published_table4() -> pd.DataFrame:
     return pd.read_csv(study.PUBLISHED_DIR / "harwood2021_table4.csv")
 
 
+# --------------------------------------------------------------------------------------------------------
+# A real extract: checked before any notebook starts
+# --------------------------------------------------------------------------------------------------------
+
+SECURE_DIRNAME = "secure"  # the one folder of a real-extract run that holds exact counts (never published)
+VALID_ROW = (
+    "A usable row has a non-blank PathwayID seen once, ReferralRequestReceivedDate as YYYY-MM-DD in "
+    f"{min(study.YEARS)}-{max(study.YEARS)}, Age_ReferralRequest_ReceivedDate a whole number 18-110, Gender "
+    "1 or 2, a known Validated_EthnicCategory code (Z, 99 or blank count as missing ethnicity, kept), a known "
+    "SourceOfReferralIAPT code, Borough one of " + ", ".join(study.BOROUGHS) + ", and Assessment_FirstDate / "
+    "TherapySession_FirstDate blank or YYYY-MM-DD, in pathway order (see docs/data_dictionary.md)."
+)
+
+
+@dataclass
+class ExtractCheck:
+    """What checking a real extract found: the rows read, the prepared data, and any blocking problem."""
+
+    source: str  # the extract's file name (never its folder: outputs and consoles may be shared)
+    raw: pd.DataFrame | None
+    prepared: prepare.Prepared | None
+    problem: str | None  # why no analysis can run; None when the run may go on
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def flow(self) -> pd.DataFrame | None:
+        """The exact flow table, whenever rows were read (also when the run then stops)."""
+        return None if self.prepared is None else self.prepared.flow
+
+    def text(self) -> str:
+        """The console report: rows read, rows excluded per reason with example lines, the verdict."""
+        lines = [f"Extract check: {self.source}"]
+        if self.prepared is not None:
+            lines.append(str(self.prepared.report))
+        if self.problem:
+            lines.append(f"BLOCKING: {self.problem}")
+        else:
+            n = len(self.prepared.frame)
+            lines.append(f"OK: {n:,} usable row(s); excluded rows are counted in the flow table and the run goes on.")
+        return "\n".join(lines)
+
+
+def check_extract(params: dict[str, Any]) -> ExtractCheck:
+    """Read and check the extract named by ``data_path`` before any notebook starts.
+
+    The one place a run uses the extract engine (``prepare.read_extract``, ``prepare.prepare`` and its
+    ``ValidationReport``). Blocking: unreadable, required columns missing, no usable row. Everything else
+    (rows excluded for a reason) is counted and the run goes on.
+    """
+    source = Path(params["data_path"]).name
+    try:
+        raw = prepare.read_extract(params["data_path"])
+    except (prepare.ExtractError, OSError) as err:
+        message = str(err).replace(str(Path(params["data_path"]).resolve()), source)
+        message = message.replace(str(params["data_path"]), source)
+        return ExtractCheck(source, None, None, message)
+    try:
+        prepared = prepare.prepare(raw)
+    except prepare.ExtractError as err:
+        return ExtractCheck(source, raw, None, str(err))
+    if len(raw) == 0:
+        return ExtractCheck(source, raw, prepared, f"the extract has a header but no data rows. {VALID_ROW}")
+    if len(prepared.frame) == 0:
+        return ExtractCheck(source, raw, prepared,
+                            f"no usable row: all {len(raw):,} rows were excluded (reasons above). {VALID_ROW}")
+    return ExtractCheck(source, raw, prepared, None)
+
+
+def disclosed_flow(flow: pd.DataFrame, threshold: int, base: int) -> pd.DataFrame:
+    """The flow table as it may be published: every count suppressed (1-threshold) or rounded (to base).
+
+    The exclusions and the analysed rows add up to the rows read, so they are one line with that total for
+    secondary suppression (a lone suppressed exclusion cannot be recovered by subtraction); recorded and
+    missing ethnicity add up to the analysed rows likewise. ``n_remaining`` is dropped: a running remainder
+    beside rounded steps would let a reader undo the rounding.
+    """
+    f = flow.reset_index(drop=True)
+    steps = f[f["step"].isin(["excluded", "analysed"])]
+    total = f[f["step"] == "extract"]
+    line = pd.concat([steps, total])[["n_rows"]].astype(np.int64)
+    line.index = [*steps.index, "__total__"]
+    first = tables.disclose(line, count_columns=["n_rows"], threshold=threshold, base=base, total_row="__total__")
+    within = f[f["check"].isin(["ethnicity_recorded", "ethnicity_missing"])]
+    analysed = f[f["step"] == "analysed"]
+    pair = pd.concat([within, analysed])[["n_rows"]].astype(np.int64)
+    pair.index = [*within.index, "__analysed__"]
+    second = tables.disclose(pair, count_columns=["n_rows"], threshold=threshold, base=base,
+                             total_row="__analysed__")
+    rest = f[f["check"].isin(["assessed", "treated"])][["n_rows"]].astype(np.int64)
+    third = tables.disclose(rest, count_columns=["n_rows"], threshold=threshold, base=base)
+    shown = pd.Series(pd.NA, index=f.index, dtype="Int64")
+    for part in (first.drop(index="__total__"), second.drop(index="__analysed__"), third):
+        shown.loc[part.index] = part["n_rows"]
+    shown.loc[total.index] = first.loc["__total__", "n_rows"]
+    if pd.isna(second.loc["__analysed__", "n_rows"]):  # the analysed row is in both lines: suppressed if either says
+        shown.loc[analysed.index] = pd.NA
+    out = f[["step", "check", "reason"]].copy()
+    out["n_rows"] = shown
+    return out
+
+
+def write_flow(check: ExtractCheck, params: dict[str, Any], tables_dir: Path, secure_dir: Path) -> list[Path]:
+    """Write the exact flow to ``secure_dir`` and its disclosed twin to ``tables_dir`` (when rows were read)."""
+    if check.flow is None:
+        return []
+    secure_dir.mkdir(parents=True, exist_ok=True)
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    exact = secure_dir / "flow.csv"
+    check.flow.to_csv(exact, index=False, lineterminator="\n")
+    shown = tables_dir / "flow_disclosed.csv"
+    disclosed_flow(check.flow, params["suppress_threshold"], params["rounding_base"]).to_csv(
+        shown, index=False, lineterminator="\n")
+    return [exact, shown]
+
+
+def is_real(params: dict[str, Any]) -> bool:
+    """Real-extract mode: counts must be disclosure controlled wherever a reader can see them."""
+    return bool(params.get("data_path"))
+
+
 ESTIMATE_COUNT_COLUMNS = ["n", "n_events", "n_model", "n_excluded"]
 PUBLISHABLE_TABLES = ["estimates", "table1", "pathway_counts", "table4_comparison"]
 
@@ -148,32 +310,48 @@ def disclose_estimate_counts(estimates: pd.DataFrame, threshold: int, base: int)
     return out
 
 
-def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame | None = None) -> dict[str, Path]:
+def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame | None = None,
+                  secure_dir: str | Path | None = None) -> dict[str, Path]:
     """Write the result tables; every count in them goes through disclosure control first.
 
     ``flow.csv`` is the exception, on purpose: it is the analyst's audit of every excluded row (exact counts
-    are the point) and is not for publication.
+    are the point) and is not for publication. For a synthetic cohort it sits beside the other tables. For a
+    real extract it goes to ``secure_dir`` with the unsuppressed Table 1 (``table1_exact.csv``), and
+    ``out_dir`` gets the disclosed flow (``flow_disclosed.csv``) instead; without a ``secure_dir`` no exact
+    table is written at all.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     thr, base = data.params["suppress_threshold"], data.params["rounding_base"]
     est = estimates if estimates is not None else paper_estimates(data)
+    real = is_real(data.params)
     paths = {
         "estimates": out / "estimates.csv",
         "table1": out / "table1.csv",
         "pathway_counts": out / "pathway_counts.csv",
-        "flow": out / "flow.csv",
         "table4_comparison": out / "table4_comparison.csv",
     }
     # A synthetic cohort describes no real person: its percentages come from exact counts (the paper's printed
     # precision). A real extract's percentages come from the disclosed counts, like every count it shows.
-    synthetic = not data.params["data_path"]
     disclosed_est = disclose_estimate_counts(est, thr, base)
+    if real:
+        paths["flow_disclosed"] = out / "flow_disclosed.csv"
+        disclosed_flow(data.prepared.flow, thr, base).to_csv(paths["flow_disclosed"], index=False,
+                                                            lineterminator="\n")
+        if secure_dir is not None:
+            secure = Path(secure_dir)
+            secure.mkdir(parents=True, exist_ok=True)
+            paths["flow"] = secure / "flow.csv"
+            paths["table1_exact"] = secure / "table1_exact.csv"
+            tables.table1(data.frame, disclose=False).to_csv(paths["table1_exact"], lineterminator="\n")
+            data.prepared.flow.to_csv(paths["flow"], index=False, lineterminator="\n")
+    else:
+        paths["flow"] = out / "flow.csv"
+        data.prepared.flow.to_csv(paths["flow"], index=False, lineterminator="\n")
     disclosed_est.to_csv(paths["estimates"], index=False, lineterminator="\n")
     tables.table1(data.frame, disclose=True, threshold=thr, base=base).to_csv(paths["table1"], lineterminator="\n")
-    tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base, exact_rates=synthetic).to_csv(
+    tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base, exact_rates=not real).to_csv(
         paths["pathway_counts"], lineterminator="\n")
-    data.prepared.flow.to_csv(paths["flow"], index=False, lineterminator="\n")
-    tables.published_vs_ours(est if synthetic else disclosed_est, published_table4(), threshold=thr).to_csv(
+    tables.published_vs_ours(disclosed_est if real else est, published_table4(), threshold=thr).to_csv(
         paths["table4_comparison"], index=False, lineterminator="\n")
     return paths

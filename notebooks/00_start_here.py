@@ -31,7 +31,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -43,7 +43,7 @@ import pandas as pd
 
 import helpers
 import helpers.notebook
-from helpers import models, params, pipeline, study
+from helpers import models, params, pipeline, publish, study
 
 p = helpers.notebook.setup(globals())
 
@@ -125,7 +125,7 @@ print(params.describe())
 # The values this run is using (the defaults, unless you changed them):
 
 # %%
-pd.Series({name: repr(value) for name, value in p.items()}, name="value").to_frame()
+pd.Series({name: repr(value) for name, value in publish.parameters(p).items()}, name="value").to_frame()  # no machine paths
 
 # %% [markdown]
 # ## A note on language
@@ -140,6 +140,7 @@ pd.Series({name: repr(value) for name, value in p.items()}, name="value").to_fra
 # %%
 data = pipeline.load_study_data(p)
 print("Data:", data.origin)
+print(publish.banner(p))
 
 # %% [markdown]
 # The **raw extract** looks like what an NHS IAPT data extract looks like: one row per referral, NHS codes rather than words, dates as text, blanks where nothing happened. Here are its first five rows:
@@ -156,7 +157,7 @@ else:
 # How big is it? The cell below prints the size of the extract and its column names (a checked cell: CI compares its output on every run).
 
 # %% tags=["nbval-check-output"]
-print(f"{len(data.raw):,} referrals (rows) x {data.raw.shape[1]} columns")
+print(f"{publish.count(len(data.raw), p)} referrals (rows) x {data.raw.shape[1]} columns")
 print(", ".join(data.raw.columns))
 
 # %% [markdown] tags=["exercise"]

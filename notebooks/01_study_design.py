@@ -31,7 +31,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -42,7 +42,7 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import pipeline, plots, study, tables
+from helpers import pipeline, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 
@@ -97,10 +97,11 @@ example
 # %% tags=["nbval-check-output"]
 data = pipeline.load_study_data(p)
 frame = data.frame
-print(f"referrals (denominator for source and assessment): {len(frame):,}")
-print(f"assessed (denominator for treatment):               {int(frame['assessed'].sum()):,}")
-print(f"rows with a treatment outcome (treated not NaN):    {int(frame['treated'].notna().sum()):,}")
-print(f"treated:                                            {int((frame['treated'] == 1).sum()):,}")
+print(publish.banner(p))
+print(f"referrals (denominator for source and assessment): {publish.count(len(frame), p)}")
+print(f"assessed (denominator for treatment):               {publish.count(frame['assessed'].sum(), p)}")
+print(f"rows with a treatment outcome (treated not NaN):    {publish.count(frame['treated'].notna().sum(), p)}")
+print(f"treated:                                            {publish.count((frame['treated'] == 1).sum(), p)}")
 
 # %% [markdown]
 # The second and third lines agree: the treatment outcome exists exactly for the assessed.
@@ -179,7 +180,7 @@ pd.DataFrame({
 #
 # The file `data/published/harwood2021_table4.csv` holds Table 4 exactly as printed: for each group the number treated (`n`), the percentage of the assessed who were treated, and the three ORs with 95% confidence intervals, for the complete-case analysis and for weighted multiple imputation.
 
-# %%
+# %% tags=["not-extract-counts"]
 table4 = pipeline.published_table4()
 table4.drop(columns="source").astype({"n": "Int64"}).head(8)
 
@@ -192,7 +193,7 @@ wide = shown.pivot_table(index=["analysis", "ethnicity"], columns="model", value
                          sort=False)[list(study.MODELS)]
 wide.rename(columns=study.MODEL_LABELS)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["not-extract-counts", "nbval-check-output"]
 cc = table4[(table4["analysis"] == "complete_case") & (table4["model"] == "unadjusted")]
 print(f"Table 4 rows: {len(table4)} ({table4['analysis'].nunique()} analyses x {table4['model'].nunique()} models "
       f"x {table4['ethnicity'].nunique()} groups)")

@@ -31,7 +31,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -42,11 +42,12 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import codes, cohort, pipeline, prepare, study
+from helpers import codes, cohort, pipeline, prepare, publish, study
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
 print("Data:", data.origin)
+print(publish.banner(p))
 
 # %% [markdown]
 # ## From NHS codes to analysis groups
@@ -119,13 +120,13 @@ pd.DataFrame({
 
 # %%
 group = data.frame["ethnicity"].astype(object).fillna("(missing)")
-pd.crosstab(data.frame["ethnic_code"], group)
+publish.crosstab(data.frame["ethnic_code"], group, p)
 
 # %% tags=["nbval-check-output"]
 missing_codes = data.frame.loc[data.frame["ethnicity"].isna(), "ethnic_code"].astype(str)
 print("referrals with ethnicity missing, by raw code:")
 for code_, n in missing_codes.replace("", "(blank)").value_counts().sort_index().items():
-    print(f"  {code_:<8}{n:>7,}")
+    print(f"  {code_:<8}{publish.count(n, p):>7}")
 
 # %% [markdown]
 # ## The flow table: every row accounted for
@@ -133,13 +134,13 @@ for code_, n in missing_codes.replace("", "(blank)").value_counts().sort_index()
 # `prepare` never drops a row without counting it. The **flow table** starts from the rows in the extract, subtracts each exclusion with its reason, and ends with the rows analysed; below that it counts, within the analysed rows, how many have ethnicity recorded or missing, and how many were assessed and treated. For the default synthetic cohort:
 
 # %% tags=["nbval-check-output"]
-print(prepare.flow_text(data.prepared.flow))
+print(publish.flow_text(data.prepared.flow, p))
 
 # %% [markdown]
 # The synthetic extract is clean, so no row is excluded. Real extracts are not. `show_zero=True` lists every check, including those with no rows; the same numbers as a table are in `data.prepared.flow`:
 
 # %%
-data.prepared.flow
+publish.flow(data.prepared.flow, p)
 
 # %% [markdown]
 # ## A deliberately broken extract
@@ -153,7 +154,7 @@ data.prepared.flow
 #
 # The age rule is *assumed*: the paper does not state its age criterion. This project takes adults aged 18 and over because IAPT served adults and Southwark's service, for example, takes adults 18+ with no upper age limit (`docs/study/iapt_context.md`). Like the gender rule above, it is a study-population choice (severity `out of scope`), not a data error.
 
-# %%
+# %% tags=["not-extract-counts"]
 # from the cohort's raw rows; with a real extract, from a small synthetic cohort instead (rows get printed)
 demo_raw = data.raw if show_rows else cohort.generate(n_referrals=2_000, seed=p["seed"]).raw
 broken = demo_raw.head(20).copy().reset_index(drop=True)
@@ -170,27 +171,27 @@ print("treatment moved before assessment on data row", row)
 # %% [markdown]
 # `prepare.validate_extract` checks the raw text **before** anything is converted, and reports each check that some row fails, with up to five example line numbers (line 1 of a CSV file is the header, so data row 0 is line 2) and the offending values:
 
-# %%
+# %% tags=["not-extract-counts"]
 report = prepare.validate_extract(broken)
 print(report)
 
 # %% [markdown]
 # The report as a table, only the checks with failing rows (`severity` separates data errors, `invalid`, from valid values outside the study population, `out of scope`, and from missing ethnicity, kept):
 
-# %%
+# %% tags=["not-extract-counts"]
 report.table[report.table["n_rows"] > 0]
 
 # %% [markdown]
 # Preparing the broken extract drops the failing rows, each counted **once**, under its first reason in the order of the checks, and the flow table says so:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["not-extract-counts", "nbval-check-output"]
 prepared_broken = prepare.prepare(broken)
 print(prepare.flow_text(prepared_broken.flow))
 
 # %% [markdown]
 # Which rows went, and why (the report keeps a reason per input row):
 
-# %%
+# %% tags=["not-extract-counts"]
 reasons = report.row_reason
 broken.assign(exclusion_reason=reasons)[reasons.notna()][
     ["PathwayID", "Validated_EthnicCategory", "Age_ReferralRequest_ReceivedDate", "Assessment_FirstDate",
@@ -208,7 +209,7 @@ broken.assign(exclusion_reason=reasons)[reasons.notna()][
 #
 # If you would rather stop than exclude anything, use strict mode: `prepare(raw, strict=True)` raises an error carrying the report when any row has a data error.
 
-# %%
+# %% tags=["not-extract-counts"]
 try:
     prepare.prepare(broken, strict=True)
 except prepare.ExtractError as err:
@@ -221,10 +222,10 @@ except prepare.ExtractError as err:
 # A researcher with access to real IAPT data, inside their organisation's secure environment, can run the same notebooks on it:
 #
 # 1. Export the referrals as a CSV file with the columns below (the field names follow NHS England's IAPT analysis code; `Borough` is a local field).
-# 2. Set the parameter `data_path` to that file, and `margin` to `"census2011"` or to a CSV of population shares (`ethnicity`, `share`): a real extract has no truth file, so the synthetic default `margin = "truth"` is refused.
-# 3. Run, for example, `python -m helpers.run -p data_path=my_extract.csv -p margin=census2011`, or set the two parameters in a notebook's parameters cell.
+# 2. Set the parameter `data_path` to that file. The default `margin = "auto"` then calibrates weighted MI to the 2011 Census (a real extract has no truth file); a CSV of population shares (`ethnicity`, `share`) can be given instead.
+# 3. Run, for example, `python -m helpers.run -p data_path=my_extract.csv`. The extract is checked before any notebook starts: problems are reported with line numbers on the console, and a file with no usable row stops the run.
 #
-# Notebook outputs then contain real counts: publish only the disclosure-controlled tables (notebook 04).
+# On a real extract every count a page shows (this one included) is disclosure controlled through `helpers.publish`: the crosstab and flow above become rounded, with small counts starred. The exact flow table goes to the run's `secure/` folder, which is never published. The broken-extract demonstration above uses a small synthetic cohort instead, so its rows can be printed.
 
 # %%
 pd.Series(codes.RAW_COLUMNS, name="meaning").rename_axis("column").to_frame()
@@ -232,7 +233,7 @@ pd.Series(codes.RAW_COLUMNS, name="meaning").rename_axis("column").to_frame()
 # %% [markdown]
 # A file without one of these columns is refused at once, with a message naming what is missing (here the `Borough` column is removed from the broken extract):
 
-# %%
+# %% tags=["not-extract-counts"]
 try:
     prepare.validate_extract(broken.drop(columns="Borough"))
 except prepare.ExtractError as err:
@@ -243,7 +244,7 @@ except prepare.ExtractError as err:
 #
 # A referral has `Validated_EthnicCategory = "99"`. Predict: is it excluded, kept with an ethnic group, or kept with ethnicity missing? Does it count as a data error? Does it matter that the code is `"99"` and not `"Z"`? Then check with a one-row extract.
 
-# %% tags=["solution"]
+# %% tags=["not-extract-counts", "solution"]
 one = demo_raw.head(1).copy()
 one["Validated_EthnicCategory"] = "99"
 one_prepared = prepare.prepare(one)
@@ -264,9 +265,9 @@ counts_now = data.frame["ethnicity"].value_counts().reindex(study.GROUPS)
 alternative = {**codes.ETHNIC_CODE_TO_GROUP, "R": "Asian"}
 regrouped = data.frame["ethnic_code"].astype(str).map(alternative)
 counts_alt = regrouped.value_counts().reindex(study.GROUPS)
-print("rows with code R:", int((data.frame["ethnic_code"] == "R").sum()))
-pd.DataFrame({"Chinese in Other (assumed)": counts_now, "Chinese in Asian": counts_alt,
-              "change": counts_alt - counts_now})
+print("rows with code R:", publish.count((data.frame["ethnic_code"] == "R").sum(), p))
+publish.counts(pd.DataFrame({"Chinese in Other (assumed)": counts_now, "Chinese in Asian": counts_alt,
+                            "change": counts_alt - counts_now}), p)
 
 # %% [markdown] tags=["solution"]
 # **Solution.** Only **Asian** and **Other** change: Asian gains every row coded `R`, Other loses the same number; the other six groups and the number missing stay the same. Every estimate for those two groups could move (at all three stages), and so could the weighted imputation, whose population margin would need Chinese residents counted under Asian too. In this synthetic cohort the `R` rows were *generated* as members of Other, so moving them would blur the planted effects; with real data the question is which grouping the paper used, which is why the choice is labelled *assumed* and kept to one line.

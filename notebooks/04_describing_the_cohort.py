@@ -31,7 +31,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -42,12 +42,13 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import pipeline, plots, study, tables
+from helpers import pipeline, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
 frame = data.frame
 print(f"Data: {data.origin}")
+print(publish.banner(p))
 
 # %% [markdown]
 # ## 1. The cohort at a glance
@@ -57,9 +58,9 @@ print(f"Data: {data.origin}")
 # the prose here never has to repeat a number that could change with the parameters.
 
 # %% tags=["nbval-check-output"]
-overall = tables.pathway_counts(frame).loc[tables.TOTAL_LABEL]
+overall = publish.pathway_counts(frame, p).loc[tables.TOTAL_LABEL]
 print(f"Referrals analysed:        {int(overall['referred']):,}")
-print(f"Ethnicity missing:         {frame['ethnicity'].isna().mean() * 100:.1f}%")
+print(f"Ethnicity missing:         {publish.percent(frame['ethnicity'].isna().sum(), len(frame), p)}")
 print(f"Assessed, % of referred:   {overall['pct_assessed']:.1f}%")
 print(f"Treated, % of assessed:    {overall['pct_treated']:.1f}%")
 
@@ -83,7 +84,7 @@ print(f"Treated, % of assessed:    {overall['pct_treated']:.1f}%")
 
 # %%
 explore = tables.table1_tableone(frame)
-explore
+publish.exploratory(explore, p, "tableone's Table 1", "The disclosure-controlled Table 1 is in section 4.")
 
 # %% [markdown]
 # Read it column by column: each percentage is *within* the ethnic group, so the columns can be compared even
@@ -116,10 +117,11 @@ explore
 # %% tags=["nbval-check-output"]
 wb = frame[frame["ethnicity"] == study.REFERENCE_GROUP]
 wb_assessed, wb_treated = int(wb["assessed"].sum()), int((wb["treated"] == 1).sum())
-print(f"White British: {wb_treated:,} treated of {wb_assessed:,} assessed = {100 * wb_treated / wb_assessed:.1f}% "
-      f"(the treated row's %); of all {len(wb):,} referrals it would be {100 * wb_treated / len(wb):.1f}% (wrong denominator)")
+print(f"White British: {publish.count(wb_treated, p)} treated of {publish.count(wb_assessed, p)} assessed = "
+      f"{publish.percent(wb_treated, wb_assessed, p)} (the treated row's %); of all {publish.count(len(wb), p)} "
+      f"referrals it would be {publish.percent(wb_treated, len(wb), p)} (wrong denominator)")
 
-# %%
+# %% tags=["not-extract-counts"]
 example = pd.DataFrame(
     {"Self": [152, 4, 61], "GP": [148, 23, 9]},
     index=pd.Index(["Team A", "Team B", "Team C"], name="team"),
@@ -128,7 +130,7 @@ with_totals = example.assign(Total=example.sum(axis=1))
 with_totals.loc["Total"] = with_totals.sum()
 with_totals  # before: the raw counts, as an analyst sees them
 
-# %%
+# %% tags=["not-extract-counts"]
 disclosed_example = tables.disclose(
     example, threshold=suppress_threshold, base=rounding_base, total_row="Total", total_col="Total"
 )
@@ -186,13 +188,16 @@ tables.format_disclosed(funnel)
 
 # %% tags=["nbval-check-output"]
 exact = tables.pathway_counts(frame)
-print(f"referrals, true total {int(exact.loc[tables.TOTAL_LABEL, 'referred']):,}; "
-      f"disclosed Total (sum of rounded cells) {int(funnel.loc[tables.TOTAL_LABEL, 'referred']):,}")
-group = "Black Caribbean"
-print(f"{group}, % treated of assessed: exact {exact.loc[group, 'pct_treated']:.1f}% "
-      f"({int(exact.loc[group, 'treated']):,} / {int(exact.loc[group, 'assessed']):,}); "
-      f"disclosed {funnel.loc[group, 'pct_treated']:.1f}% "
-      f"({int(funnel.loc[group, 'treated']):,} / {int(funnel.loc[group, 'assessed']):,}); Table 4 prints 66.8%")
+if publish.is_real(p):  # exact totals stay in secure/; a reader sees only the disclosed funnel
+    print("Real extract: the exact counts are not shown beside the disclosed ones (they are in secure/).")
+else:
+    print(f"referrals, true total {int(exact.loc[tables.TOTAL_LABEL, 'referred']):,}; "
+        f"disclosed Total (sum of rounded cells) {int(funnel.loc[tables.TOTAL_LABEL, 'referred']):,}")
+    group = "Black Caribbean"
+    print(f"{group}, % treated of assessed: exact {exact.loc[group, 'pct_treated']:.1f}% "
+        f"({int(exact.loc[group, 'treated']):,} / {int(exact.loc[group, 'assessed']):,}); "
+        f"disclosed {funnel.loc[group, 'pct_treated']:.1f}% "
+        f"({int(funnel.loc[group, 'treated']):,} / {int(funnel.loc[group, 'assessed']):,}); Table 4 prints 66.8%")
 
 # %%
 fig = plots.pathway_funnel(funnel, per_1000=True)
@@ -225,7 +230,7 @@ fig
 # table in section 3: which cells will be suppressed, and what will Team C's GP count (9) become? Then check with
 # `tables.disclose(example, threshold=10, base=10, total_row="Total", total_col="Total")`.
 
-# %% tags=["solution"]
+# %% tags=["not-extract-counts", "solution"]
 stricter = tables.disclose(example, threshold=10, base=10, total_row="Total", total_col="Total")
 print("suppressed:", stricter.attrs["disclosure"]["suppressed"])
 tables.format_disclosed(stricter)
@@ -248,7 +253,7 @@ tables.format_disclosed(stricter)
 # "the service's assessment rate", and why?
 
 # %% tags=["solution"]
-raw = tables.pathway_counts(frame)
+raw = publish.pathway_counts(frame, p)  # exact on a synthetic cohort, disclosed on a real extract
 recorded = raw.loc[study.GROUPS, ["referred", "assessed"]].sum()
 print(f"% assessed, recorded ethnicity only: {recorded['assessed'] / recorded['referred'] * 100:.1f}%")
 print(f"% assessed, all referrals:           {raw.loc[tables.TOTAL_LABEL, 'pct_assessed']:.1f}%")

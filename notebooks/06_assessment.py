@@ -36,7 +36,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -50,7 +50,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import lessons, models, params, pipeline, plots, study, tables
+from helpers import lessons, models, params, pipeline, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -64,7 +64,7 @@ print(f"Data: {data.origin}")
 # referred and never assessed counts as "not assessed". The crude percentages (raw, for exploration):
 
 # %%
-crude = tables.pathway_counts(frame)[["referred", "assessed", "pct_assessed"]]
+crude = publish.pathway_counts(frame, p)[["referred", "assessed", "pct_assessed"]]  # disclosed on a real extract
 crude.round(1)
 
 

@@ -36,7 +36,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -49,7 +49,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import lessons, models, pipeline, plots, study, tables
+from helpers import lessons, models, pipeline, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -64,7 +64,7 @@ print(f"Data: {data.origin}")
 # (raw, for exploration): `pct_treated` is per 100 assessed, `treated_per_1000_referred` per 1,000 referred.
 
 # %%
-tables.pathway_counts(frame)[["referred", "assessed", "treated", "pct_treated", "treated_per_1000_referred"]].round(1)
+publish.pathway_counts(frame, p)[["referred", "assessed", "treated", "pct_treated", "treated_per_1000_referred"]].round(1)
 
 # %% [markdown]
 # ## 2. Fitting the model yourself

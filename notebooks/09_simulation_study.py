@@ -31,7 +31,7 @@ outcome_mode = "calibrated"
 targets_path = ""
 data_path = ""
 n_imputations = 20
-margin = "truth"
+margin = "auto"
 n_simulations = 20
 simulation_n_referrals = 20_000
 suppress_threshold = 7
@@ -52,6 +52,8 @@ sim = simulation.simulation_parameters(p)  # n_sims, n_referrals, seed, missing 
 sim_imputations = min(p["n_imputations"], simulation.DEFAULT_SIM_IMPUTATIONS)
 print(f"{sim['n_sims']} replicates of {sim['n_referrals']:,} referrals per mechanism; "
       f"{sim_imputations} imputations per MI analysis")
+if p["data_path"]:
+    print("This notebook is about synthetic worlds: it simulates its own cohorts and does not use the real extract.")
 
 # %% [markdown]
 # ## Why simulate?

@@ -46,8 +46,28 @@ def test_missing_files_and_impossible_combinations(tmp_path):
     extract = tmp_path / "extract.csv"
     extract.write_text("PathwayID\n")
     with pytest.raises(P.ParameterError, match="'margin' = 'truth' needs the synthetic cohort's truth file"):
-        P.validate(data_path=str(extract))
+        P.validate(data_path=str(extract), margin="truth")
     assert P.validate(data_path=str(extract), margin="census2011")["data_path"] == str(extract)
+
+
+def test_default_margin_follows_the_data(tmp_path):
+    """'auto': the true referred mix for a synthetic cohort, the 2011 Census for a real extract."""
+    assert P.DEFAULTS["margin"] == "auto"
+    assert P.validate()["margin"] == "truth"
+    extract = tmp_path / "extract.csv"
+    extract.write_text("PathwayID\n")
+    assert P.validate(data_path=str(extract))["margin"] == "census2011"
+    assert P.validate(data_path=str(extract), margin="auto")["margin"] == "census2011"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinite_values_are_refused(value):
+    with pytest.raises(P.ParameterError, match="'missing_share' = (nan|inf|-inf) is not valid: expected a number"):
+        P.validate(missing_share=value)
+    with pytest.raises(P.ParameterError, match="'n_referrals' = .* is not valid"):
+        P.validate(n_referrals=value)
+    with pytest.raises(P.ParameterError, match="'missing_share'"):
+        P.validate({"missing_share": P.parse_cli_value("missing_share", str(value))})
 
 
 @pytest.mark.parametrize("name,text,expected", [

@@ -97,7 +97,7 @@ def test_small_run_succeeds(small_run) -> None:
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "ok"
     assert record["parameters"]["n_referrals"] == 5000
-    assert record["parameters"]["output_dir"] == str(out)
+    assert record["parameters"]["output_dir"] == "."  # folders relative to the output folder, no machine path
     assert record["python"].startswith("3.11")
     assert record["git_revision"]
     assert record["packages"]["papermill"] not in ("", "not installed")
@@ -121,7 +121,7 @@ def test_small_run_writes_complete_disclosure_controlled_tables(small_run) -> No
 
     out = small_run.out
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    assert "estimates.csv" in record["tables"]
+    assert "tables/estimates.csv" in record["tables"]  # relative to the output folder
     est = pd.read_csv(out / "tables" / "estimates.csv")
     combos = est.groupby(["stage", "model", "analysis"]).size()
     assert len(combos) == 3 * 3 * 2, combos
@@ -152,6 +152,7 @@ def test_failing_notebook(tmp_path: Path, write_notebook) -> None:
     out = tmp_path / "out"
     (out / "html").mkdir(parents=True)
     (out / "html" / "index.html").write_text("stale success", encoding="utf-8")
+    (out / R.OWNER_MARKER).write_text("an earlier run\n", encoding="utf-8")  # the folder an earlier run made
 
     result = run_cli(["--notebooks", str(nbdir), "--out", str(out), "-p", "n_referrals=5000"])
 

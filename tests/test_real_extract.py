@@ -1,0 +1,246 @@
+"""A real extract: checked before any notebook, the run owns its folder, and the publish folder is safe.
+
+Small extracts are cut from the committed default cohort's raw file. One full real-mode run of every
+notebook (module-scoped) is the integration test: it must finish, and helpers.check_outputs must find
+nothing outside secure/.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import PROJECT_ROOT, run_cli, subprocess_env
+
+from helpers import check_outputs, cohort, pipeline, prepare
+from helpers import run as R
+
+SMALL = ["-p", "n_imputations=2", "-p", "n_simulations=2", "-p", "simulation_n_referrals=2000"]
+
+
+def raw_rows(n: int) -> pd.DataFrame:
+    return prepare.read_extract(cohort.DEFAULT_COHORT).head(n).copy()
+
+
+def write(raw: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pipeline.check_extract: the one entry into the extract engine
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_usable_extract_with_exclusions_goes_on(tmp_path):
+    raw = raw_rows(400)
+    raw.loc[[3, 10], "ReferralRequestReceivedDate"] = "31/02/2014"
+    check = pipeline.check_extract({"data_path": str(write(raw, tmp_path / "x.csv"))})
+    assert check.ok and check.source == "x.csv"
+    text = check.text()
+    assert "referral date not a valid YYYY-MM-DD date" in text and "lines 5, 12" in text
+    assert "OK: 398 usable row(s)" in text
+    assert int(check.flow.loc[check.flow["check"] == "referral_date_invalid", "n_rows"].iloc[0]) == 2
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("every date unreadable", "no usable row: all 50 rows were excluded"),
+    ("header only", "has a header but no data rows"),
+    ("a column missing", "lacks 1 required column(s): Borough"),
+    ("not a file", "No extract file"),
+])
+def test_blocking_problems(tmp_path, case, fragment):
+    raw = raw_rows(50)
+    path = tmp_path / "x.csv"
+    if case == "every date unreadable":
+        raw["ReferralRequestReceivedDate"] = "not a date"
+    elif case == "header only":
+        raw = raw.head(0)
+    elif case == "a column missing":
+        raw = raw.drop(columns="Borough")
+    if case != "not a file":
+        write(raw, path)
+    check = pipeline.check_extract({"data_path": str(path)})
+    assert not check.ok and fragment in check.problem
+    assert str(tmp_path) not in check.text()  # the file's name, never its folder
+    if case == "every date unreadable":
+        assert "A usable row has" in check.problem and check.flow is not None
+
+
+def test_nothing_to_impute_gives_the_complete_case_analysis(tmp_path):
+    raw = raw_rows(3000)
+    raw.loc[raw["Validated_EthnicCategory"].isin(["Z", "99", ""]), "Validated_EthnicCategory"] = "A"
+    data = pipeline.load_study_data(data_path=str(write(raw, tmp_path / "x.csv")), n_imputations=3)
+    assert pipeline.nothing_to_impute(data) and data.params["margin"] == "census2011"
+    cc = pipeline.complete_case_estimates(data)
+    for weighted in (True, False):
+        mi = pipeline.mi_estimates(data, weighted=weighted)
+        assert set(mi["analysis"]) == {"weighted_mi" if weighted else "mar_mi"}
+        np.testing.assert_array_equal(mi["estimate"].to_numpy(), cc["estimate"].to_numpy())
+    compared = pipeline.compare_methods(pd.concat([cc, mi]), None, "treatment")
+    assert compared["truth"].isna().all() and set(compared["method"]) == {"complete_case", "mar_mi"}
+
+
+def test_write_outputs_of_a_real_extract_keeps_exact_tables_in_secure(tmp_path):
+    data = pipeline.load_study_data(data_path=str(write(raw_rows(2500), tmp_path / "x.csv")), n_imputations=2)
+    paths = pipeline.write_outputs(data, tmp_path / "out" / "tables", secure_dir=tmp_path / "out" / "secure")
+    assert paths["flow"].parent.name == "secure" and paths["table1_exact"].parent.name == "secure"
+    assert not (tmp_path / "out" / "tables" / "flow.csv").exists()
+    assert check_outputs.check_folder(tmp_path / "out") == []
+    exact = pd.read_csv(paths["flow"])
+    assert exact["n_rows"].iloc[0] == 2500
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The command line: checked before any notebook; the run owns its output folder
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_blocking_extract_stops_before_any_notebook_and_leaves_the_flow(tmp_path):
+    raw = raw_rows(30)
+    raw["ReferralRequestReceivedDate"] = "2014/01/01"
+    extract = write(raw, tmp_path / "data" / "bad.csv")
+    out = tmp_path / "out"
+    result = run_cli(["-p", f"data_path={extract}", "--out", str(out)])
+    assert result.returncode == R.EXIT_BAD_EXTRACT, result.stderr
+    assert "referral date not a valid YYYY-MM-DD date" in result.stdout and "lines 2, 3, 4, 5, 6" in result.stdout
+    assert "no usable row: all 30 rows were excluded" in result.stderr and "No notebook was run" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any((out / "notebooks").glob("*.ipynb"))
+    flow = pd.read_csv(out / "secure" / "flow.csv")
+    assert flow["n_rows"].iloc[0] == 30
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "failed" and record["error"]["step"] == "extract check"
+    assert "30" not in json.dumps(record["error"])  # exact counts stay in secure/
+    assert "all 30 rows were excluded" in (out / "secure" / "extract_check.txt").read_text(encoding="utf-8")
+    assert str(tmp_path) not in (out / "run.json").read_text(encoding="utf-8")
+    assert check_outputs.check_folder(out, forbidden=[str(tmp_path)]) == []
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("x", encoding="utf-8")
+    result = run_cli(["--out", str(target), "--only", "00"])
+    assert result.returncode == R.EXIT_BAD_USAGE
+    assert "is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unwritable_out_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(R.os, "access", lambda *a, **k: False)  # root can write anywhere: simulate read-only
+    with pytest.raises(R.OutputFolderError, match="not writable"):
+        R.claim_output_folder(tmp_path / "ro")
+
+
+def test_a_folder_not_made_by_a_run_is_refused(tmp_path):
+    (tmp_path / "mine.txt").write_text("someone's work", encoding="utf-8")
+    with pytest.raises(R.OutputFolderError, match="not empty and was not made by helpers.run"):
+        R.claim_output_folder(tmp_path)
+    assert (tmp_path / "mine.txt").exists()
+
+
+def test_a_rerun_clears_what_an_earlier_run_left(tmp_path):
+    out = tmp_path / "out"
+    R.claim_output_folder(out).release()
+    (out / "tables").mkdir()
+    (out / "tables" / "04_table1_disclosed.csv").write_text("stale", encoding="utf-8")
+    folder = R.claim_output_folder(out)
+    folder.release()
+    assert sorted(p.name for p in out.iterdir()) == sorted([R.OWNER_MARKER, R.LOCK_NAME])
+
+
+def test_a_second_run_into_the_same_folder_is_locked_out(tmp_path):
+    out = tmp_path / "out"
+    R.claim_output_folder(out).release()
+    with open(out / R.LOCK_NAME, "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_cli(["--out", str(out), "--only", "00"])
+    assert result.returncode == R.EXIT_BAD_USAGE
+    assert "another run is writing into this folder" in result.stderr
+
+
+def test_sigterm_marks_the_run_interrupted(tmp_path, write_notebook):
+    nbdir = tmp_path / "nbs"
+    write_notebook(nbdir / "00_slow.ipynb", [("markdown", "# Slow", []),
+                                            ("code", "output_dir = '../outputs'", ["parameters"]),
+                                            ("code", "import time\ntime.sleep(120)", [])])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "--notebooks", str(nbdir), "--out", str(out),
+                             "--no-html"], cwd=PROJECT_ROOT, env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "00_slow ..." not in seen:  # the notebook has started
+        char = proc.stdout.read(1)
+        assert char, f"the run ended early: {proc.stderr.read()}"
+        seen += char
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == R.EXIT_INTERRUPTED, err
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "interrupted"
+    assert record["error"] == {"signal": "SIGTERM", "during": "00_slow"}
+    assert record["notebooks"][-1]["status"] == "interrupted"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One full real-mode run of every notebook on a small extract with many small cells
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("real")
+    raw = raw_rows(3000)
+    raw.loc[[5, 6, 7], "SourceOfReferralIAPT"] = "ZZ"  # a few exclusions, with line numbers to report
+    raw.loc[9, "Age_ReferralRequest_ReceivedDate"] = "17"
+    extract = write(raw, base / "secure_area" / "iapt_extract.csv")
+    out = base / "out"
+    result = run_cli(["-p", f"data_path={extract}", *SMALL, "--out", str(out), "--no-screenshot"], timeout=1500)
+    return result, out, extract
+
+
+def test_real_run_finishes_every_notebook(real_run):
+    result, out, _ = real_run
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "ok" and record["disclosure_check"]["findings"] == 0
+    assert len(record["notebooks"]) == len(R.discover(R.NOTEBOOKS_DIR))
+    assert record["parameters"]["data_path"] == "iapt_extract.csv" and record["parameters"]["margin"] == "census2011"
+    assert "unknown source-of-referral code" in result.stdout and "lines 7, 8, 9" in result.stdout
+
+
+def test_real_run_publish_folder_passes_the_checker(real_run):
+    _, out, extract = real_run
+    found = check_outputs.check_folder(out, forbidden=[str(extract.parent), str(out), str(PROJECT_ROOT)])
+    assert found == [], "\n".join(map(str, found[:20]))
+    assert (out / "secure" / "flow.csv").exists() and (out / "secure" / "table1_exact.csv").exists()
+    assert not (out / "tables" / "flow.csv").exists()
+
+
+def test_real_run_pages_say_what_needs_the_truth(real_run):
+    _, out, _ = real_run
+    page = (out / "html" / "08_missing_ethnicity.html").read_text(encoding="utf-8")
+    assert "Real extract: there is no truth here" in page
+    page04 = (out / "html" / "04_describing_the_cohort.html").read_text(encoding="utf-8")
+    assert "Not shown on a real extract: tableone" in page04
+    nb = nbformat.read(out / "notebooks" / "04_describing_the_cohort.ipynb", as_version=4)
+    assert nb.metadata["papermill"]["parameters"]["data_path"] == "iapt_extract.csv"
+
+
+def test_a_default_run_publishes_no_machine_path(small_run):
+    """Even a synthetic run: papermill's injected cell and metadata, run.json and the book name no folder."""
+    assert small_run.result.returncode == 0, small_run.result.stderr
+    found = [f for f in check_outputs.check_folder(small_run.out, forbidden=[str(small_run.out), str(PROJECT_ROOT)])
+             if f.problem == "machine path"]
+    assert found == [], "\n".join(map(str, found[:10]))
+    nb = nbformat.read(next((small_run.out / "notebooks").glob("*.ipynb")), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "output_dir = \".\"" in injected[0].source.replace("'", '"')
