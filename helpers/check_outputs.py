@@ -10,9 +10,9 @@ What is a count (the rules, kept narrow so years, ages, codes, percentages and r
 * **count columns** of CSV files and of HTML tables (notebook outputs, book pages): a column whose header
   (any header row, after spreading ``colspan``) is a count name: ``n``, ``N``, ``count``, ``total``,
   ``referred``, ``assessed``, ``treated``, ``excluded``, ``n_*``/``*_n`` such as ``n_rows``,
-  ``n_events`` (not ``residents``: census counts are published statistics). Cells that are whole numbers (``1,234``; ``1234.0``) are counts; other cells (``*``,
-  blanks, decimals, text) are not. Column headers that are percentages or rates (``pct_*``, ``%``,
-  ``*_per_1000*``, ``rate``) are never count columns.
+  ``n_events`` (not ``residents``: census counts are published statistics). Cells that are whole numbers
+  (``1,234``; ``1234.0``) are counts; other cells (``*``, blanks, decimals, text) are not. Column headers
+  that are percentages or rates (``pct_*``, ``%``, ``*_per_1000*``, ``rate``) are never count columns.
 * **"n (%)" cells**, anywhere in text: a whole number directly followed by one parenthesised number, e.g.
   ``2 (3.7)`` or ``1,234 (12.0%)``: the whole number is a count. ``0.77 (0.72-0.81)`` is not (a decimal, and
   a range).
