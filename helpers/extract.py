@@ -589,6 +589,7 @@ class DuckDBEngine:
             chosen, renames = resolve_columns(list(source.columns), mapping)
             df = pd.DataFrame({c: source[chosen[c]].to_numpy() for c in REQUIRED_COLUMNS})
             df["__row"] = np.arange(len(df), dtype=np.int64)
+            chosen = {c: c for c in REQUIRED_COLUMNS}
             self.con.register("raw_input", df)
             rel = "raw_input"
             line = f"__row + {FIRST_DATA_LINE}"
@@ -829,7 +830,9 @@ def _decode_patterns(summary: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame()
     for c in PATTERN_COLUMNS:
         v = g[f"c_{c}"].to_numpy(dtype=np.int64)
-        if c in levels:
+        if c == "year":  # kept rows always have a year in the study period
+            out[c] = v + min(study.YEARS)
+        elif c in levels:
             lv = np.asarray(levels[c], dtype=object)
             out[c] = np.where(v >= 0, lv[np.clip(v, 0, None)], "")
         else:
