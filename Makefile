@@ -31,7 +31,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # debugpy (pulled in by ipykernel) warns on every kernel start under frozen modules; harmless noise.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv run test pytest nbval browser data exercises bench lock clean distclean
+.PHONY: help venv spark run test pytest nbval browser data exercises bench lock clean distclean
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -55,6 +55,14 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	  print("kernel python3 ->", cmd[0])'
 	touch $(STAMP)
 
+## spark: the optional Spark engine (PySpark, needs Java 17+) for the tests; `make run` never installs it.
+SPARK_STAMP := $(VENV)/.iapt-spark
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP) requirements-spark.txt
+	$(PY) -m pip install --quiet -r requirements-spark.txt -c constraints.txt
+	touch $(SPARK_STAMP)
+
 ## run: everything into outputs/ (pass RUN_ARGS="-p name=value ..." for other parameters).
 run: venv
 	$(PY) -m helpers.run $(RUN_ARGS)
@@ -66,8 +74,9 @@ test: venv browser
 	$(MAKE) --no-print-directory nbval || status=1; \
 	exit $$status
 
-pytest: venv
-	$(PY) -m pytest tests
+# IAPT_REQUIRE_SPARK: the Spark tests fail instead of skipping if PySpark is missing.
+pytest: venv spark
+	IAPT_REQUIRE_SPARK=1 $(PY) -m pytest tests
 
 # nbval re-executes the committed notebooks and compares the outputs of cells tagged `nbval-check-output`
 # (lax mode). notebooks/exercises/ is excluded: the student versions are generated (git-ignored) and their
