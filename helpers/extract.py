@@ -951,6 +951,31 @@ def run(source: Any, *, engine: str = "duckdb", spark: Any = None, columns: Mapp
         eng.close()
 
 
+def read_raw(source: Any, columns: Mapping[str, str] | str | Path | None = None) -> pd.DataFrame:
+    """The extract's rows as text (study field names, blanks as ''), read by DuckDB: for notebooks that show
+    raw rows (small data). Any CSV dialect or Parquet; v2.x names and a column mapping are applied."""
+    if isinstance(columns, (str, Path)):
+        columns = read_column_mapping(columns)
+    kind = source_kind(source)
+    eng = DuckDBEngine()
+    try:
+        _, _, name = eng.register(source, kind, columns)
+        select = ", ".join(f"COALESCE({c}, '') AS {c}" for c in REQUIRED_COLUMNS)
+        raw = eng.query(f"SELECT {select} FROM src ORDER BY line")
+    finally:
+        eng.close()
+    raw = raw.astype(object)
+    raw.attrs["source"] = name
+    return raw
+
+
+def spark_session() -> Any:
+    """The running Spark session (Databricks), or a local one."""
+    from pyspark.sql import SparkSession  # optional dependency: only a Spark run needs pyspark
+
+    return SparkSession.builder.appName("iapt-pathways").getOrCreate()
+
+
 def write(result: ExtractResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``pattern_counts.csv`` and ``flow.csv`` (and nothing row-level) to ``out_dir``."""
     out = Path(out_dir)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import cohort, imputation, models, params as params_mod, prepare, study, tables
+from helpers import cohort, extract, imputation, models, params as params_mod, prepare, study, tables
 
 # Independent random streams derived from the one seed, one per purpose, so that adding a step to one part
 # of the analysis never changes the draws of another.
@@ -49,7 +49,7 @@ def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyD
     p = params_mod.validate({**(p or {}), **overrides})
     truth = None
     if p["data_path"]:
-        raw = prepare.read_extract(p["data_path"])
+        raw = extract.read_raw(p["data_path"])  # CSV (any dialect) or Parquet, v2.x names recognised
         origin = f"extract {Path(p['data_path']).name}"
     elif params_mod.is_default_cohort(p):
         raw = prepare.read_extract(cohort.DEFAULT_COHORT)
@@ -59,7 +59,8 @@ def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyD
         generated = cohort.from_params(p)
         raw, truth = generated.raw, generated.truth
         origin = "a synthetic cohort generated with these parameters"
-    prepared = prepare.prepare(raw)
+    spark = extract.spark_session() if p["engine"] == "spark" else None
+    prepared = prepare.prepare(raw, engine=p["engine"], spark=spark)
     if truth is not None:
         truth = (prepared.frame[["referral_id"]]
                  .merge(truth.rename(columns={"PathwayID": "referral_id"}), on="referral_id", how="left"))
