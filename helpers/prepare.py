@@ -254,12 +254,16 @@ def flow_text(flow: pd.DataFrame, show_zero: bool = False) -> str:
     within = flow[flow["step"] == "within analysed"].set_index("check")["n_rows"]
     excl = flow[flow["step"] == "excluded"]
     shown = excl if show_zero else excl[excl["n_rows"] > 0]
-    w = max([len(r) for r in flow["reason"]] + [30]) + 4
+    norm = flow[(flow["step"] == "normalised") & (flow["n_rows"] > 0)]
+    w = max([len(r) for r in flow.loc[flow["step"] != "normalised", "reason"]] + [30]) + 4
 
     def pct(k, d):
         return f"({100 * k / d:5.1f}%)" if d else ""
 
     out = [f"{'Referrals in extract':<{w}}{n_in:>12,}"]
+    if len(norm):
+        out.append("  read as the study's form (kept, counted):")
+        out += [f"    {r['reason']} ({r['n_rows']:,} rows)" for _, r in norm.iterrows()]
     for _, r in shown.iterrows():
         out.append(f"{'  - ' + r['reason']:<{w}}{r['n_rows']:>12,}   remaining {int(r['n_remaining']):,}")
     if excl["n_rows"].sum() == 0:
