@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import io
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,7 +274,6 @@ _ISO_TIME = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]
 _DMY = "^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}( [0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?$"
 _INT = "^-?[0-9]{1,6}$"
 _DEC = "^-?[0-9]{1,6}[.]0+$"
-_SHORT = {"ReferralRequestReceivedDate": "ref", "Assessment_FirstDate": "ass", "TherapySession_FirstDate": "thr"}
 
 
 def _date_form(s: str) -> str:
@@ -662,6 +660,7 @@ class SparkEngine:
 
     def register(self, source: Any, kind: str, mapping: Mapping[str, str] | None) -> tuple[int, list[str], str]:
         from pyspark.sql import functions as sf  # optional dependency: only a Spark run needs pyspark
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
         from pyspark.sql.window import Window
 
         name = None
@@ -671,8 +670,6 @@ class SparkEngine:
             pdf = pd.DataFrame({c: source[chosen[c]].astype(object).where(source[chosen[c]].notna(), None)
                                 .map(lambda v: None if v is None else str(v)).to_numpy() for c in REQUIRED_COLUMNS})
             pdf["__row"] = np.arange(len(pdf), dtype=np.int64)
-            from pyspark.sql.types import LongType, StringType, StructField, StructType
-
             schema = StructType([StructField(c, StringType()) for c in REQUIRED_COLUMNS]
                                 + [StructField("__row", LongType())])
             df = self.spark.createDataFrame(pdf.to_dict("records") if len(pdf) else [], schema=schema)
@@ -701,8 +698,6 @@ class SparkEngine:
             else:
                 raise ExtractError(f"engine='spark' cannot read a {kind} source.")
             chosen, renames = resolve_columns([c for c in df.columns if c != "__file"], mapping)
-            order = [sf.col("__file"), sf.monotonically_increasing_id()] if "__file" in df.columns else \
-                [sf.monotonically_increasing_id()]
             df = df.withColumn("__mid", sf.monotonically_increasing_id())
             if "__file" in df.columns:
                 order = [sf.col("__file"), sf.col("__mid")]
@@ -711,6 +706,8 @@ class SparkEngine:
             df = df.withColumn("__line", sf.row_number().over(Window.orderBy(*order)) + (FIRST_DATA_LINE - 1))
         df = df.select(sf.col("__line").alias("line"),
                        *[sf.col(f"`{chosen[c]}`").cast("string").alias(c) for c in REQUIRED_COLUMNS])
+        df = df.cache()  # the file-order window is computed once, not once per query
+        self._cached.append(df)
         df.createOrReplaceTempView("src")
         self._views.append("src")
         return -1, renames, name
