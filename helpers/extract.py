@@ -459,9 +459,18 @@ def core_sql() -> dict[str, str]:
 
 #: Views computed once and kept (small: distinct values and duplicate identifiers).
 KEPT_VIEWS = ("vals", "dups")
+HEAD_ROWS = 200_000
 
 
-def examples_sql(checks: list[Check]) -> str:
+def head_views(views: Mapping[str, str]) -> dict[str, str]:
+    """The row-level views over ``src_head`` (the first rows in file order) instead of ``src``: the lookups and
+    the duplicate identifiers stay those of the whole extract, so a head row is checked exactly as in a full scan."""
+    return {"base_h": views["base"].replace(" FROM src", " FROM src_head"),
+            "joined_h": views["joined"].replace(" FROM base AS b ", " FROM base_h AS b "),
+            "checked_h": views["checked"].replace(" FROM joined", " FROM joined_h")}
+
+
+def examples_sql(checks: list[Check], view: str = "checked") -> str:
     """First lines and raw values of the rows failing each of ``checks`` (up to :data:`N_EXAMPLES` each), in one
     scan: failing rows are paired with the checks they fail, then ranked by line within each check."""
     raw = {c: f"r_{_SHORT_ALL[c]}" for c in REQUIRED_COLUMNS}
@@ -470,7 +479,7 @@ def examples_sql(checks: list[Check]) -> str:
     v1 = "CASE " + " ".join(f"WHEN chk = {CHECKS.index(c)} THEN {raw[c.fields[0]]}" for c in checks) + " END"
     v2 = "CASE " + " ".join(f"WHEN chk = {CHECKS.index(c)} THEN {raw[c.fields[1]]}" for c in checks
                             if len(c.fields) > 1) + " ELSE '' END" if any(len(c.fields) > 1 for c in checks) else "''"
-    failing = (f"SELECT chk, line, {v1} AS v1, {v2} AS v2, first_line FROM checked "
+    failing = (f"SELECT chk, line, {v1} AS v1, {v2} AS v2, first_line FROM {view} "
                f"JOIN (VALUES {values}) AS k(chk, bit) ON FLOOR(ck_mask / bit) % 2 = 1")
     return (f"SELECT chk, line, v1, v2, first_line FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY chk ORDER BY line) "
             f"AS rk FROM ({failing}) AS failing) AS ranked WHERE rk <= {N_EXAMPLES} ORDER BY chk, line")
@@ -617,6 +626,10 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT {line} AS line, {select} FROM {rel}")
         return -1, renames, name
 
+    def head_view(self, k: int) -> None:
+        """The first ``k`` rows in file order (DuckDB keeps insertion order and stops reading after them)."""
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW src_head AS SELECT * FROM src LIMIT {int(k)}")
+
     def create_views(self, views: Mapping[str, str]) -> None:
         for name, sql in views.items():
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
@@ -711,6 +724,11 @@ class SparkEngine:
         df.createOrReplaceTempView("src")
         self._views.append("src")
         return -1, renames, name
+
+    def head_view(self, k: int) -> None:
+        """The first ``k`` rows by line number (a LIMIT would not say which rows on Spark)."""
+        self.spark.sql(f"SELECT * FROM src WHERE line < {int(k) + FIRST_DATA_LINE}").createOrReplaceTempView("src_head")
+        self._views.append("src_head")
 
     def create_views(self, views: Mapping[str, str]) -> None:
         for name, sql in views.items():
@@ -921,8 +939,20 @@ def run(source: Any, *, engine: str = "duckdb", spark: Any = None, columns: Mapp
         excluded = {c.code: int(n[fr == i + 1].sum()) for i, c in enumerate(EXCLUSION_CHECKS)}
         patterns = _decode_patterns(summary)
         failing = [c for c in CHECKS if check_n[c.code] > 0]
-        ex = eng.query(examples_sql(failing)) if failing else pd.DataFrame(columns=["chk", "line", "v1", "v2",
-                                                                                     "first_line"])
+        ex = pd.DataFrame(columns=["chk", "line", "v1", "v2", "first_line"])
+        if failing:
+            # The first HEAD_ROWS rows usually hold every check's first five examples (missing ethnicity is common):
+            # look there first, and scan everything only for the checks still short of examples.
+            eng.head_view(HEAD_ROWS)
+            eng.create_views(head_views(views))
+            ex = eng.query(examples_sql(failing, view="checked_h"))
+            got = ex["chk"].astype(int).value_counts()
+            short = [c for c in failing if got.get(CHECKS.index(c), 0) < min(N_EXAMPLES, check_n[c.code])]
+            if short:
+                done = [CHECKS.index(c) for c in failing if c not in short]
+                ex = pd.concat([ex[ex["chk"].astype(int).isin(done)], eng.query(examples_sql(short))],
+                               ignore_index=True)
+                ex = ex.sort_values(["chk", "line"], kind="stable").reset_index(drop=True)
         report_rows = []
         for i, c in enumerate(CHECKS):
             e = ex[ex["chk"].astype(int) == i]
