@@ -40,7 +40,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # debugpy (pulled in by ipykernel) warns on every kernel start under frozen modules; harmless noise.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv run test test-python installable lint pytest nbval browser lab data twins notebooks exercises bench lock clean distclean
+.PHONY: help venv spark run test test-python installable lint pytest nbval browser lab data twins notebooks exercises bench lock clean distclean
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -69,6 +69,14 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml helpers/__init__.py
 	  print("kernel python3 ->", cmd[0])'
 	touch $(STAMP)
 
+## spark: the optional Spark engine (PySpark, needs Java 17+) for the tests; `make run` never installs it.
+SPARK_STAMP := $(VENV)/.iapt-spark
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP) requirements-spark.txt
+	$(PY) -m pip install --quiet -r requirements-spark.txt -c constraints.txt
+	touch $(SPARK_STAMP)
+
 ## run: everything into outputs/ (pass RUN_ARGS="-p name=value ..." for other parameters).
 run: venv
 	$(PY) -m helpers.run $(RUN_ARGS)
@@ -84,8 +92,9 @@ test: venv browser
 lint: venv
 	$(PY) -m ruff check helpers tests benchmarks
 
-pytest: venv
-	$(PY) -m pytest tests
+# IAPT_REQUIRE_SPARK: the Spark tests fail instead of skipping if PySpark is missing.
+pytest: venv spark
+	IAPT_REQUIRE_SPARK=1 $(PY) -m pytest tests
 
 # nbval re-executes the committed notebooks and compares the outputs of cells tagged `nbval-check-output`
 # (lax mode). notebooks/exercises/ is excluded: the student versions are generated (git-ignored) and their
@@ -156,7 +165,7 @@ lock:
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	$(LOCK_VENV)/bin/uv pip compile requirements.txt --universal --fork-strategy fewest \
+	$(LOCK_VENV)/bin/uv pip compile requirements.txt requirements-spark.txt --universal --fork-strategy fewest \
 	  --python-version $(PYTHON_FLOOR) --custom-compile-command "make lock" --quiet -o constraints.txt
 	rm -rf $(LOCK_VENV)
 

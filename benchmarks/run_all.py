@@ -120,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                     "--out", str(models_json)], cwd=ROOT, check=True)
     report["models"] = json.loads(models_json.read_text())
 
+    print("Extract engine (DuckDB, Spark) vs the old pandas route: benchmarks/bench_extract.py")
+    extract_json = RESULTS / "extract.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_extract.py"), "--sizes", "85800", "1000000",
+                    *[str(n) for n in big], "--out", str(extract_json)], cwd=ROOT, check=True)
+    report["extract"] = json.loads(extract_json.read_text())
+
     print("Weighted multiple imputation, M = 20, all nine models pooled, 85,800 referrals")
     r = run_child("mi", 20)
     report["weighted_mi"] = r

@@ -705,22 +705,38 @@ class PatternCounts:
     missing: dict[str, int]
 
 
-def _counts_from(md: _ModelData, eth_codes: np.ndarray, eth_levels: list, with_table: bool) -> PatternCounts:
-    """Pattern x outcome counts by bincount on integer keys (the fast path shared by all callers)."""
+def _counts_from(md: _ModelData, eth_codes: np.ndarray, eth_levels: list, with_table: bool,
+                 weights: np.ndarray | None = None) -> PatternCounts:
+    """Pattern x outcome counts by bincount on integer keys (the fast path shared by all callers).
+
+    ``weights``: rows that stand for several referrals (a covariate-pattern count per row), so that the models
+    run from pattern counts alone; every count below is then a sum of weights.
+    """
     G = len(eth_levels)
     ncov = int(np.prod(md.cov_shape))
     K = len(md.outcome_levels)
     e = eth_codes[md.rows]
     cell = e * (ncov * K) + md.base_key  # (ethnicity, covariate pattern, outcome) cell of every row
+    w = None if weights is None else weights[md.rows]
     eth_missing = e.size and e.min() < 0
     if eth_missing:
         cell = cell[e >= 0]
-    if eth_missing or e.size < md.n_population:  # missing ethnicity may hide among other exclusions
+        w = None if w is None else w[e >= 0]
+    if weights is not None:
+        if any(md.missing.values()):
+            raise ValueError("weighted rows (pattern counts) must not miss a covariate or the outcome: "
+                             f"{md.stage} / {md.model} misses {md.missing}")
+        pop = np.ones(len(weights), dtype=bool) if md.population is None else md.population
+        n_miss_eth = int(round(weights[pop & (eth_codes < 0)].sum()))
+        n_population = int(round(weights[pop].sum()))
+    elif eth_missing or e.size < md.n_population:  # missing ethnicity may hide among other exclusions
         miss = eth_codes < 0
         n_miss_eth = int((miss if md.population is None else miss & md.population).sum())
+        n_population = md.n_population
     else:
         n_miss_eth = 0
-    full = np.bincount(cell, minlength=G * ncov * K).reshape(G * ncov, K)
+        n_population = md.n_population
+    full = np.bincount(cell, weights=w, minlength=G * ncov * K).reshape(G * ncov, K)
     present = np.flatnonzero(full.sum(axis=1) > 0)
     counts = full[present]
     eth = present // ncov
@@ -741,10 +757,10 @@ def _counts_from(md: _ModelData, eth_codes: np.ndarray, eth_levels: list, with_t
             }
         )
     missing = {"ethnicity": n_miss_eth, **md.missing}
-    n_rows = int(counts.sum())
+    n_rows = int(round(counts.sum()))
     return PatternCounts(
-        table, codes, counts, list(md.outcome_levels), variables, levels, md.n_population, n_rows,
-        md.n_population - n_rows, missing,
+        table, codes, counts, list(md.outcome_levels), variables, levels, n_population, n_rows,
+        n_population - n_rows, missing,
     )
 
 
@@ -914,8 +930,8 @@ class StageFit:
             "log_estimate": list(lg),
             "se": list(se),
             "p_value": list(pv),
-            "n": list(np.tile(self.n_by_group.astype(np.int64), len(out_idx))),
-            "n_events": list(np.concatenate([self.events_by_group[:, k] for k in out_idx]).astype(np.int64)),
+            "n": list(np.tile(np.rint(self.n_by_group).astype(np.int64), len(out_idx))),
+            "n_events": list(np.rint(np.concatenate([self.events_by_group[:, k] for k in out_idx])).astype(np.int64)),
             "n_model": [self.counts.n_rows] * nrow,
             "n_excluded": [self.counts.n_excluded] * nrow,
             "estimable": list(ok),
@@ -934,6 +950,7 @@ class ModelPlan:
         frame: pd.DataFrame,
         stages: Sequence[str] | None = None,
         models: Sequence[str] | None = None,
+        weights: np.ndarray | None = None,
     ) -> None:
         stages = list(stages) if stages is not None else list(study.STAGES)
         models = list(models) if models is not None else list(study.MODELS)
@@ -944,11 +961,21 @@ class ModelPlan:
             if m not in study.MODELS:
                 raise ValueError(f"unknown model {m!r}; valid models: {list(study.MODELS)}")
         self.n_rows = len(frame)
+        self.weights = self._check_weights(weights)
         self.eth_codes, self.eth_levels = _codes(frame, "ethnicity")
         cache: dict = {}
         self.data: dict[tuple[str, str], _ModelData] = {
             (s, m): _model_data(frame, s, study.MODELS[m], m, cache=cache) for s in stages for m in models
         }
+
+    def _check_weights(self, weights: np.ndarray | None) -> np.ndarray | None:
+        """Row weights (``None``: one referral per row); each row of a pattern-count frame is a count."""
+        if weights is None:
+            return None
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (self.n_rows,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"weights must be {self.n_rows} finite counts >= 0 (one per row of the frame)")
+        return w
 
     def ethnicity_codes(self, ethnicity: pd.Series | np.ndarray | None) -> np.ndarray:
         """Codes (-1 missing) of a replacement ethnicity column (labels, Categorical or int codes)."""
@@ -978,8 +1005,9 @@ class ModelPlan:
         eth = self.ethnicity_codes(ethnicity)
         return self._fit(self.data[(stage, model)], eth, **fit_kwargs)
 
-    def _fit(self, md: _ModelData, eth: np.ndarray, **fit_kwargs) -> StageFit:
-        pc = _counts_from(md, eth, self.eth_levels, with_table=False)
+    def _fit(self, md: _ModelData, eth: np.ndarray, weights: np.ndarray | None = None, **fit_kwargs) -> StageFit:
+        pc = _counts_from(md, eth, self.eth_levels, with_table=False,
+                          weights=self.weights if weights is None else weights)
         G = len(self.eth_levels)
         if pc.counts.shape[0] == 0:
             raise ValueError(f"{md.stage} / {md.model}: no complete rows to fit (exclusions: {pc.missing})")
@@ -1016,13 +1044,16 @@ class ModelPlan:
         return StageFit(md.stage, md.model, md.kind, res, pc, spec, list(self.eth_levels), n_by_group, events)
 
     def fit_all(
-        self, ethnicity: pd.Series | np.ndarray | None = None, analysis: str = "complete_case"
+        self, ethnicity: pd.Series | np.ndarray | None = None, analysis: str = "complete_case",
+        weights: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        """Tidy table of every stage x model in the plan (stage order, then model order)."""
+        """Tidy table of every stage x model in the plan (stage order, then model order); ``weights`` replaces
+        the plan's row weights (a completed data set of an imputation from pattern counts)."""
         eth = self.ethnicity_codes(ethnicity)
+        w = self._check_weights(weights)
         cols: dict[str, list] = {c: [] for c in TIDY_COLUMNS}
         for md in self.data.values():
-            part = self._fit(md, eth)._tidy_rows(analysis)
+            part = self._fit(md, eth, weights=w)._tidy_rows(analysis)
             for c in TIDY_COLUMNS:
                 cols[c].extend(part[c])
         return pd.DataFrame(cols, columns=TIDY_COLUMNS)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import cohort, imputation, models, prepare, study, tables
+from helpers import cohort, extract, imputation, models, prepare, study, tables
 from helpers import params as params_mod
 
 # Independent random streams derived from the one seed, one per purpose, so that adding a step to one part
@@ -50,7 +50,7 @@ def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyD
     p = params_mod.validate({**(p or {}), **overrides})
     truth = None
     if p["data_path"]:
-        raw = prepare.read_extract(p["data_path"])
+        raw = extract.read_raw(p["data_path"])  # CSV (any dialect) or Parquet, v2.x names recognised
         origin = f"extract {Path(p['data_path']).name}"
     elif params_mod.is_default_cohort(p):
         raw = prepare.read_extract(cohort.DEFAULT_COHORT)
@@ -60,7 +60,8 @@ def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyD
         generated = cohort.from_params(p)
         raw, truth = generated.raw, generated.truth
         origin = "a synthetic cohort generated with these parameters"
-    prepared = prepare.prepare(raw)
+    spark = extract.spark_session() if p["engine"] == "spark" else None
+    prepared = prepare.prepare(raw, engine=p["engine"], spark=spark)
     if truth is not None:
         truth = (prepared.frame[["referral_id"]]
                  .merge(truth.rename(columns={"PathwayID": "referral_id"}), on="referral_id", how="left"))
@@ -214,20 +215,22 @@ class ExtractCheck:
 def check_extract(params: dict[str, Any]) -> ExtractCheck:
     """Read and check the extract named by ``data_path`` before any notebook starts.
 
-    The one place a run uses the extract engine (``prepare.read_extract``, ``prepare.prepare`` and its
-    ``ValidationReport``). Blocking: unreadable, required columns missing, no usable row. Everything else
-    (rows excluded for a reason) is counted and the run goes on.
+    It reads and prepares the extract exactly as ``load_study_data`` will (``extract.read_raw``, then
+    ``prepare.prepare`` on the ``engine`` parameter, with its ``ValidationReport``). Blocking: unreadable,
+    required columns missing, no usable row. Everything else (rows excluded for a reason) is counted and the
+    run goes on.
     """
     source = Path(params["data_path"]).name
     try:
-        raw = prepare.read_extract(params["data_path"])
-    except (prepare.ExtractError, OSError) as err:
+        raw = extract.read_raw(params["data_path"])
+    except (extract.ExtractError, OSError) as err:
         message = str(err).replace(str(Path(params["data_path"]).resolve()), source)
         message = message.replace(str(params["data_path"]), source)
         return ExtractCheck(source, None, None, message)
     try:
-        prepared = prepare.prepare(raw)
-    except prepare.ExtractError as err:
+        spark = extract.spark_session() if params["engine"] == "spark" else None
+        prepared = prepare.prepare(raw, engine=params["engine"], spark=spark)
+    except extract.ExtractError as err:
         return ExtractCheck(source, raw, None, str(err))
     if len(raw) == 0:
         return ExtractCheck(source, raw, prepared, f"the extract has a header but no data rows. {VALID_ROW}")

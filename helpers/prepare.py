@@ -6,58 +6,54 @@ Three steps, each usable on its own:
     reads the CSV extract with every field as a string (a blank stays ``""``, ``"99"`` stays ``"99"``,
     ``"NA"`` stays ``"NA"``: nothing becomes NaN behind your back).
 ``validate_extract(raw)``
-    checks the raw strings *before* any transformation and returns a :class:`ValidationReport`: one row per
-    check with the number of rows failing it, up to five example line numbers and the offending values.
+    checks the rows and returns a :class:`ValidationReport`: one row per check with the number of rows
+    failing it, up to five example line numbers and the offending (raw) values.
 ``prepare(raw)``
-    maps the codes to the analysis variables with the tables in :mod:`helpers.codes` and the levels in
-    :mod:`helpers.study`, drops the rows that fail a check and returns a :class:`Prepared` with the
-    analysis ``frame``, the ``flow`` table (every input row accounted for) and the ``report``.
+    maps the codes to the analysis variables and returns a :class:`Prepared` with the analysis ``frame``,
+    the ``flow`` table (every input row accounted for, every normalisation counted) and the ``report``.
+
+Normalising, checking and counting are done by the extract engine (:mod:`helpers.extract`: one SQL
+definition run on DuckDB, or on Spark), so a notebook that teaches on rows and a national run that only
+counts apply exactly the same rules. This module keeps the row-level entry points, the flow text and the
+data dictionary.
 
 Conventions (also in docs/data_dictionary.md, generated from this module):
 
 * **Line numbers** are line numbers in the CSV file: the header is line 1, so the first data row is line 2
   (``line = row position + 2``). For a DataFrame not read from a file the same rule applies to its row
-  positions. Fields with embedded line breaks would shift the numbering; IAPT extracts have none.
+  positions.
 * **Duplicate PathwayID**: the first occurrence is kept (if it passes the other checks), every later
   occurrence is flagged and excluded; the example values show the repeated identifier.
 * **Order of exclusion reasons**: the order of :data:`CHECKS`. A row with several problems is reported under
   every check it fails in the validation report, but counted once, under its first reason, in the flow.
   Data errors come first, then the study-population criteria (age under 18, gender not known).
-* **Values are matched exactly** as they appear in the extract: ``" A"`` or ``"a"`` is an unknown ethnic
-  code, not White British. Missing ethnicity means exactly one of the codes in
-  ``codes.MISSING_ETHNIC_CODES`` (``"Z"``, ``"99"``, blank); such rows are kept with ``ethnicity`` NaN.
-
-Everything is vectorised: each coded column is factorised once, the few distinct values are checked and
-mapped, and the answers are broadcast back to the rows.
+* **Real-world variants are normalised, never guessed silently**: trimmed and case-folded codes, two-character
+  local ethnic codes, negative not-known codes, decimal ages, other datasets' gender codes, dates with a time
+  part or day-first; each is counted in the flow (``step == "normalised"``), see
+  :data:`helpers.extract.NORMALISATIONS`. Anything else that does not match is an exclusion with a reason.
+  Missing ethnicity means one of ``codes.MISSING_ETHNIC_CODES`` (``"Z"``, ``"99"``, blank) after
+  normalisation; such rows are kept with ``ethnicity`` NaN. ``"NA"`` is an unknown code, not missing.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers import codes, study
+from helpers import codes, extract, study
 
-# --- Schema and constants --------------------------------------------------------------------------------
-REQUIRED_COLUMNS: list[str] = list(codes.RAW_COLUMNS)
-FIRST_DATA_LINE = 2  # the header is line 1 of the CSV file
-N_EXAMPLES = 5
-
-# Plausibility limits for a recorded age (a data check, not a design choice); the study population
-# starts at the first age break (18).
-AGE_MIN_VALID = 16
-AGE_MAX_VALID = 110
-AGE_MIN_STUDY = study.AGE_BREAKS[0]
-
-STUDY_START = pd.Timestamp(f"{min(study.YEARS)}-01-01")
-STUDY_END = pd.Timestamp(f"{max(study.YEARS)}-12-31")
-
-_DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
-_INT_PATTERN = re.compile(r"-?\d+")
+# --- Schema and constants (defined once, in the extract engine) ------------------------------------------
+REQUIRED_COLUMNS: list[str] = extract.REQUIRED_COLUMNS
+FIRST_DATA_LINE = extract.FIRST_DATA_LINE
+N_EXAMPLES = extract.N_EXAMPLES
+AGE_MIN_VALID = extract.AGE_MIN_VALID
+AGE_MAX_VALID = extract.AGE_MAX_VALID
+AGE_MIN_STUDY = extract.AGE_MIN_STUDY
+STUDY_START = pd.Timestamp(extract.STUDY_START)
+STUDY_END = pd.Timestamp(extract.STUDY_END)
 
 ANALYSIS_COLUMNS: list[str] = [
     "referral_id",
@@ -74,67 +70,16 @@ ANALYSIS_COLUMNS: list[str] = [
     "treated",
 ]
 
-ETHNIC_CODES: list[str] = list(codes.ETHNIC_CODE_TO_GROUP)  # categories of `ethnic_code` ("" = blank)
-
-
-class ExtractError(ValueError):
-    """The extract cannot be used as it is: missing columns, not a CSV, or (strict mode) invalid rows."""
-
-    def __init__(self, message: str, report: "ValidationReport | None" = None):
-        super().__init__(message)
-        self.report = report
-
-
-@dataclass(frozen=True)
-class Check:
-    """One row-level check. ``severity``: ``invalid`` (a data error; strict mode raises),
-    ``out of scope`` (a valid value outside the study population) or ``missing`` (kept as missing)."""
-
-    code: str
-    fields: tuple[str, ...]
-    reason: str
-    severity: str
-    action: str
-
-
-_EXCL = "excluded"
-CHECKS: list[Check] = [
-    Check("pathway_id_blank", ("PathwayID",), "PathwayID blank", "invalid", _EXCL),
-    Check("pathway_id_duplicate", ("PathwayID",), "PathwayID repeats an earlier line", "invalid", _EXCL),
-    Check("referral_date_invalid", ("ReferralRequestReceivedDate",),
-          "referral date not a valid YYYY-MM-DD date", "invalid", _EXCL),
-    Check("referral_date_out_of_period", ("ReferralRequestReceivedDate",),
-          f"referral date outside {STUDY_START:%Y-%m-%d} to {STUDY_END:%Y-%m-%d}", "invalid", _EXCL),
-    Check("age_not_integer", ("Age_ReferralRequest_ReceivedDate",), "age not a whole number", "invalid", _EXCL),
-    Check("age_out_of_range", ("Age_ReferralRequest_ReceivedDate",),
-          f"age outside {AGE_MIN_VALID}-{AGE_MAX_VALID}", "invalid", _EXCL),
-    Check("gender_unknown_code", ("Gender",), "unknown gender code", "invalid", _EXCL),
-    Check("ethnic_unknown_code", ("Validated_EthnicCategory",), "unknown ethnic category code", "invalid", _EXCL),
-    Check("source_unknown_code", ("SourceOfReferralIAPT",), "unknown source-of-referral code", "invalid", _EXCL),
-    Check("borough_unknown", ("Borough",), "unknown borough", "invalid", _EXCL),
-    Check("assessment_date_invalid", ("Assessment_FirstDate",),
-          "assessment date not blank and not a valid YYYY-MM-DD date", "invalid", _EXCL),
-    Check("assessment_before_referral", ("Assessment_FirstDate", "ReferralRequestReceivedDate"),
-          "assessment before referral", "invalid", _EXCL),
-    Check("treatment_date_invalid", ("TherapySession_FirstDate",),
-          "treatment date not blank and not a valid YYYY-MM-DD date", "invalid", _EXCL),
-    Check("treatment_without_assessment", ("TherapySession_FirstDate", "Assessment_FirstDate"),
-          "treatment without assessment", "invalid", _EXCL),
-    Check("treatment_before_assessment", ("TherapySession_FirstDate", "Assessment_FirstDate"),
-          "treatment before assessment", "invalid", _EXCL),
-    Check("age_under_18", ("Age_ReferralRequest_ReceivedDate",), f"age under {AGE_MIN_STUDY}",
-          "out of scope", _EXCL),
-    Check("gender_not_known", ("Gender",), "gender not known",
-          "out of scope", _EXCL),
-    Check("ethnicity_missing", ("Validated_EthnicCategory",),
-          "ethnicity missing (" + ", ".join(repr(c) for c in codes.MISSING_ETHNIC_CODES) + ")",
-          "missing", "kept as missing"),
-]
-CHECK_BY_CODE: dict[str, Check] = {c.code: c for c in CHECKS}
-EXCLUSION_CHECKS: list[Check] = [c for c in CHECKS if c.action == _EXCL]
-
-REPORT_COLUMNS = ["check", "field", "reason", "severity", "n_rows", "example_lines", "example_values", "action"]
-FLOW_COLUMNS = ["step", "check", "reason", "n_rows", "n_remaining"]
+ETHNIC_CODES: list[str] = extract.ETHNIC_CODES
+ExtractError = extract.ExtractError
+Check = extract.Check
+CHECKS = extract.CHECKS
+CHECK_BY_CODE = extract.CHECK_BY_CODE
+EXCLUSION_CHECKS = extract.EXCLUSION_CHECKS
+NORMALISATIONS = extract.NORMALISATIONS
+REPORT_COLUMNS = extract.REPORT_COLUMNS
+FLOW_COLUMNS = extract.FLOW_COLUMNS
+ValidationReport = extract.ValidationReport
 
 
 # --- Reading --------------------------------------------------------------------------------------------
@@ -217,252 +162,28 @@ def _short_lines(path: Path, encoding: str, n_fields: int) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def check_required_columns(raw: pd.DataFrame) -> None:
-    """Fail fast with :class:`ExtractError` naming the missing columns, and require string values."""
+def check_required_columns(raw: pd.DataFrame, columns=None) -> None:
+    """Fail fast with :class:`ExtractError` naming the missing columns (v2.x names and a column mapping are
+    recognised) and refusing text columns holding pandas' NaN (what ``pd.read_csv`` makes of 'NA')."""
     if not isinstance(raw, pd.DataFrame):
         raise ExtractError(f"Expected a pandas DataFrame of raw extract rows, got {type(raw).__name__}.")
-    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
-    if missing:
-        found = [str(c) for c in raw.columns]
-        hint = ""
-        if len(found) == 1 and any(sep in found[0] for sep in (";", "\t", "|")):
-            hint = " The header has one column containing ';', tab or '|': is the file comma-separated?"
-        raise ExtractError(
-            f"The extract lacks {len(missing)} required column(s): {', '.join(missing)}. "
-            f"Expected columns (NHS England IAPT analysis code names): {', '.join(REQUIRED_COLUMNS)}. "
-            f"Found: {', '.join(found) if found else '(none)'}.{hint}"
-        )
-    for col in REQUIRED_COLUMNS:
-        s = raw[col]
-        if isinstance(s, pd.DataFrame):
-            raise ExtractError(f"Column {col!r} appears more than once in the extract.")
-        if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
-            raise ExtractError(f"Column {col!r} has dtype {s.dtype}; the raw extract must be all strings. "
-                               "Read it with helpers.prepare.read_extract (dtype=str, keep_default_na=False).")
-    # NaN/None and non-string values are caught in _factorize, which sees every required column once.
+    extract.resolve_columns(list(raw.columns), columns)
+    extract._check_pandas(raw)
 
 
-# --- Checking -------------------------------------------------------------------------------------------
-def _factorize(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """Integer codes per row and the distinct values (as a Series of str). Raises :class:`ExtractError` on
-    NaN/None or non-string values: the raw extract must be all strings, blanks as ''."""
-    fc, uniques = pd.factorize(s.to_numpy(dtype=object))
-    n_na = int((fc < 0).sum())
-    kind = pd.api.types.infer_dtype(uniques, skipna=False) if len(uniques) else "string"
-    if n_na or kind != "string":
-        what = f"{n_na} NaN/None value(s)" if n_na else f"non-string values ({kind})"
-        raise ExtractError(f"Column {s.name!r} holds {what}; the raw extract must be all strings with blanks as "
-                           "''. Read it with helpers.prepare.read_extract (dtype=str, keep_default_na=False) so "
-                           "that 'NA' or '99' are not lost.")
-    return fc, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+# --- Checking: served by the extract engine ---------------------------------------------------------------
+def validate_extract(raw: pd.DataFrame, *, engine: str = "duckdb", spark=None) -> ValidationReport:
+    """Check a raw extract (a DataFrame; text, or typed columns from Spark/Parquet) before it is used.
 
-
-def _parse_dates(uniques: pd.Series) -> np.ndarray:
-    """datetime64 per distinct value; NaT for blank or anything that is not a real YYYY-MM-DD date."""
-    ok = uniques.str.fullmatch(_DATE_PATTERN).fillna(False).astype(bool)
-    parsed = pd.to_datetime(uniques.where(ok), format="%Y-%m-%d", errors="coerce")
-    return parsed.to_numpy(dtype="datetime64[ns]")
-
-
-def _lookup_codes(uniques: pd.Series, mapping: dict, categories: list) -> np.ndarray:
-    """Category code (position in ``categories``) per distinct value; -1 when unmapped or mapped to None."""
-    pos = {c: i for i, c in enumerate(categories)}
-    return np.array([pos.get(mapping.get(u), -1) if mapping.get(u) is not None else -1 for u in uniques],
-                    dtype=np.int16)
-
-
-@dataclass
-class _Checked:
-    """Per-row results of the checks and the parsed values (internal, shared by validate and prepare)."""
-
-    masks: dict[str, np.ndarray]
-    first: np.ndarray  # index into EXCLUSION_CHECKS of the first failed exclusion check; -1 if kept
-    parsed: dict[str, np.ndarray]
-
-
-def _run_checks(raw: pd.DataFrame) -> _Checked:
-    check_required_columns(raw)
-    n = len(raw)
-    masks: dict[str, np.ndarray] = {}
-    parsed: dict[str, np.ndarray] = {}
-
-    # PathwayID
-    fc, u = _factorize(raw["PathwayID"])
-    blank_id = (u == "").to_numpy()[fc] if n else np.zeros(0, dtype=bool)
-    masks["pathway_id_blank"] = blank_id
-    masks["pathway_id_duplicate"] = pd.Series(fc).duplicated(keep="first").to_numpy() & ~blank_id
-
-    # Dates
-    dates = {}
-    blank = {}
-    for col in ("ReferralRequestReceivedDate", "Assessment_FirstDate", "TherapySession_FirstDate"):
-        fc, u = _factorize(raw[col])
-        dates[col] = _parse_dates(u)[fc]
-        blank[col] = (u == "").to_numpy()[fc]
-    ref, ass, thr = (dates[c] for c in ("ReferralRequestReceivedDate", "Assessment_FirstDate",
-                                        "TherapySession_FirstDate"))
-    ref_ok = ~np.isnat(ref)
-    masks["referral_date_invalid"] = ~ref_ok
-    masks["referral_date_out_of_period"] = ref_ok & ((ref < STUDY_START.to_datetime64())
-                                                     | (ref > STUDY_END.to_datetime64()))
-    ass_ok, thr_ok = ~np.isnat(ass), ~np.isnat(thr)
-    ass_blank, thr_blank = blank["Assessment_FirstDate"], blank["TherapySession_FirstDate"]
-    masks["assessment_date_invalid"] = ~ass_blank & ~ass_ok
-    masks["assessment_before_referral"] = ass_ok & ref_ok & (ass < ref)
-    masks["treatment_date_invalid"] = ~thr_blank & ~thr_ok
-    masks["treatment_without_assessment"] = ~thr_blank & ass_blank
-    masks["treatment_before_assessment"] = thr_ok & ass_ok & (thr < ass)
-    parsed["referral_date"] = ref
-    parsed["assessed"] = ~ass_blank
-    parsed["treated"] = ~thr_blank
-
-    # Age
-    fc, u = _factorize(raw["Age_ReferralRequest_ReceivedDate"])
-    is_int = np.array([bool(_INT_PATTERN.fullmatch(v)) for v in u], dtype=bool)
-    age_u = np.array([int(v) if ok and len(v) <= 6 else -(10**6) for v, ok in zip(u, is_int)], dtype=np.int64)
-    in_range_u = is_int & (age_u >= AGE_MIN_VALID) & (age_u <= AGE_MAX_VALID)
-    masks["age_not_integer"] = ~is_int[fc]
-    masks["age_out_of_range"] = (is_int & ~in_range_u)[fc]
-    masks["age_under_18"] = (in_range_u & (age_u < AGE_MIN_STUDY))[fc]
-    parsed["age"] = age_u[fc]
-
-    # Gender
-    fc, u = _factorize(raw["Gender"])
-    known_u = u.isin(list(codes.GENDER_CODE_TO_LABEL)).to_numpy()
-    masks["gender_unknown_code"] = ~known_u[fc]
-    gcode_u = _lookup_codes(u, codes.GENDER_CODE_TO_LABEL, study.GENDERS)
-    masks["gender_not_known"] = (known_u & (gcode_u < 0))[fc]
-    parsed["gender"] = gcode_u[fc]
-
-    # Ethnicity
-    fc, u = _factorize(raw["Validated_EthnicCategory"])
-    known_u = u.isin(ETHNIC_CODES).to_numpy()
-    masks["ethnic_unknown_code"] = ~known_u[fc]
-    masks["ethnicity_missing"] = u.isin(list(codes.MISSING_ETHNIC_CODES)).to_numpy()[fc]
-    parsed["ethnicity"] = _lookup_codes(u, codes.ETHNIC_CODE_TO_GROUP, study.GROUPS)[fc]
-    parsed["ethnic_code"] = _lookup_codes(u, {c: c for c in ETHNIC_CODES}, ETHNIC_CODES)[fc]
-
-    # Source of referral
-    fc, u = _factorize(raw["SourceOfReferralIAPT"])
-    scode_u = _lookup_codes(u, codes.SOURCE_CODE_TO_CATEGORY, study.SOURCES)
-    masks["source_unknown_code"] = (scode_u < 0)[fc]
-    parsed["referral_source"] = scode_u[fc]
-
-    # Borough
-    fc, u = _factorize(raw["Borough"])
-    bcode_u = _lookup_codes(u, {b: b for b in study.BOROUGHS}, study.BOROUGHS)
-    masks["borough_unknown"] = (bcode_u < 0)[fc]
-    parsed["borough"] = bcode_u[fc]
-
-    # First exclusion reason per row (order of CHECKS).
-    first = np.full(n, -1, dtype=np.int16)
-    for i in range(len(EXCLUSION_CHECKS) - 1, -1, -1):
-        first[masks[EXCLUSION_CHECKS[i].code]] = i
-    return _Checked(masks=masks, first=first, parsed=parsed)
-
-
-def _example_value(raw: pd.DataFrame, check: Check, pos: int) -> str:
-    if check.code == "pathway_id_duplicate":
-        pid = raw["PathwayID"].iat[pos]
-        earlier = np.flatnonzero((raw["PathwayID"].iloc[:pos] == pid).to_numpy())
-        return f"{pid} (first on line {earlier[0] + FIRST_DATA_LINE})" if len(earlier) else pid
-    if len(check.fields) == 1:
-        return raw[check.fields[0]].iat[pos]
-    return "; ".join(f"{f}={raw[f].iat[pos]!r}" for f in check.fields)
-
-
-@dataclass
-class ValidationReport:
-    """Result of :func:`validate_extract`: one row per check in ``table`` (all checks, also those with no
-    failing rows), plus ``n_input`` rows checked and ``row_reason``: per input row (by position) the first
-    exclusion reason, NaN for rows kept."""
-
-    table: pd.DataFrame
-    n_input: int
-    row_reason: pd.Series
-    source: str | None = None
-
-    @property
-    def errors(self) -> pd.DataFrame:
-        """Checks with severity 'invalid' that some rows fail (data errors; strict mode raises on these)."""
-        t = self.table
-        return t[(t["severity"] == "invalid") & (t["n_rows"] > 0)]
-
-    @property
-    def ok(self) -> bool:
-        """True when no row has a data error (out-of-scope rows and missing ethnicity are not errors)."""
-        return self.errors.empty
-
-    @property
-    def n_excluded(self) -> int:
-        return int(self.row_reason.notna().sum())
-
-    @property
-    def n_invalid(self) -> int:
-        """Rows excluded for a data error (first reason of severity 'invalid')."""
-        invalid = [c.reason for c in EXCLUSION_CHECKS if c.severity == "invalid"]
-        return int(self.row_reason.isin(invalid).sum())
-
-    def __getitem__(self, code: str) -> pd.Series:
-        """The report row of one check, by code (e.g. ``report["ethnic_unknown_code"]``)."""
-        return self.table.set_index("check").loc[code]
-
-    def __str__(self) -> str:
-        src = f" from {self.source}" if self.source else ""
-        last = self.n_input + FIRST_DATA_LINE - 1
-        lines = [f"Extract validation: {self.n_input:,} rows{src} "
-                 f"(CSV lines {FIRST_DATA_LINE}-{last:,}; line 1 is the header)."]
-        hits = self.table[self.table["n_rows"] > 0]
-        if hits.empty:
-            lines.append(f"All {len(self.table)} checks passed: no row excluded, no missing ethnicity.")
-        else:
-            lines.append("Rows failing each check (a row can fail several):")
-            w = max(len(r) for r in hits["reason"])
-            for _, r in hits.iterrows():
-                ex_lines = ", ".join(map(str, r["example_lines"]))
-                more = ", ..." if r["n_rows"] > len(r["example_lines"]) else ""
-                vals = ", ".join(repr(v) for v in r["example_values"])
-                lines.append(f"  {r['reason']:<{w}}  {r['n_rows']:>10,}  {r['action']:<15}  "
-                             f"lines {ex_lines}{more}  values {vals}")
-        lines.append(f"{self.n_excluded:,} row(s) excluded (each counted once, under its first reason; "
-                     f"{self.n_invalid:,} for data errors), {self.n_input - self.n_excluded:,} kept.")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + str(self).replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
-
-
-def _report(raw: pd.DataFrame, checked: _Checked) -> ValidationReport:
-    rows = []
-    for c in CHECKS:
-        mask = checked.masks[c.code]
-        pos = np.flatnonzero(mask)[:N_EXAMPLES]
-        rows.append({
-            "check": c.code,
-            "field": ", ".join(c.fields),
-            "reason": c.reason,
-            "severity": c.severity,
-            "n_rows": int(mask.sum()),
-            "example_lines": tuple(int(p) + FIRST_DATA_LINE for p in pos),
-            "example_values": tuple(_example_value(raw, c, int(p)) for p in pos),
-            "action": c.action,
-        })
-    table = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    reasons = [c.reason for c in EXCLUSION_CHECKS]
-    row_reason = pd.Series(pd.Categorical.from_codes(checked.first, categories=reasons), name="exclusion_reason")
-    return ValidationReport(table=table, n_input=len(raw), row_reason=row_reason, source=raw.attrs.get("source"))
-
-
-def validate_extract(raw: pd.DataFrame) -> ValidationReport:
-    """Check a raw extract (all strings) before any transformation.
-
-    Raises :class:`ExtractError` at once if a required column is missing (the message lists the missing and
-    the expected columns) or if values are not strings. Otherwise returns a :class:`ValidationReport` with
-    one row per check in :data:`CHECKS`: ``check`` (reason code), ``field``, ``reason``, ``severity``,
-    ``n_rows`` failing, ``example_lines`` (up to 5 CSV line numbers, header = line 1), ``example_values``
-    (the offending raw values) and ``action`` (``excluded`` or ``kept as missing``).
+    Runs :func:`helpers.extract.run` (normalise, then check). Raises :class:`ExtractError` at once if a required
+    column is missing (the message lists the missing and the expected columns). Otherwise returns a
+    :class:`ValidationReport` with one row per check in :data:`CHECKS`: ``check`` (reason code), ``field``,
+    ``reason``, ``severity``, ``n_rows`` failing, ``example_lines`` (up to 5 CSV line numbers, header = line 1),
+    ``example_values`` (the offending raw values) and ``action`` (``excluded`` or ``kept as missing``).
     """
-    return _report(raw, _run_checks(raw))
+    check_required_columns(raw)
+    return extract.run(raw, engine=engine, spark=spark, reasons=True).report
+
 
 
 # --- Preparing ------------------------------------------------------------------------------------------
@@ -479,72 +200,50 @@ class Prepared:
 
 
 def _categorical(codes_: np.ndarray, categories: list) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes_.astype(np.int16, copy=False), categories=categories)
+    return pd.Categorical.from_codes(np.asarray(codes_).astype(np.int16, copy=False), categories=categories)
 
 
-def prepare(raw: pd.DataFrame, strict: bool = False) -> Prepared:
-    """Validate ``raw`` and map it to the analysis frame (columns :data:`ANALYSIS_COLUMNS`).
-
-    Rows failing any exclusion check are dropped and counted in ``flow`` under their first reason (order of
-    :data:`CHECKS`); with ``strict=True`` any data error (severity ``invalid``) raises :class:`ExtractError`
-    carrying the report instead. Out-of-scope rows (age under 18, gender not known) are always excluded and
-    counted, never an error. Missing ethnicity (Z, 99, blank) is kept as NaN.
-    """
-    checked = _run_checks(raw)
-    report = _report(raw, checked)
-    if strict and not report.ok:
-        raise ExtractError("The extract has invalid rows (strict mode):\n" + str(report), report=report)
-
-    keep = checked.first < 0
-    p = {k: v[keep] for k, v in checked.parsed.items()}
-    ref = p["referral_date"]
-    years = ref.astype("datetime64[Y]").astype(np.int64) + 1970
-    age = p["age"]
-    band = np.searchsorted(np.asarray(study.AGE_BREAKS), age, side="right") - 1
-    assessed = p["assessed"].astype(np.int64)
-    treated = np.where(p["assessed"], p["treated"].astype(np.float64), np.nan)
-    frame = pd.DataFrame({
-        "referral_id": raw["PathwayID"].to_numpy(dtype=object)[keep],
-        "referral_date": ref,
-        "year": _categorical(years - min(study.YEARS), study.YEARS),
-        "age": age,
-        "age_band": _categorical(band, study.AGE_BANDS),
-        "gender": _categorical(p["gender"], study.GENDERS),
-        "ethnic_code": _categorical(p["ethnic_code"], ETHNIC_CODES),
-        "ethnicity": _categorical(p["ethnicity"], study.GROUPS),
-        "borough": _categorical(p["borough"], study.BOROUGHS),
-        "referral_source": _categorical(p["referral_source"], study.SOURCES),
+def frame_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The analysis frame (columns :data:`ANALYSIS_COLUMNS`) from the engine's coded rows."""
+    ymd = rows["ref_ymd"].to_numpy(dtype=np.int64)
+    dates = pd.to_datetime(pd.Series(ymd.astype(str)), format="%Y%m%d").to_numpy(dtype="datetime64[ns]") \
+        if len(ymd) else np.array([], dtype="datetime64[ns]")
+    assessed = rows["c_assessed"].to_numpy(dtype=np.int64)
+    treated = np.where(assessed == 1, rows["c_treated"].to_numpy(dtype=np.float64), np.nan)
+    return pd.DataFrame({
+        "referral_id": rows["referral_id"].to_numpy(dtype=object),
+        "referral_date": dates,
+        "year": _categorical(rows["c_year"], study.YEARS),
+        "age": rows["age"].to_numpy(dtype=np.int64),
+        "age_band": _categorical(rows["c_age_band"], study.AGE_BANDS),
+        "gender": _categorical(rows["c_gender"], study.GENDERS),
+        "ethnic_code": _categorical(rows["c_ethnic_code"], ETHNIC_CODES),
+        "ethnicity": _categorical(rows["c_ethnicity"], study.GROUPS),
+        "borough": _categorical(rows["c_borough"], study.BOROUGHS),
+        "referral_source": _categorical(rows["c_referral_source"], study.SOURCES),
         "assessed": assessed,
         "treated": treated,
     }, columns=ANALYSIS_COLUMNS)
-    flow = _flow(report, checked, frame)
-    return Prepared(frame=frame, flow=flow, report=report)
 
 
-def _flow(report: ValidationReport, checked: _Checked, frame: pd.DataFrame) -> pd.DataFrame:
-    n = report.n_input
-    counts = np.bincount(checked.first[checked.first >= 0], minlength=len(EXCLUSION_CHECKS))
-    rows = [("extract", "", "referrals in extract", n, n)]
-    remaining = n
-    for c, k in zip(EXCLUSION_CHECKS, counts):
-        remaining -= int(k)
-        rows.append(("excluded", c.code, c.reason, int(k), remaining))
-    n_an = len(frame)
-    if remaining != n_an:  # cannot happen; guards the accounting
-        raise AssertionError(f"flow does not add up: {remaining} remaining vs {n_an} analysed")
-    n_missing = int(frame["ethnicity"].isna().sum())
-    n_assessed = int(frame["assessed"].sum())
-    rows += [
-        ("analysed", "", "referrals analysed", n_an, n_an),
-        ("within analysed", "ethnicity_recorded", "ethnicity recorded", n_an - n_missing, pd.NA),
-        ("within analysed", "ethnicity_missing", CHECK_BY_CODE["ethnicity_missing"].reason, n_missing, pd.NA),
-        ("within analysed", "assessed", "assessed", n_assessed, pd.NA),
-        ("within analysed", "treated", "treated (among assessed)", int(np.nansum(frame["treated"])), pd.NA),
-    ]
-    flow = pd.DataFrame(rows, columns=FLOW_COLUMNS)
-    flow["n_rows"] = flow["n_rows"].astype(np.int64)
-    flow["n_remaining"] = flow["n_remaining"].astype("Int64")
-    return flow
+def prepare(raw, strict: bool = False, *, engine: str = "duckdb", spark=None, columns=None) -> Prepared:
+    """Validate ``raw`` and map it to the analysis frame (columns :data:`ANALYSIS_COLUMNS`).
+
+    ``raw``: a DataFrame of extract rows (or anything :func:`helpers.extract.run` reads: a CSV or Parquet path,
+    a Spark DataFrame). The extract engine normalises real-world variants (each counted in the flow), checks
+    every row, and returns the kept rows. Rows failing any exclusion check are dropped and counted in ``flow``
+    under their first reason (order of :data:`CHECKS`); with ``strict=True`` any data error (severity
+    ``invalid``) raises :class:`ExtractError` carrying the report instead. Out-of-scope rows (age under 18,
+    gender not known) are always excluded and counted, never an error. Missing ethnicity (Z, 99, blank) is
+    kept as NaN.
+    """
+    if isinstance(raw, pd.DataFrame):
+        check_required_columns(raw, columns)
+    res = extract.run(raw, engine=engine, spark=spark, columns=columns, rows=True)
+    if strict and not res.report.ok:
+        raise ExtractError("The extract has invalid rows (strict mode):\n" + str(res.report), report=res.report)
+    return Prepared(frame=frame_from_rows(res.rows), flow=res.flow, report=res.report)
+
 
 
 def flow_text(flow: pd.DataFrame, show_zero: bool = False) -> str:
@@ -555,12 +254,16 @@ def flow_text(flow: pd.DataFrame, show_zero: bool = False) -> str:
     within = flow[flow["step"] == "within analysed"].set_index("check")["n_rows"]
     excl = flow[flow["step"] == "excluded"]
     shown = excl if show_zero else excl[excl["n_rows"] > 0]
-    w = max([len(r) for r in flow["reason"]] + [30]) + 4
+    norm = flow[(flow["step"] == "normalised") & (flow["n_rows"] > 0)]
+    w = max([len(r) for r in flow.loc[flow["step"] != "normalised", "reason"]] + [30]) + 4
 
     def pct(k, d):
         return f"({100 * k / d:5.1f}%)" if d else ""
 
     out = [f"{'Referrals in extract':<{w}}{n_in:>12,}"]
+    if len(norm):
+        out.append("  read as the study's form (kept, counted):")
+        out += [f"    {r['reason']} ({r['n_rows']:,} rows)" for _, r in norm.iterrows()]
     for _, r in shown.iterrows():
         out.append(f"{'  - ' + r['reason']:<{w}}{r['n_rows']:>12,}   remaining {int(r['n_remaining']):,}")
     if excl["n_rows"].sum() == 0:
@@ -615,7 +318,7 @@ def data_dictionary() -> pd.DataFrame:
     raw_rows = [
         ("PathwayID", "string", "any non-blank identifier, unique per referral",
          codes.RAW_COLUMNS["PathwayID"], _SRC_FIELD),
-        ("ReferralRequestReceivedDate", "date", f"YYYY-MM-DD; study period {period}",
+        ("ReferralRequestReceivedDate", "date", f"YYYY-MM-DD (a time part or dd/mm/yyyy is normalised); study period {period}",
          codes.RAW_COLUMNS["ReferralRequestReceivedDate"], _SRC_FIELD),
         ("Age_ReferralRequest_ReceivedDate", "integer", f"whole years; valid {AGE_MIN_VALID}-{AGE_MAX_VALID}; "
          f"study population {AGE_MIN_STUDY}+", codes.RAW_COLUMNS["Age_ReferralRequest_ReceivedDate"], _SRC_FIELD),
@@ -628,9 +331,10 @@ def data_dictionary() -> pd.DataFrame:
          "grouping into GP/Self/Community/Other assumed apart from A1 and B1",
          f"{_SRC_FIELD}; codes: {_SRC_DD} (IAPT source of referral)"),
         ("Borough", "text", "; ".join(study.BOROUGHS), codes.RAW_COLUMNS["Borough"], _SRC_LOCAL),
-        ("Assessment_FirstDate", "date", "YYYY-MM-DD or blank; not before the referral date",
+        ("Assessment_FirstDate", "date", "YYYY-MM-DD (or a normalised variant) or blank; not before the referral date",
          codes.RAW_COLUMNS["Assessment_FirstDate"], _SRC_FIELD),
-        ("TherapySession_FirstDate", "date", "YYYY-MM-DD or blank; only if assessed; not before the assessment",
+        ("TherapySession_FirstDate", "date",
+         "YYYY-MM-DD (or a normalised variant) or blank; only if assessed; not before the assessment",
          codes.RAW_COLUMNS["TherapySession_FirstDate"], _SRC_FIELD),
     ]
     assert [r[0] for r in raw_rows] == REQUIRED_COLUMNS
@@ -670,8 +374,13 @@ def data_dictionary() -> pd.DataFrame:
          "1 if TherapySession_FirstDate is not blank, among the assessed", _SRC_DERIVED),
     ]
     assert [r[0] for r in analysis_rows] == ANALYSIS_COLUMNS
+    norm_rows = [(n.code, "normalisation", n.maps_to, f"{n.reason} (fields: {', '.join(n.fields)})",
+                  "helpers.extract.NORMALISATIONS") for n in NORMALISATIONS]
+    norm_rows += [(alias, "field name", f"read as {canonical}", "field name of a later dataset version, recognised "
+                   "by default (any other name: a YAML column mapping)", _SRC_FIELD)
+                  for alias, canonical in extract.DEFAULT_ALIASES.items()]
     rows = ([("raw extract", *r) for r in raw_rows] + [("truth file", *r) for r in truth_rows]
-            + [("analysis frame", *r) for r in analysis_rows])
+            + [("analysis frame", *r) for r in analysis_rows] + [("normalisation", *r) for r in norm_rows])
     return pd.DataFrame(rows, columns=DICTIONARY_COLUMNS)
 
 
@@ -719,7 +428,8 @@ def data_dictionary_markdown() -> str:
         out.append(f"| {c} | {label} | {g if g else 'missing (kept, NaN)'} |")
     out += ["| (blank) | | missing (kept, NaN) |", "",
             f"Chinese (R) is grouped with **{codes.CHINESE_GROUP}** (*assumed*: the paper's choice is not known; "
-            "one line in `helpers/codes.py`). Any other value (for example `NA`, `a`, ` A`) is an unknown code: "
+            "one line in `helpers/codes.py`). After the normalisations below (so `a`, ` A` and `A1` read as A), any "
+            "other value (for example `NA`, `X`) is an unknown code: "
             "reported and the row excluded, never treated as missing.", "",
             "### Source of referral (`SourceOfReferralIAPT`)", "",
             "| code | NHS label | analysis category |", "|---|---|---|"]
@@ -729,6 +439,23 @@ def data_dictionary_markdown() -> str:
             "### Gender (`Gender`)", "", "| code | analysis |", "|---|---|"]
     for c, g in codes.GENDER_CODE_TO_LABEL.items():
         out.append(f"| {c} | {g if g else 'excluded: gender not known'} |")
+    out += ["", "## Normalisations (`helpers.extract.NORMALISATIONS`)", "",
+            "Real extracts write the same value in other ways. The extract engine reads these variants as the "
+            "study's form before any check, and counts every row each one touches in the flow table (`step` "
+            "`normalised`), so nothing is guessed silently. A value matching none of them is checked as it is "
+            "(and excluded with its reason if invalid). Blank means empty, spaces only, or null (None, NaN in a "
+            "typed column, NaT, SQL NULL).", "",
+            "| normalisation | fields | what is read | read as |", "|---|---|---|---|"]
+    for n in NORMALISATIONS:
+        out.append(f"| `{n.code}` | {', '.join(n.fields) if len(n.fields) < 5 else 'every field'} | "
+                   f"{_md_escape(n.reason)} | {_md_escape(n.maps_to)} |")
+    out += ["", "Dates: ISO (YYYY-MM-DD) first; then YYYY-MM-DD with a time part; then d/m/yyyy, read as UK "
+            "day-first (an ambiguous one, both parts 12 or less, is counted separately as such); anything "
+            "else is not a valid date (a named exclusion). Field names: "
+            + "; ".join(f"`{a}` is read as `{c}`" for a, c in extract.DEFAULT_ALIASES.items())
+            + "; a field whose name differs only in case or surrounding spaces is matched too; any other local "
+            "name through a YAML column mapping (`python -m helpers.extract PATH --columns MAPPING.yaml`, "
+            "`{study field: your column}`). Each rename is a flow row (`column_renamed`).", ""]
     out += ["", "## Checks and exclusions (`helpers.prepare.CHECKS`, in order)", "",
             "Every check is run on the raw strings before any transformation. The validation report lists, per "
             "check, the number of rows failing it, up to five example **line numbers in the CSV file** (line 1 "
@@ -737,7 +464,8 @@ def data_dictionary_markdown() -> str:
             "first failed check in this order**, in the flow table, so that rows in extract = rows analysed + "
             "the sum of the exclusions. Date-order checks apply only where both dates are valid.", "",
             "For a repeated `PathwayID` the first occurrence is kept (if it passes the other checks) and every "
-            "later one is excluded. Values are matched exactly (no trimming, no case folding).", "",
+            "later one is excluded. Checks see the values after the normalisations below; the report shows the raw "
+            "values.", "",
             "| order | check | field | reason | severity | action |", "|---|---|---|---|---|---|"]
     for i, c in enumerate(CHECKS, 1):
         out.append(f"| {i} | `{c.code}` | {', '.join(c.fields)} | {_md_escape(c.reason)} | {c.severity} "

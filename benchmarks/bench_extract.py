@@ -1,0 +1,151 @@
+"""Extract -> pattern counts -> the nine models and weighted MI (M = 20), by size and engine, against the old
+pandas route (``benchmarks/legacy_pandas_prepare.py``) on the same file in the same run.
+
+Every measurement runs in its own Python process, so its peak memory (ru_maxrss) is its own.
+
+    .venv/bin/python benchmarks/bench_extract.py --sizes 85800 1000000 10000000 [--spark-max 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+M = 20
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def cohort_file(n: int) -> Path:
+    """The synthetic cohort of n referrals as CSV (the committed one for 85,800), generated once and kept."""
+    from helpers import cohort
+
+    if n == 85_800:
+        return cohort.DEFAULT_COHORT
+    path = DATA / f"cohort_{n}.csv"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "helpers.cohort", "--n", str(n), "--out", str(path)], cwd=ROOT,
+                       check=True, capture_output=True)
+    return path
+
+
+def _margin():
+    from helpers import pipeline
+
+    return pipeline.population_margin(pipeline.load_study_data())  # the default cohort's truth margin
+
+
+def task_pandas(path: str) -> dict:
+    """The old route: pandas read_extract + prepare (strings), then the row-level ModelPlan and row MI."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import legacy_pandas_prepare as old
+
+    from helpers import imputation, models
+
+    margin = _margin()
+    t0 = time.perf_counter()
+    prepared = old.prepare(old.read_extract(path))
+    t1 = time.perf_counter()
+    models.fit_all(prepared.frame)
+    res = imputation.impute_ethnicity(prepared.frame, margin, M, np.random.default_rng(1))
+    imputation.mi_estimates(prepared.frame, res, progress=False)
+    t2 = time.perf_counter()
+    return {"extract_s": t1 - t0, "fits_s": t2 - t1, "total_s": t2 - t0, "rows": len(prepared.frame)}
+
+
+def task_engine(path: str, engine: str) -> dict:
+    """The engine: read -> normalise -> check -> count, then the nine models and weighted MI from counts."""
+    import numpy as np
+
+    from helpers import extract, fromcounts
+
+    margin = _margin()
+    spark = None
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+
+        spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+                 .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4")
+                 .config("spark.driver.memory", "2g").config("spark.driver.bindAddress", "127.0.0.1")
+                 .config("spark.driver.host", "127.0.0.1").getOrCreate())
+        spark.sparkContext.setLogLevel("ERROR")
+    t0 = time.perf_counter()
+    res = extract.run(path, engine=engine, spark=spark)
+    t1 = time.perf_counter()
+    fromcounts.estimates(res.pattern_counts, margin, M, np.random.default_rng(1))
+    t2 = time.perf_counter()
+    return {"extract_s": t1 - t0, "fits_s": t2 - t1, "total_s": t2 - t0, "rows": int(res.pattern_counts["n"].sum()),
+            "patterns": len(res.pattern_counts)}
+
+
+# Single-threaded BLAS for every route alike: the model matrices are small, and threaded BLAS spin-waits on a
+# shared 2-core machine (measured here: 8 s instead of 110 s for the same fits under load).
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def run_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--task", *args], cwd=ROOT, capture_output=True, text=True,
+                         env=ENV)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[85_800, 1_000_000, 10_000_000])
+    ap.add_argument("--spark-max", type=int, default=1_000_000, help="largest size run on Spark (local mode)")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.task:
+        kind, path = a.task[0], a.task[1]
+        r = task_pandas(path) if kind == "pandas" else task_engine(path, kind)
+        r["peak_gb"] = _peak_gb()
+        print(json.dumps(r))
+        return 0
+    try:
+        import pyspark  # noqa: F401
+        have_spark = True
+    except ImportError:
+        have_spark = False
+    results = []
+    print(f"Extract -> all complete-case and weighted-MI (M = {M}) estimates, by route "
+          "(extract = read, check, count; fits = 9 models + weighted MI)")
+    print(f"  {'referrals':>12}  {'route':<14} {'extract s':>9} {'fits s':>7} {'total s':>8} {'peak GB':>8}  ratio")
+    for n in a.sizes:
+        path = str(cohort_file(n))
+        base = None
+        for route in ["pandas", "duckdb"] + (["spark"] if have_spark and n <= a.spark_max else []):
+            r = run_child(route, path)
+            r.update(size=n, route=route)
+            results.append(r)
+            if "error" in r:
+                print(f"  {n:>12,}  {route:<14} failed: {r['error']}")
+                continue
+            base = r if route == "pandas" else base
+            ratio = f"{base['total_s'] / r['total_s']:.1f}x faster, {base['peak_gb'] / r['peak_gb']:.1f}x less memory" \
+                if base and route != "pandas" else "(old route)"
+            label = {"pandas": "pandas (old)", "duckdb": "duckdb", "spark": "spark local"}[route]
+            print(f"  {n:>12,}  {label:<14} {r['extract_s']:9.1f} {r['fits_s']:7.1f} {r['total_s']:8.1f} "
+                  f"{r['peak_gb']:8.2f}  {ratio}")
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

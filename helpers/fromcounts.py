@@ -1,0 +1,243 @@
+"""The nine models and weighted multiple imputation from covariate-pattern counts alone.
+
+Why: every covariate is categorical, so the models need only the counts of (pattern x outcome), and a
+researcher can carry those counts (``pattern_counts.csv`` from ``python -m helpers.extract``) out of a
+secure environment after disclosure checks. Imputation works per pattern too: the imputation model is fitted
+on the observed counts of each pattern exactly as ``helpers.imputation.impute_codes`` fits it on rows, and the
+missing rows of a pattern are split across the groups by one multinomial draw (rows drawn one by one from
+the same probabilities would give the same distribution), so M = 20 at 10 million referrals takes seconds.
+
+Entry points: :func:`count_data` (pattern counts -> :class:`CountData`), :func:`complete_case` (the nine
+models), :func:`impute` / :func:`mi_estimates` (weighted or MAR MI), :func:`estimates` (complete case and
+weighted MI, the paper's two analyses, long and tidy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from helpers import imputation, models, study
+
+#: Columns of a pattern-count table (as ``helpers.extract`` writes them) and the count column ``n``.
+PATTERN_COLUMNS = ["ethnicity", "age_band", "gender", "year", "borough", "referral_source", "assessed", "treated"]
+_COVARIATES = PATTERN_COLUMNS[1:]
+_LEVELS = {"ethnicity": study.GROUPS, "age_band": study.AGE_BANDS, "gender": study.GENDERS, "year": study.YEARS,
+           "borough": study.BOROUGHS, "referral_source": study.SOURCES}
+
+
+@dataclass
+class CountData:
+    """Pattern counts in the shape the fits need: one row per pattern of covariates and outcomes.
+
+    ``patterns``: the covariates and outcomes (categoricals like the analysis frame); ``observed``: patterns x
+    groups (``study.GROUPS``) counts with ethnicity recorded; ``missing``: per pattern, the count with
+    ethnicity missing.
+    """
+
+    patterns: pd.DataFrame
+    observed: np.ndarray
+    missing: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.observed.sum() + self.missing.sum())
+
+    def frame(self) -> pd.DataFrame:
+        """Patterns x groups, then one row per pattern with ethnicity missing: the weighted rows of the plan."""
+        P, G = self.observed.shape
+        idx = np.concatenate([np.repeat(np.arange(P), G), np.arange(P)])
+        eth = np.concatenate([np.tile(np.arange(G), P), np.full(P, -1)])
+        out = self.patterns.iloc[idx].reset_index(drop=True)
+        out.insert(0, "ethnicity", pd.Categorical.from_codes(eth, categories=study.GROUPS))
+        return out
+
+    def weights(self, completed: np.ndarray | None = None) -> np.ndarray:
+        """Row weights of :meth:`frame`: observed counts (complete case), or a completed patterns x groups table
+        (an imputation) with nothing left missing."""
+        if completed is None:
+            return np.concatenate([self.observed.ravel(), self.missing]).astype(float)
+        return np.concatenate([np.asarray(completed, dtype=float).ravel(), np.zeros(len(self.missing))])
+
+
+def _categorical(values: pd.Series, column: str) -> pd.Categorical:
+    levels = _LEVELS[column]
+    v = values.astype(int) if column == "year" else values.astype(str)
+    cat = pd.Categorical(v, categories=levels)
+    bad = pd.unique(values[(cat.codes < 0) & (values.astype(str) != "")])
+    if len(bad):
+        raise ValueError(f"pattern counts: column {column!r} has values {list(bad)[:5]} outside {levels}")
+    return cat
+
+
+def count_data(pc: pd.DataFrame) -> CountData:
+    """Validate a pattern-count table (:data:`PATTERN_COLUMNS` + ``n``; ethnicity blank = missing, treated blank
+    = not assessed) and arrange it by pattern. Fails naming the column and the value that is wrong."""
+    missing = [c for c in PATTERN_COLUMNS + ["n"] if c not in pc.columns]
+    if missing:
+        raise ValueError(f"pattern counts lack columns {missing}; expected {PATTERN_COLUMNS + ['n']}")
+    n = pd.to_numeric(pc["n"], errors="coerce")
+    if n.isna().any() or (n < 0).any() or (n != np.floor(n)).any():
+        raise ValueError("pattern counts: column 'n' must hold whole counts >= 0, found "
+                         f"{list(pc.loc[n.isna() | (n < 0) | (n != np.floor(n)), 'n'].head(5))}")
+    eth = pc["ethnicity"].fillna("").astype(str)
+    eth_cat = _categorical(eth, "ethnicity")
+    cols = {c: _categorical(pc[c], c) for c in ("age_band", "gender", "year", "borough", "referral_source")}
+    assessed = pd.to_numeric(pc["assessed"], errors="coerce")
+    treated = pd.to_numeric(pc["treated"].replace("", np.nan), errors="coerce")
+    if not assessed.isin([0, 1]).all():
+        raise ValueError("pattern counts: 'assessed' must be 0 or 1")
+    if not treated[assessed == 1].isin([0, 1]).all() or treated[assessed == 0].notna().any():
+        raise ValueError("pattern counts: 'treated' must be 0 or 1 when assessed and blank when not")
+    key = pd.DataFrame({**{c: v.codes for c, v in cols.items()}, "assessed": assessed.astype(int),
+                        "treated": treated.fillna(-1).astype(int)})
+    grouped = key.groupby(list(key.columns), sort=True)
+    pat_id = grouped.ngroup().to_numpy()
+    u = grouped.size().index.to_frame(index=False)
+    P, G = len(u), len(study.GROUPS)
+    e = np.asarray(eth_cat.codes, dtype=np.int64)
+    w = n.to_numpy(dtype=float)
+    observed = np.zeros((P, G))
+    np.add.at(observed, (pat_id[e >= 0], e[e >= 0]), w[e >= 0])
+    miss = np.bincount(pat_id[e < 0], weights=w[e < 0], minlength=P)
+    patterns = pd.DataFrame({c: pd.Categorical.from_codes(u[c].to_numpy(), categories=_LEVELS[c]) for c in cols})
+    patterns["assessed"] = u["assessed"].to_numpy(dtype=np.int64)
+    patterns["treated"] = np.where(u["treated"].to_numpy() < 0, np.nan, u["treated"].to_numpy(dtype=float))
+    return CountData(patterns[_COVARIATES], observed, miss)
+
+
+def pattern_counts_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The pattern-count table of an analysis frame (the row-level route), in the extract engine's layout."""
+    key = pd.DataFrame({
+        "ethnicity": frame["ethnicity"].astype(object).where(frame["ethnicity"].notna(), ""),
+        **{c: frame[c].astype(object) for c in ("age_band", "gender", "year", "borough", "referral_source")},
+        "assessed": frame["assessed"].astype(np.int64),
+        "treated": np.where(frame["assessed"] == 1, frame["treated"].fillna(-1).astype(int).astype(str), ""),
+    })
+    return key.groupby(PATTERN_COLUMNS, sort=False).size().rename("n").reset_index()
+
+
+def _plan(cd: CountData) -> models.ModelPlan:
+    return models.ModelPlan(cd.frame(), weights=cd.weights())
+
+
+def complete_case(cd: CountData, analysis: str = "complete_case") -> pd.DataFrame:
+    """All 3 stages x 3 models on the recorded-ethnicity counts: the same tidy table as ``models.fit_all`` on
+    the rows (same estimates, standard errors and counts)."""
+    return _plan(cd).fit_all(analysis=analysis)
+
+
+@dataclass
+class CountImputation:
+    """M completed patterns x groups tables and the imputation model behind them."""
+
+    completed: list[np.ndarray]
+    weights: pd.Series
+    analysis: str  # "weighted_mi" or "mar_mi"
+    m: int
+    n_missing: int
+    fit: object = None
+    mar_fit: object = None
+    messages: list[str] = field(default_factory=list)
+
+
+def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Generator,
+           weights: str | None = "conditional",
+           z_columns: Sequence[str] = imputation.DEFAULT_Z) -> CountImputation:
+    """Weighted (population-calibrated) MI of ethnicity, per pattern, M times.
+
+    The imputation model, its weights and its robust variance are those of ``imputation.impute_codes`` on the
+    same data (the same counts enter the same fitter). Each imputation draws beta* ~ N(beta_hat, V), then for
+    every pattern with missing rows one multinomial split of them across the groups. Randomness: ``rng`` only.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)).")
+    if weights not in ("conditional", "marginal", None):
+        raise ValueError(f"weights must be 'conditional', 'marginal' or None, got {weights!r}.")
+    if m < 1:
+        raise ValueError(f"m (number of imputations) must be >= 1, got {m}.")
+    groups = list(study.GROUPS)
+    X, names = imputation.z_design(cd.patterns, z_columns)
+    counts = cd.observed
+    mis = cd.missing
+    n_mis = int(round(mis.sum()))
+    if n_mis == 0:
+        raise ValueError("impute: nothing is missing, there is nothing to impute.")
+    observed_counts = counts.sum(axis=0)
+    if np.any(observed_counts == 0):
+        raise ValueError(f"impute: no observed rows in groups {[groups[j] for j in np.flatnonzero(observed_counts == 0)]}")
+    fit_rows = counts.sum(axis=1) > 0
+    mis_pat = np.flatnonzero(mis > 0)
+    messages: list[str] = []
+    mar_fit = None
+    fitter = imputation._fit_mnlogit  # the imputation model of the row-level route, on the same counts
+    if weights is None:
+        w = np.ones(len(groups))
+        fit = fitter(X[fit_rows], counts[fit_rows], weights=None, robust=False, names=names, categories=groups)
+        analysis = "mar_mi"
+    else:
+        if margin is None:
+            raise ValueError(f"weights={weights!r} needs a population margin.")
+        p_pop = imputation.validate_margin(margin, groups).to_numpy()
+        if weights == "marginal":
+            w, messages = imputation.marginal_weights(observed_counts, n_mis, p_pop, groups, return_messages=True)
+        else:
+            mar_fit = fitter(X[fit_rows], counts[fit_rows], weights=None, robust=False, names=names,
+                             categories=groups)
+            pi_hat = imputation._softmax_probs(X[mis_pat], np.asarray(mar_fit.params))
+            w, messages = imputation.conditional_weights(pi_hat, observed_counts, p_pop, groups,
+                                                         multiplicity=mis[mis_pat], return_messages=True)
+        fit = fitter(X[fit_rows], counts[fit_rows], weights=w, robust=True, names=names, categories=groups)
+        analysis = "weighted_mi"
+    beta_hat = np.asarray(fit.params, dtype=float)
+    vec_hat = beta_hat.ravel(order="F")
+    chol = imputation._mvn_factor(np.asarray(fit.cov, dtype=float))
+    x_mis = X[mis_pat]
+    n_split = np.rint(mis[mis_pat]).astype(np.int64)
+    completed = []
+    for _ in range(m):
+        beta_star = (vec_hat + chol @ rng.standard_normal(vec_hat.size)).reshape(beta_hat.shape, order="F")
+        probs = imputation._softmax_probs(x_mis, beta_star)
+        drawn = np.zeros_like(counts)
+        drawn[mis_pat] = rng.multinomial(n_split, probs)
+        completed.append(counts + drawn)
+    return CountImputation(completed, pd.Series(w, index=pd.Index(groups, name="ethnicity"), name="weight"),
+                           analysis, m, n_mis, fit, mar_fit, messages)
+
+
+def mi_estimates(cd: CountData, completed: Sequence[np.ndarray], analysis: str = "weighted_mi") -> pd.DataFrame:
+    """Fit the nine models on each completed patterns x groups table and pool with Rubin's rules
+    (``imputation.pool_tidy``): the numbers ``imputation.mi_estimates`` gives on the same completed rows."""
+    plan = _plan(cd)
+    tables = [plan.fit_all(analysis=analysis, weights=cd.weights(c)) for c in completed]
+    return imputation.pool_tidy(tables, analysis)
+
+
+def estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng: np.random.Generator,
+              weights: str | None = "conditional") -> pd.DataFrame:
+    """The paper's analyses from pattern counts alone: complete case and weighted MI, every stage and model,
+    long and tidy (the columns of ``models.fit_all`` plus the pooling columns for the MI rows)."""
+    cd = pc if isinstance(pc, CountData) else count_data(pc)
+    cc = complete_case(cd)
+    imp = impute(cd, margin, m, rng, weights=weights)
+    return pd.concat([cc, mi_estimates(cd, imp.completed, imp.analysis)], ignore_index=True)
+
+
+def completed_counts(cd: CountData, frame: pd.DataFrame, completed: pd.Series) -> np.ndarray:
+    """Patterns x groups counts of one completed row-level ethnicity column (to check the two routes agree)."""
+    pc = pattern_counts_from_frame(frame.assign(ethnicity=completed))
+    other = count_data(pc)
+    lookup = {k: i for i, k in enumerate(_keys(cd.patterns))}
+    out = np.zeros_like(cd.observed)
+    for i, k in enumerate(_keys(other.patterns)):
+        out[lookup[k]] += other.observed[i]
+    return out
+
+
+def _keys(patterns: pd.DataFrame) -> list[tuple]:
+    cols = [patterns[c].cat.codes.to_numpy() for c in ("age_band", "gender", "year", "borough", "referral_source")]
+    cols += [patterns["assessed"].to_numpy(), np.nan_to_num(patterns["treated"].to_numpy(dtype=float), nan=-1)]
+    return list(zip(*[c.tolist() for c in cols]))
