@@ -116,14 +116,14 @@ browser:
 	fi
 
 ## test-python: on another interpreter (PYTHON=... required), in its own venv .venv-X.Y: a fresh install, the
-## unit tests (everything but the whole-run and browser tests, which `make test` runs) and one notebook under
+## unit tests (everything but the whole-run, browser and Spark tests, which `make test` runs) and one notebook under
 ## nbval. CI runs it for every supported Python beside the one `make test` used.
 PY_TAG = $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
 test-python:
 	@test -n "$(PY_TAG)" || { echo "error: test-python needs PYTHON=/path/to/python3.X (got '$(PYTHON)')" >&2; exit 1; }
 	rm -rf .venv-$(PY_TAG)
 	$(MAKE) --no-print-directory venv VENV=.venv-$(PY_TAG) PYTHON=$(PYTHON)
-	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider -m "not whole_run" tests
+	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider -m "not whole_run" --ignore=tests/test_spark.py tests
 	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/07_treatment.ipynb
 	rm -rf .venv-$(PY_TAG)
