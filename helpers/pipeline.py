@@ -228,8 +228,9 @@ def check_extract(params: dict[str, Any]) -> ExtractCheck:
         message = message.replace(str(params["data_path"]), source)
         return ExtractCheck(source, None, None, message)
     try:
-        spark = extract.spark_session() if params["engine"] == "spark" else None
-        prepared = prepare.prepare(raw, engine=params["engine"], spark=spark)
+        engine = params.get("engine", "duckdb")
+        spark = extract.spark_session() if engine == "spark" else None
+        prepared = prepare.prepare(raw, engine=engine, spark=spark)
     except extract.ExtractError as err:
         return ExtractCheck(source, raw, None, str(err))
     if len(raw) == 0:

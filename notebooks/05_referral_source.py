@@ -52,7 +52,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import lessons, models, params, pipeline, plots, study, tables
+from helpers import lessons, models, params, pipeline, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -102,8 +102,10 @@ crude.reindex(study.GROUPS)
 
 # %%
 rows = frame[frame["ethnicity"].notna()].copy()  # complete case: recorded ethnicity only
-print(f"Rows in the model: {len(rows):,} of {len(frame):,} referrals "
-      f"({len(frame) - len(rows):,} with ethnicity missing left out)")
+# A level with no rows (an extract of one year, say) has no coefficient to estimate: drop unused levels first.
+rows = rows.apply(lambda col: col.cat.remove_unused_categories() if isinstance(col.dtype, pd.CategoricalDtype) else col)
+print(f"Rows in the model: {publish.count(len(rows), p)} of {publish.count(len(frame), p)} referrals "
+      f"({publish.count(len(frame) - len(rows), p)} with ethnicity missing left out)")
 
 source_order = ["GP", "Self", "Community", "Other"]  # GP first: code 0 is mnlogit's base outcome
 rows["source_code"] = pd.Categorical(rows["referral_source"], categories=source_order).codes
@@ -113,7 +115,8 @@ formula = ("source_code ~ C(ethnicity, Treatment(reference='White British'))"
 start = time.perf_counter()  # only to compare speeds in section 3.3
 res = smf.mnlogit(formula, data=rows, missing="raise").fit(disp=0)
 seconds_statsmodels = time.perf_counter() - start
-print(res.summary())
+print(publish.exploratory(res.summary(), p, "the summary's header",
+                         "It gives exact numbers of observations; the coefficients follow below."))
 
 # %% [markdown]
 # ### 3.1 Reading the summary
@@ -183,7 +186,7 @@ table, _, _ = models.design(frame, study.MODELS["adjusted_full"], stage="referra
 start = time.perf_counter()
 models.fit_stage(frame, "referral_source", "adjusted_full")
 seconds_counts = time.perf_counter() - start
-print(f"{len(rows):,} rows, but only {len(table):,} distinct covariate patterns with ethnicity recorded")
+print(f"{publish.count(len(rows), p)} rows, but only {len(table):,} distinct covariate patterns with ethnicity recorded")
 print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {seconds_counts:.2f} s "
       f"({seconds_statsmodels / seconds_counts:.0f} times faster)")
 

@@ -98,12 +98,15 @@ print(f"Table 4 example: {probability_from_or(0.724, 0.77) * 100:.1f}% vs 72.4%"
 
 # %%
 rows = frame[frame["ethnicity"].notna()]  # complete case: recorded ethnicity only
-print(f"Rows in the model: {len(rows):,} of {len(frame):,} referrals "
-      f"({len(frame) - len(rows):,} with ethnicity missing left out)")
+# A level with no rows (an extract of one year, say) has no coefficient to estimate: drop unused levels first.
+rows = rows.apply(lambda col: col.cat.remove_unused_categories() if isinstance(col.dtype, pd.CategoricalDtype) else col)
+print(f"Rows in the model: {publish.count(len(rows), p)} of {publish.count(len(frame), p)} referrals "
+      f"({publish.count(len(frame) - len(rows), p)} with ethnicity missing left out)")
 rhs = ("C(ethnicity, Treatment(reference='White British'))"
        " + C(age_band) + C(gender) + C(year) + C(borough)")  # the right-hand side: the fully adjusted model
 res = smf.logit("assessed ~ " + rhs, data=rows, missing="raise").fit(disp=0)
-print(res.summary())
+print(publish.exploratory(res.summary(), p, "the summary's header",
+                         "It gives exact numbers of observations; the coefficients follow below."))
 
 # %% [markdown]
 # Read the summary as in notebook 05, section 3.1. The header gives the number of rows (`No. Observations`) and
@@ -128,8 +131,8 @@ ors.rename(index=lambda t: t.split("[T.")[1][:-1]).round(2)
 
 # %%
 patterns, _, _ = models.design(frame, study.MODELS["adjusted_full"], stage="assessment")
-print(f"{len(rows):,} rows collapse to {len(patterns):,} covariate patterns")
-patterns.head()
+print(f"{publish.count(len(rows), p)} rows collapse to {len(patterns):,} covariate patterns")
+publish.counts(patterns.head(), p, count_columns=["n_1", "n_0"])
 
 # %%
 res_counts = smf.glm("n_1 + n_0 ~ " + rhs, data=patterns, family=sm.families.Binomial()).fit()

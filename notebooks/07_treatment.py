@@ -75,11 +75,15 @@ publish.pathway_counts(frame, p)[["referred", "assessed", "treated", "pct_treate
 
 # %%
 rows = frame[frame["ethnicity"].notna() & (frame["assessed"] == 1)]  # the assessed, ethnicity recorded
-print(f"Rows in the model: {len(rows):,} assessed referrals with ethnicity recorded, of {len(frame):,} referrals")
+# A level with no rows (an extract of one year, say) has no coefficient to estimate: drop unused levels first.
+rows = rows.apply(lambda col: col.cat.remove_unused_categories() if isinstance(col.dtype, pd.CategoricalDtype) else col)
+print(f"Rows in the model: {publish.count(len(rows), p)} assessed referrals with ethnicity recorded, "
+      f"of {publish.count(len(frame), p)} referrals")
 rhs = ("C(ethnicity, Treatment(reference='White British'))"
        " + C(age_band) + C(gender) + C(year) + C(borough)")  # the fully adjusted model
 res = smf.logit("treated ~ " + rhs, data=rows, missing="raise").fit(disp=0)
-print(res.summary())
+print(publish.exploratory(res.summary(), p, "the summary's header",
+                         "It gives exact numbers of observations; the coefficients follow below."))
 
 # %% [markdown]
 # Now the odds ratios and their intervals, `np.exp` of the coefficients and of both ends of each interval, beside

@@ -112,7 +112,7 @@ def test_a_blocking_extract_stops_before_any_notebook_and_leaves_the_flow(tmp_pa
     out = tmp_path / "out"
     result = run_cli(["-p", f"data_path={extract}", "--out", str(out)])
     assert result.returncode == R.EXIT_BAD_EXTRACT, result.stderr
-    assert "referral date not a valid YYYY-MM-DD date" in result.stdout and "lines 2, 3, 4, 5, 6" in result.stdout
+    assert "referral date not a valid date" in result.stdout and "lines 2, 3, 4, 5, 6" in result.stdout
     assert "no usable row: all 30 rows were excluded" in result.stderr and "No notebook was run" in result.stderr
     assert "Traceback" not in result.stderr
     assert not any((out / "notebooks").glob("*.ipynb"))
