@@ -207,6 +207,7 @@ def real_run(tmp_path_factory):
     return result, out, extract
 
 
+@pytest.mark.whole_run
 def test_real_run_finishes_every_notebook(real_run):
     result, out, _ = real_run
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -217,6 +218,7 @@ def test_real_run_finishes_every_notebook(real_run):
     assert "unknown source-of-referral code" in result.stdout and "lines 7, 8, 9" in result.stdout
 
 
+@pytest.mark.whole_run
 def test_real_run_publish_folder_passes_the_checker(real_run):
     _, out, extract = real_run
     found = check_outputs.check_folder(out, forbidden=[str(extract.parent), str(out), str(PROJECT_ROOT)])
@@ -225,6 +227,7 @@ def test_real_run_publish_folder_passes_the_checker(real_run):
     assert not (out / "tables" / "flow.csv").exists()
 
 
+@pytest.mark.whole_run
 def test_real_run_pages_say_what_needs_the_truth(real_run):
     _, out, _ = real_run
     page = (out / "html" / "08_missing_ethnicity.html").read_text(encoding="utf-8")
