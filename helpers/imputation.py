@@ -23,6 +23,7 @@ same code runs at row level.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -427,26 +428,45 @@ class EngineResult:
     n_dropped: int = 0
 
 
+@dataclass
+class _UnweightedFit:
+    """The unweighted imputation model on the columns kept, and the warnings its fitter raised (held back)."""
+
+    keep: np.ndarray
+    fit: object | None
+    caught: list = field(default_factory=list)
+
+    def use(self) -> object:
+        """The fit, raising the warnings the fitter raised (as fitting it again would)."""
+        for w in self.caught:  # at the fitter's own line, shown as often as Python shows a warning from there
+            module = next((m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == w.filename), None)
+            registry = None if module is None else module.__dict__.setdefault("__warningregistry__", {})
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=registry)
+        return self.fit
+
+
 def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] | None,
-                       categories: Sequence[str] | None, messages: list[str], max_rounds: int = 5) -> np.ndarray:
+                       categories: Sequence[str] | None, messages: list[str], max_rounds: int = 5) -> _UnweightedFit:
     """Columns of the imputation model's Z that the complete cases can estimate (intercept always kept).
 
     Fit the unweighted model; every column with a coefficient flagged not estimable (``fit.not_estimable``:
     an empty level x category cell, or separation) is dropped, which merges that level with the reference
     level in the imputation model, and the model is refitted until nothing is flagged. Each drop is reported
-    with an :class:`ImputationModelWarning` (the user sees it) and kept in ``messages``.
+    with an :class:`ImputationModelWarning` (the user sees it) and kept in ``messages``. The last fit is the
+    unweighted model on the kept columns, returned so that it is not fitted twice (MAR MI uses it, weighted MI
+    takes its conditional weights from it).
     """
     keep = np.arange(x.shape[1])
     for _ in range(max_rounds):
         sub_names = None if names is None else [names[j] for j in keep]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the fitter's own SparseCellWarnings are summarised below
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the fitter's own SparseCellWarnings are summarised below
             fit = _fit_mnlogit(x[:, keep], counts, weights=None, robust=False, names=sub_names,
                                categories=categories)
         p = keep.size
         bad = sorted({int(i) % p for i in getattr(fit, "not_estimable", [])} - {0})
         if not bad:
-            return keep
+            return _UnweightedFit(keep, fit, list(caught))
         labels = [sub_names[j] if sub_names is not None else f"column {keep[j]}" for j in bad]
         cells = []
         for j in bad:
@@ -460,7 +480,7 @@ def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] |
         warnings.warn(msg, ImputationModelWarning, stacklevel=3)
         messages.append(msg)
         keep = np.delete(keep, bad)
-    return keep
+    return _UnweightedFit(keep, None)
 
 
 def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m: int,
@@ -520,19 +540,26 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     mar_fit = None
     # Terms the complete cases cannot estimate (an empty cell, separation) are dropped from Z first, so that
     # no imputation draws beta* from a meaningless covariance (SE in the thousands).
-    keep = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+    unweighted = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+    keep = unweighted.keep
     patterns, fit_x = patterns[:, keep], fit_x[:, keep]
     names = None if names is None else [names[j] for j in keep]
+
+    def unweighted_fit() -> object:  # the model _estimable_columns fitted last, else (rounds ran out) a new fit
+        if unweighted.fit is not None:
+            return unweighted.use()
+        return _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+
     if weights is None:
         w = np.ones(k)
-        fit = _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+        fit = unweighted_fit()
         method = "mar_mi"
     else:
         p_pop = _check_shares(pop_shares, k)
         if weights == "marginal":
             w, more = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
         else:
-            mar_fit = _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+            mar_fit = unweighted_fit()
             pi_hat = _softmax_probs(patterns[mis_pat], np.asarray(mar_fit.params))
             w, more = conditional_weights(pi_hat, observed_counts, p_pop, categories,
                                           multiplicity=mis_counts[mis_pat], return_messages=True)
