@@ -15,7 +15,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -131,15 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     report["weighted_mi"] = r
     print(f"  {r['seconds']:.1f} s for {r['models']} models, peak memory {r['peak_rss_gb']:.2f} GB")
 
-    print("The whole run (python -m helpers.run: every notebook, the book, the tables), after set-up")
-    with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "helpers.run", "--out", out], cwd=ROOT, check=True,
-                       capture_output=True, text=True)
-        seconds = time.perf_counter() - t0
-        per_notebook = json.loads((Path(out) / "run.json").read_text()).get("notebooks")
-    report["make_run"] = {"seconds": seconds, "notebooks": per_notebook}
-    print(f"  {seconds:.0f} s")
+    print("The whole set: sequential and uncached beside shared and parallel (benchmarks/bench_run.py)")
+    run_json = RESULTS / "run.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_run.py"), "--out", str(run_json)], cwd=ROOT,
+                   check=True)
+    report["make_run"] = json.loads(run_json.read_text())
 
     path = RESULTS / "benchmarks.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
