@@ -435,6 +435,7 @@ class _UnweightedFit:
     keep: np.ndarray
     fit: object | None
     caught: list = field(default_factory=list)
+    drop_messages: list[str] = field(default_factory=list)
 
     def use(self) -> object:
         """The fit, raising the warnings the fitter raised (as fitting it again would)."""
@@ -486,7 +487,7 @@ def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] |
 def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m: int,
                  rng: np.random.Generator, pop_shares=None, weights: str | None = "conditional",
                  categories: Sequence[str] | None = None, aggregate: bool = True,
-                 names: Sequence[str] | None = None) -> EngineResult:
+                 names: Sequence[str] | None = None, shared: dict | None = None) -> EngineResult:
     """The general engine: impute integer-coded X (-1 = missing) from a numeric design matrix.
 
     ``z_design``: (n, p) float design of the imputation model, *including* the intercept column; any mix
@@ -495,7 +496,9 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     one-hot rows, so the same fitter and draws apply. ``weights``: "conditional", "marginal", or None
     (standard MAR MI, all weights 1, model-based variance). Randomness: ``rng`` only, in a fixed order
     (per imputation: p(K-1) normals for beta*, then one uniform per missing row). ``names``: column names
-    of ``z_design`` (used in the fitter's warnings).
+    of ``z_design`` (used in the fitter's warnings). ``shared``: one dict passed to several calls on the same
+    data (MAR and weighted MI of one simulated cohort): the unweighted model, which both methods start from,
+    is then fitted once (a call on other data refits; the draws are the same either way).
     """
     z_design = np.asarray(z_design, dtype=float)
     x_codes = np.asarray(x_codes)
@@ -540,7 +543,18 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     mar_fit = None
     # Terms the complete cases cannot estimate (an empty cell, separation) are dropped from Z first, so that
     # no imputation draws beta* from a meaningless covariance (SE in the thousands).
-    unweighted = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+    data_key = (z_design.shape, hash(z_design.tobytes()), hash(x_codes.tobytes()), aggregate,
+                None if names is None else tuple(names), None if categories is None else tuple(categories))
+    if shared is not None and shared.get("data") == data_key:
+        unweighted = shared["unweighted"]
+        for msg in unweighted.drop_messages:  # told again, as the check would tell it on these data
+            warnings.warn(msg, ImputationModelWarning, stacklevel=2)
+            messages.append(msg)
+    else:
+        unweighted = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+        unweighted.drop_messages = list(messages)
+        if shared is not None:
+            shared.update(data=data_key, unweighted=unweighted)
     keep = unweighted.keep
     patterns, fit_x = patterns[:, keep], fit_x[:, keep]
     names = None if names is None else [names[j] for j in keep]

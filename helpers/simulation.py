@@ -305,14 +305,15 @@ def _rows(stage: str, model: str, levels: list[str], est: np.ndarray, se: np.nda
 
 
 def _impute(frame_codes: np.ndarray, design: np.ndarray, znames: list[str], method: str, margin: pd.Series,
-            m: int, rng: np.random.Generator) -> list[np.ndarray]:
+            m: int, rng: np.random.Generator, shared: dict | None = None) -> list[np.ndarray]:
     """M completed ethnicity code arrays by the project's engine (``imputation.impute_codes``): the same
-    draws ``imputation.impute_ethnicity`` makes from the same generator, without rebuilding Z each time."""
+    draws ``imputation.impute_ethnicity`` makes from the same generator, without rebuilding Z each time.
+    ``shared``: one dict per cohort, so MAR and weighted MI fit their common unweighted model once."""
     weighted = method == "weighted_mi"
     res = imputation.impute_codes(design, frame_codes, len(study.GROUPS), m, rng,
                                   pop_shares=margin.to_numpy() if weighted else None,
                                   weights="conditional" if weighted else None,
-                                  categories=study.GROUPS, names=znames)
+                                  categories=study.GROUPS, names=znames, shared=shared)
     completed = []
     for i in range(m):
         c = frame_codes.copy()
@@ -340,6 +341,7 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
         warnings.simplefilter("ignore", models.ModelFitWarning)
         warnings.simplefilter("ignore", imputation.MarginWarning)
         design = znames = None
+        shared: dict = {}  # the unweighted imputation model, fitted once for both MI methods
         for method in methods:
             if method in ("full_data", "complete_case"):
                 eth = true_group.codes.astype(np.int64) if method == "full_data" else codes
@@ -351,7 +353,8 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
                 design, znames = imputation.z_design(frame)
             # A term the complete cases cannot estimate is dropped from the imputation model (with an
             # ImputationModelWarning, not silenced here); each MI row counts how many were dropped.
-            completed, n_dropped = _impute(codes, design, znames, method, margin, n_imputations, rngs[method])
+            completed, n_dropped = _impute(codes, design, znames, method, margin, n_imputations, rngs[method],
+                                           shared)
             for s, mo in pairs:
                 fits = [_coefficients(plan.fit(s, mo, c)) for c in completed]
                 levels = fits[0][0]

@@ -60,6 +60,25 @@ def test_replicates_do_not_depend_on_what_else_is_run(small_run: pd.DataFrame) -
     pd.testing.assert_frame_equal(one.reset_index(drop=True), ref, check_exact=False, rtol=1e-12)
 
 
+def test_mar_and_weighted_mi_fit_their_common_unweighted_model_once(monkeypatch) -> None:
+    """Per cohort: one unweighted imputation model for both MI methods, one weighted (the numbers are those
+    of each method run alone: test_replicates_do_not_depend_on_what_else_is_run)."""
+    from helpers import imputation
+
+    calls = []
+    real_fit = imputation._fit_mnlogit
+
+    def counting(x, counts, weights=None, **kwargs):
+        calls.append("unweighted" if weights is None else "weighted")
+        return real_fit(x, counts, weights=weights, **kwargs)
+
+    monkeypatch.setattr(imputation, "_fit_mnlogit", counting)
+    out = S.run_simulation(n_sims=1, n_referrals=20_000, mechanisms=("mcar",), methods=("mar_mi", "weighted_mi"),
+                           n_imputations=2, seed=5)
+    assert (out["imputation_terms_dropped"] == 0).all()  # the premise: no term dropped, so one round each
+    assert calls == ["unweighted", "weighted"]
+
+
 def test_cells_route_matches_generate_and_prepare() -> None:
     """Building the frame from the drawn counts gives the same complete-case and full-data estimates as
     cohort.generate(outcome_mode='random') + prepare with the same seed (same counts, same fits)."""
