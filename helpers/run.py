@@ -818,6 +818,7 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
                 out_dir / "html",
                 shown_parameters,
                 run_info={"git revision": git_revision(), "python": platform.python_version()},
+                jobs=jobs,
             )
             print(f"Book: {index} ({time.perf_counter() - start:.1f} s)", flush=True)
             if screenshot and book.find_chromium():

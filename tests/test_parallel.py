@@ -105,3 +105,17 @@ def test_an_interrupt_stops_every_running_notebook_and_reports_it():
         P.schedule(list(spec), launch, 2, poll_seconds=0, first=(), on_finish=finished.append)
     assert all(job.stopped for job in made.values())
     assert sorted((o.name, o.status) for o in finished) == [("00_a", "interrupted"), ("01_b", "interrupted")]
+
+
+def test_book_pages_rendered_side_by_side_are_the_same_pages(tmp_path, write_notebook):
+    from helpers import book
+
+    nbs = [write_notebook(tmp_path / "nbs" / f"0{i}_page.ipynb",
+                          [("markdown", f"# Page {i}\n\nSome text, $x^{i}$.", []), ("code", f"print({i})", [])])
+           for i in range(3)]
+    one = book.build_book(nbs, tmp_path / "one", {"seed": 1}, jobs=1).parent
+    two = book.build_book(nbs, tmp_path / "two", {"seed": 1}, jobs=2).parent
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir()) and len(names) == 4
+    pages = [n for n in names if n != "index.html"]  # the index says when it was built
+    assert all((one / n).read_bytes() == (two / n).read_bytes() for n in pages)
