@@ -429,6 +429,8 @@ def work(job_file: Path) -> int:
     job = json.loads(job_file.read_text(encoding="utf-8"))
     result = Path(job["result"])
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    if job.get("kind") == "tables":
+        return _work_tables(job, result)
     try:
         execute(Path(job["notebook"]), Path(job["output"]), job["parameters"], cwd=Path(job["cwd"]))
     except (Interrupted, KeyboardInterrupt):
@@ -442,8 +444,50 @@ def work(job_file: Path) -> int:
     return EXIT_OK
 
 
-# One core per worker: a BLAS library's own threads on top of the workers would oversubscribe the cores (its
-# threads spin while they wait; on a busy 2-core machine a small matrix product then takes 8x as long).
+def _work_tables(job: dict[str, Any], result: Path) -> int:
+    secure = Path(job["secure_dir"]) if job["secure_dir"] else None
+    try:
+        written = write_result_tables(job["parameters"], Path(job["tables_dir"]), secure)
+    except Exception as err:  # noqa: BLE001 - the parent reports any failure of the tables
+        result.write_text(json.dumps({"status": "failed", "error": f"{type(err).__name__}: {err}"}), encoding="utf-8")
+        return EXIT_NOTEBOOK_FAILED
+    result.write_text(json.dumps({"status": "ok", "tables": written}), encoding="utf-8")
+    return EXIT_OK
+
+
+class TablesError(RuntimeError):
+    """The result tables could not be written (the message names the error the worker met)."""
+
+
+def write_result_tables_in_worker(parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None) -> list[str]:
+    """``write_result_tables`` in a worker process with the notebooks' environment (one BLAS thread, the run's
+    cache), so the tables are computed exactly as the notebooks compute, whichever route ran them."""
+    with tempfile.TemporaryDirectory(prefix="iapt-run-") as scratch:
+        job_file, result = Path(scratch) / "tables.job.json", Path(scratch) / "tables.result.json"
+        job_file.write_text(json.dumps({"kind": "tables", "parameters": parameters, "tables_dir": str(tables_dir),
+                                        "secure_dir": str(secure_dir) if secure_dir else "",
+                                        "result": str(result)}), encoding="utf-8")
+        process = subprocess.Popen([sys.executable, "-m", "helpers.run", "--work", str(job_file)],
+                                   stdin=subprocess.DEVNULL, env=worker_environment())
+        try:
+            code = process.wait()
+        except BaseException:
+            process.terminate()
+            process.wait()
+            raise
+        if not result.exists():
+            raise TablesError(f"the tables worker exited with code {code} without a result")
+        ended = json.loads(result.read_text(encoding="utf-8"))
+    if ended["status"] != "ok":
+        raise TablesError(ended["error"])
+    return ended["tables"]
+
+
+# BLAS on one thread in every kernel and worker of a run, in both routes, unless the user chose otherwise:
+# - its threads on top of the workers would oversubscribe the cores (they spin while they wait: on a busy
+#   2-core machine one small matrix product of the imputation model took 2.9 s instead of 0.01 s);
+# - the number of BLAS threads changes the last digits of a fit (about 1e-9 in an SE), so a fixed number
+#   keeps a run's tables byte for byte the same whichever route ran it and however many cores the machine has.
 SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -798,13 +842,14 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
         start = time.perf_counter()
         try:
             secure = out_dir / pipeline.SECURE_DIRNAME if real else None
-            record.tables = write_result_tables(parameters, out_dir / "tables", secure)
+            record.tables = write_result_tables_in_worker(parameters, out_dir / "tables", secure)
         except Exception as err:  # noqa: BLE001 - a failed table is a failed run, reported like a notebook
+            text = str(err) if isinstance(err, TablesError) else f"{type(err).__name__}: {err}"
             record.status = "failed"
-            record.error = scrubber({"step": "result tables", "error": f"{type(err).__name__}: {err}"})
+            record.error = scrubber({"step": "result tables", "error": text})
             record.finished = _now()
             record.write()
-            print(f"error: writing the result tables failed: {type(err).__name__}: {err}", file=sys.stderr)
+            print(f"error: writing the result tables failed: {scrubber.text(text)}", file=sys.stderr)
             return EXIT_NOTEBOOK_FAILED
         print(f"Tables: {out_dir / 'tables'} ({time.perf_counter() - start:.1f} s)", flush=True)
 
@@ -922,6 +967,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         print("No notebook was run. See `python -m helpers.run --help` for the parameters.", file=sys.stderr)
         return EXIT_BAD_USAGE
+    for name, value in SINGLE_THREAD.items():  # kernels started by this process inherit it (both routes)
+        os.environ.setdefault(name, value)
     cmd = kernel_command()
     if cmd and Path(cmd[0]).resolve() != Path(sys.executable).resolve():
         print(f"warning: kernel {KERNEL_NAME!r} runs {cmd[0]}, not this interpreter {sys.executable}; "
