@@ -42,7 +42,8 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import census, imputation, pipeline, plots, population, replication, reporting, study
+from helpers import imputation, pipeline, plots, population, replication, reporting, study
+from helpers.census import census_population
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -78,7 +79,7 @@ print(f"Data: {data.origin}")
 # paper's eight groups with the same code list as the referrals (`helpers.codes`).
 
 # %%
-census = census.census_population(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
+census = census_population(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
 print(census.attrs["note"])
 for borough, source in census.attrs["source"].items():
     print(f"  {borough}: {source}")
@@ -91,7 +92,7 @@ census
 # %%
 for borough in ["Bromley"]:
     try:
-        census.census_population(boroughs=["Southwark", borough])
+        census_population(boroughs=["Southwark", borough])
     except ValueError as err:
         print(err, "\n")
 
