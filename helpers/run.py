@@ -63,7 +63,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-from helpers import cache, parallel
+import nbformat
+import papermill as pm
+import yaml
+from jupyter_client.manager import KernelManager
+
+from helpers import book, cache, check_outputs, parallel, pipeline
+from helpers import params as P
+from helpers.params import ParameterError
 from helpers.study import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -197,8 +204,6 @@ class Scrubber:
 
     def notebook(self, path: Path) -> None:
         """Scrub an executed notebook file in place (sources, outputs, metadata)."""
-        import nbformat
-
         nb = nbformat.read(path, as_version=4)
         nbformat.write(_scrub_node(nb, self), path)
 
@@ -277,12 +282,8 @@ def collect_overrides(
     param_args: Sequence[str], params_file: Path | None, out_dir: Path | None, cwd: Path
 ) -> dict[str, Any]:
     """Overrides from a YAML file, then ``-p name=value`` (later wins), paths made absolute."""
-    from helpers import params as P
-
     overrides: dict[str, Any] = {}
     if params_file is not None:
-        import yaml
-
         try:
             loaded = yaml.safe_load(params_file.read_text(encoding="utf-8"))
         except OSError as err:
@@ -320,8 +321,6 @@ def collect_overrides(
 
 def validate_parameters(overrides: dict[str, Any]) -> dict[str, Any]:
     """The full validated parameter set (raises helpers.params.ParameterError, a ValueError)."""
-    from helpers import params as P
-
     validated = dict(P.validate(overrides))
     if "output_dir" in overrides and "output_dir" not in validated:  # schema without output_dir
         validated["output_dir"] = overrides["output_dir"]
@@ -354,8 +353,6 @@ def select(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
 
 def kernel_command() -> list[str]:
     """The command the ``python3`` kernel would be started with (to check it is this interpreter)."""
-    from jupyter_client.manager import KernelManager
-
     return KernelManager(kernel_name=KERNEL_NAME).format_kernel_cmd()
 
 
@@ -396,8 +393,6 @@ class _DropUnknownParameterWarnings(logging.Filter):
 
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path) -> None:
     """One notebook through papermill, kernel ``python3``, working directory ``cwd``."""
-    import papermill as pm
-
     log = logging.getLogger("papermill")
     quiet = _DropUnknownParameterWarnings()
     log.addFilter(quiet)
@@ -636,7 +631,7 @@ def claim_output_folder(out_dir: Path, default: Path = DEFAULT_OUT) -> OutputFol
     a folder locked by a run still going; a non-empty folder with no ``.iapt-run`` marker (not made by a run,
     so its files may be someone's work), except the project's default ``outputs/``.
     """
-    import fcntl
+    import fcntl  # POSIX only (Windows has none): imported where the lock is taken
 
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(f"--out {out_dir.name}: is a file, not a folder; give a folder for the run's output")
@@ -684,8 +679,6 @@ def write_result_tables(parameters: dict[str, Any], tables_dir: Path, secure_dir
     notebooks, so ``--only`` runs still produce complete, consistent tables. Exact tables of a real extract
     go to ``secure_dir``.
     """
-    from helpers import pipeline
-
     data = pipeline.load_study_data(parameters)
     paths = pipeline.write_outputs(data, tables_dir, secure_dir=secure_dir)
     base = tables_dir.parent
@@ -702,8 +695,6 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 
 def check_real_extract(parameters: dict[str, Any], out_dir: Path, record: RunRecord) -> int | None:
     """Check a real extract before any notebook starts; the exit code if the run must stop, else None."""
-    from helpers import pipeline
-
     check = pipeline.check_extract(parameters)
     print(check.text(), flush=True)
     written = pipeline.write_flow(check, parameters, out_dir / "tables", out_dir / pipeline.SECURE_DIRNAME)
@@ -728,8 +719,6 @@ def check_real_extract(parameters: dict[str, Any], out_dir: Path, record: RunRec
 
 def check_publish_folder(out_dir: Path, parameters: dict[str, Any], scrubber: Scrubber) -> list[str]:
     """helpers.check_outputs over everything outside secure/: the findings, one line each."""
-    from helpers import check_outputs
-
     findings = check_outputs.check_folder(out_dir, threshold=parameters["suppress_threshold"],
                                           base=parameters["rounding_base"],
                                           forbidden=[old for old, _ in scrubber.replacements])
@@ -753,8 +742,6 @@ def run(
     0.3, kept for debugging). ``use_cache``: share results between notebooks and the tables through a cache
     folder inside ``out_dir`` (``helpers.cache``), removed when the run ends.
     """
-    from helpers import pipeline
-
     real = pipeline.is_real(parameters)
     cache_dir = run_cache_folder(out_dir, real) if use_cache else None
     with cache.enabled(cache_dir):
@@ -768,15 +755,11 @@ def run(
 def run_cache_folder(out_dir: Path, real: bool) -> Path:
     """Where a run keeps its cache: inside the secure folder for a real extract (the analysis frame holds
     exact rows), else a hidden folder of the output folder."""
-    from helpers import pipeline
-
     return out_dir / pipeline.SECURE_DIRNAME / "cache" if real else out_dir / ".cache"
 
 
 def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *, html: bool, screenshot: bool,
          jobs: int) -> int:
-    from helpers import pipeline
-
     run_started = time.perf_counter()
     real = pipeline.is_real(parameters)
     scrubber = Scrubber.for_run(parameters, out_dir)
@@ -854,8 +837,6 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
         print(f"Tables: {out_dir / 'tables'} ({time.perf_counter() - start:.1f} s)", flush=True)
 
         if html:
-            from helpers import book
-
             current["step"] = "book"
             start = time.perf_counter()
             index = book.build_book(
@@ -911,8 +892,6 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
 def build_parser() -> argparse.ArgumentParser:
     epilog = ""
     try:
-        from helpers import params as P
-
         epilog = "parameters:\n" + P.describe()
     except Exception:  # noqa: BLE001 - help must print even if the schema module is broken
         pass
@@ -947,7 +926,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.work is not None:
         return work(args.work)
     cwd = Path.cwd()
-    from helpers.params import ParameterError
 
     try:
         out_dir = (cwd / args.out).resolve() if args.out else None
