@@ -22,7 +22,7 @@ controlled, and ``helpers.check_outputs`` checks it at the end (a finding fails 
 
 The run owns OUT: a folder it made earlier (marked by ``.iapt-run``) is cleared first, a non-empty folder it
 did not make is refused, a lock (``.iapt-run.lock``) stops a second run writing into it, and SIGTERM/SIGINT
-leave ``run.json`` at ``interrupted`` with the notebook that was running. No output names a machine path:
+leave ``run.json`` at ``interrupted`` with the notebook(s) that were running. No output names a machine path:
 the extract by its file name, folders relative to OUT (``helpers.run.scrub``).
 
 Speed: notebooks run ``--jobs`` at a time (default: the cores), each in a worker process

@@ -437,13 +437,13 @@ def test_the_unweighted_imputation_model_is_fitted_once_and_is_the_model_refitte
     codes = pd.Categorical(inc["ethnicity"], categories=study.GROUPS).codes.astype(np.int64)
     k = len(study.GROUPS)
     calls = []
-    real_fit = I._fit_mnlogit
+    real_fit = I.fit_imputation_model
 
     def counting(x, counts, weights=None, **kwargs):
         calls.append(weights is None)
         return real_fit(x, counts, weights=weights, **kwargs)
 
-    monkeypatch.setattr(I, "_fit_mnlogit", counting)
+    monkeypatch.setattr(I, "fit_imputation_model", counting)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", models.ModelFitWarning)
         mar = I.impute_codes(z, codes, k, 2, np.random.default_rng(1), weights=None, names=names,

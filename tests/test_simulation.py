@@ -66,13 +66,13 @@ def test_mar_and_weighted_mi_fit_their_common_unweighted_model_once(monkeypatch)
     from helpers import imputation
 
     calls = []
-    real_fit = imputation._fit_mnlogit
+    real_fit = imputation.fit_imputation_model
 
     def counting(x, counts, weights=None, **kwargs):
         calls.append("unweighted" if weights is None else "weighted")
         return real_fit(x, counts, weights=weights, **kwargs)
 
-    monkeypatch.setattr(imputation, "_fit_mnlogit", counting)
+    monkeypatch.setattr(imputation, "fit_imputation_model", counting)
     out = S.run_simulation(n_sims=1, n_referrals=20_000, mechanisms=("mcar",), methods=("mar_mi", "weighted_mi"),
                            n_imputations=2, seed=5)
     assert (out["imputation_terms_dropped"] == 0).all()  # the premise: no term dropped, so one round each
