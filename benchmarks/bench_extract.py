@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         kind, path = a.task[0], a.task[1]
         r = task_pandas(path) if kind == "pandas" else task_engine(path, kind)
         r["peak_gb"] = _peak_gb()
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        r["cpu_s"] = ru.ru_utime + ru.ru_stime  # all threads: the cost on an idle machine
         print(json.dumps(r))
         return 0
     try:
@@ -146,8 +148,8 @@ def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
     results = []
     print(f"Extract -> all complete-case and weighted-MI (M = {M}) estimates, by route "
           "(extract = read, check, count; fits = 9 models + weighted MI from counts; load = 1-minute load average)")
-    print(f"  {'referrals':>12}  {'route':<16} {'extract s':>9} {'fits s':>7} {'total s':>8} {'peak MB':>8} {'load':>5}"
-          "  ratio to pandas")
+    print(f"  {'referrals':>12}  {'route':<16} {'extract s':>9} {'fits s':>7} {'total s':>8} {'peak MB':>8} "
+          f"{'CPU s':>6} {'load':>5}  ratio to pandas")
     for n in a.sizes:
         files = cohort_files(n, data)
         base = None
@@ -166,7 +168,7 @@ def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
             label = {"pandas": "pandas (old)", "duckdb": "duckdb csv", "duckdb_parquet": "duckdb parquet",
                      "spark": "spark local csv"}[route]
             print(f"  {n:>12,}  {label:<16} {r['extract_s']:9.1f} {r['fits_s']:7.1f} {r['total_s']:8.1f} "
-                  f"{1024 * r['peak_gb']:8.0f} {r['load_1min']:5.1f}  {ratio}")
+                  f"{1024 * r['peak_gb']:8.0f} {r['cpu_s']:6.1f} {r['load_1min']:5.1f}  {ratio}")
     return results
 
 

@@ -27,6 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, all its threads (user + system): what a figure costs on an idle machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
@@ -132,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         values = [int(a) if a.isdigit() else a for a in args.arg]
         result = TASKS[args.task](*values)
         result["peak_rss_gb"] = _peak_gb()
+        result["cpu_s"] = _cpu_s()
         print(json.dumps(result))
         return 0
 
@@ -160,12 +167,14 @@ def _sections(args: argparse.Namespace, big: list[int], report: dict, folder: Pa
             r = run_child("generate", n, folder)
             report["generator"].append({**r, "route": "new"})
             print(f"  {n:>12,} referrals  new: {r['seconds']:7.1f} s, peak {1024 * r['peak_rss_gb']:7.0f} MB"
-                  f"  ({r['csv_mb']:.0f} MB CSV, {r['parquet_mb']:.0f} MB Parquet; load {r['load_1min']:.1f})")
+                  f", CPU {r['cpu_s']:6.1f} s  ({r['csv_mb']:.1f} MB CSV, {r['parquet_mb']:.1f} MB Parquet; "
+                  f"load {r['load_1min']:.1f})")
             if n <= args.legacy_generator_max:
                 old = run_child("generate_legacy", n, folder)
                 report["generator"].append({**old, "route": "legacy"})
                 print(f"  {'':>12}             old: {old['seconds']:7.1f} s, peak {1024 * old['peak_rss_gb']:7.0f} MB"
-                      f"  (load {old['load_1min']:.1f}; same CSV bytes as new: {old['same_bytes_as_new']}; "
+                      f", CPU {old['cpu_s']:6.1f} s  (load {old['load_1min']:.1f}; "
+                      f"same CSV bytes as new: {old['same_bytes_as_new']}; "
                       f"{old['seconds'] / r['seconds']:.1f}x the time, {old['peak_rss_gb'] / r['peak_rss_gb']:.1f}x "
                       "the memory)")
 
