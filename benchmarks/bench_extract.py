@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _ratio(base: dict, r: dict) -> str:
+    t, m = base["total_s"] / r["total_s"], base["peak_gb"] / r["peak_gb"]
+    time = f"{t:.1f}x faster" if t >= 1 else f"{1 / t:.1f}x slower"
+    return f"{time}, {m:.1f}x less memory" if m >= 1 else f"{time}, {1 / m:.1f}x the memory"
+
+
 def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
     results = []
     print(f"Extract -> all complete-case and weighted-MI (M = {M}) estimates, by route "
@@ -163,10 +169,9 @@ def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
                 print(f"  {n:>12,}  {route:<16} failed: {r['error']}")
                 continue
             base = r if route == "pandas" else base
-            ratio = f"{base['total_s'] / r['total_s']:.1f}x faster, {base['peak_gb'] / r['peak_gb']:.1f}x less memory" \
-                if base and route != "pandas" else "(old route)"
+            ratio = _ratio(base, r) if base and route != "pandas" else "(old route)"
             label = {"pandas": "pandas (old)", "duckdb": "duckdb csv", "duckdb_parquet": "duckdb parquet",
-                     "spark": "spark local csv"}[route]
+                     "spark": "spark local csv"}[route]  # its peak MB is the Python driver's, not the JVM's
             print(f"  {n:>12,}  {label:<16} {r['extract_s']:9.1f} {r['fits_s']:7.1f} {r['total_s']:8.1f} "
                   f"{1024 * r['peak_gb']:8.0f} {r['cpu_s']:6.1f} {r['load_1min']:5.1f}  {ratio}")
     return results
