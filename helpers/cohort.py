@@ -9,10 +9,13 @@ How it is built (``02_synthetic_cohort`` tells the story):
 2. ``realise_counts``: integers per cell. ``calibrated`` mode rounds the expected counts under control so that
    every group's totals equal the printed ones (constructed to match, not sampled); ``random`` mode draws the
    whole cohort from the same probabilities (for simulation studies).
-3. ``expand_rows``: one row per referral with ages, dates and NHS codes drawn within each cell.
+3. ``draw_rows``: one row per referral with ages, dates and NHS codes drawn within each cell, kept as small
+   integers and categoricals (10 million rows in under 2 GB); ``expand_rows`` / ``as_strings`` give the string
+   frames the other modules read, ``write_cohort`` writes CSV or Parquet straight from the compact rows.
 
 One ``numpy.random.Generator`` seeded once drives every draw; same arguments, same bytes.
-CLI: ``python -m helpers.cohort --n N --seed S --out FILE [--truth-out FILE]`` or ``--default``.
+CLI: ``python -m helpers.cohort --n N --seed S --out FILE.csv [--out FILE.parquet] [--truth-out FILE]`` or
+``--default``.
 """
 
 from __future__ import annotations
