@@ -89,7 +89,7 @@ def task_pattern_fit(n_patterns: int) -> dict:
     """A multinomial fit on many covariate patterns (was a timed test; speed belongs here)."""
     import numpy as np
 
-    from helpers import models
+    from helpers import fitting
 
     rng = np.random.default_rng(61)
     X = np.column_stack([np.ones(n_patterns), (rng.random((n_patterns, 29)) < 0.3).astype(float)])
@@ -97,7 +97,7 @@ def task_pattern_fit(n_patterns: int) -> dict:
     pr = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
     counts = np.stack([rng.multinomial(50, pr[i]) for i in range(n_patterns)]).astype(float)
     t0 = time.perf_counter()
-    res = models.fit_mnlogit_counts(X, counts)
+    res = fitting.fit_mnlogit_counts(X, counts)
     return {"patterns": n_patterns, "converged": bool(res.converged), "seconds": time.perf_counter() - t0}
 
 

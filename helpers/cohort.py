@@ -45,7 +45,7 @@ from helpers.calibrate import (
     source_probabilities,
     stage_probabilities,
 )
-from helpers.targets import STAGE_LEVELS, Targets, load_targets
+from helpers.targets import STAGE_LEVELS, Targets, assessed_counts, load_targets
 
 DEFAULT_COHORT = study.SYNTHETIC_DIR / "iapt_referrals.csv"
 DEFAULT_TRUTH = study.SYNTHETIC_DIR / "iapt_truth.csv"
@@ -194,8 +194,6 @@ def _calibrated(expected: pd.DataFrame, t: Targets, n_referrals: int, missing_sh
     Patterns are visited in a seeded random order so that systematic rounding cannot line up with the
     regular order of the pattern grid (which would favour one borough or year in small groups).
     """
-    from helpers.targets import assessed_counts
-
     e = expected.expected.to_numpy().reshape(G, N_PATTERNS, 4, 3, 2)
     out = np.zeros(e.shape, dtype=np.int64)
     n_missing = int(round(n_referrals * missing_share))

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import extract, imputation, models, pipeline, study, tables
+from helpers import extract, fitting, imputation, models, pipeline, pooling, replication, study
 from helpers import params as params_mod
 
 #: Columns of a pattern-count table (as ``helpers.extract`` writes them) and the count column ``n``.
@@ -181,7 +181,7 @@ def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Gener
     mis_pat = np.flatnonzero(mis > 0)
     messages: list[str] = []
     mar_fit = None
-    fitter = imputation._fit_mnlogit  # the imputation model of the row-level route, on the same counts
+    fitter = imputation.fit_imputation_model  # the imputation model of the row-level route, on the same counts
     if weights is None:
         w = np.ones(len(groups))
         fit = fitter(X[fit_rows], counts[fit_rows], weights=None, robust=False, names=names, categories=groups)
@@ -195,20 +195,20 @@ def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Gener
         else:
             mar_fit = fitter(X[fit_rows], counts[fit_rows], weights=None, robust=False, names=names,
                              categories=groups)
-            pi_hat = imputation._softmax_probs(X[mis_pat], np.asarray(mar_fit.params))
+            pi_hat = fitting.mnlogit_probabilities(X[mis_pat], np.asarray(mar_fit.params))
             w, messages = imputation.conditional_weights(pi_hat, observed_counts, p_pop, groups,
                                                          multiplicity=mis[mis_pat], return_messages=True)
         fit = fitter(X[fit_rows], counts[fit_rows], weights=w, robust=True, names=names, categories=groups)
         analysis = "weighted_mi"
     beta_hat = np.asarray(fit.params, dtype=float)
     vec_hat = beta_hat.ravel(order="F")
-    chol = imputation._mvn_factor(np.asarray(fit.cov, dtype=float))
+    chol = fitting.mvn_factor(np.asarray(fit.cov, dtype=float))
     x_mis = X[mis_pat]
     n_split = np.rint(mis[mis_pat]).astype(np.int64)
     completed = []
     for _ in range(m):
         beta_star = (vec_hat + chol @ rng.standard_normal(vec_hat.size)).reshape(beta_hat.shape, order="F")
-        probs = imputation._softmax_probs(x_mis, beta_star)
+        probs = fitting.mnlogit_probabilities(x_mis, beta_star)
         drawn = np.zeros_like(counts)
         drawn[mis_pat] = rng.multinomial(n_split, probs)
         completed.append(counts + drawn)
@@ -218,10 +218,10 @@ def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Gener
 
 def mi_estimates(cd: CountData, completed: Sequence[np.ndarray], analysis: str = "weighted_mi") -> pd.DataFrame:
     """Fit the nine models on each completed patterns x groups table and pool with Rubin's rules
-    (``imputation.pool_tidy``): the numbers ``imputation.mi_estimates`` gives on the same completed rows."""
+    (``pooling.pool_tidy``): the numbers ``pooling.mi_estimates`` gives on the same completed rows."""
     plan = _plan(cd)
     tables = [plan.fit_all(analysis=analysis, weights=cd.weights(c)) for c in completed]
-    return imputation.pool_tidy(tables, analysis)
+    return pooling.pool_tidy(tables, analysis)
 
 
 def estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng: np.random.Generator,
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     shown = est if a.exact else pipeline.disclose_estimate_counts(est, p["suppress_threshold"], p["rounding_base"])
     shown.to_csv(out / "estimates.csv", index=False, lineterminator="\n")
-    tables.published_vs_ours(shown, pipeline.published_table4(),
+    replication.published_vs_ours(shown, pipeline.published_table4(),
                              threshold=None if a.exact else p["suppress_threshold"]).to_csv(
         out / "table4_comparison.csv", index=False, lineterminator="\n")
     print(f"{cd.n:,} referrals analysed in {len(cd.patterns):,} patterns; "

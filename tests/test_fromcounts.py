@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import extract, imputation, models, pipeline
+from helpers import extract, imputation, models, pipeline, pooling
 from helpers import fromcounts as FC
 
 NUM = ["estimate", "ci_low", "ci_high", "log_estimate", "se", "p_value"]
@@ -51,7 +51,7 @@ def test_pooled_mi_from_counts_equals_rows_on_the_same_completions(data, counts)
     margin = pipeline.population_margin(data)
     rows = imputation.impute_ethnicity(data.frame, margin, 3, np.random.default_rng(11))
     completed = [FC.completed_counts(counts, data.frame, c) for c in rows.completed]
-    _close(FC.mi_estimates(counts, completed), imputation.mi_estimates(data.frame, rows, progress=False))
+    _close(FC.mi_estimates(counts, completed), pooling.mi_estimates(data.frame, rows, progress=False))
 
 
 def test_estimates_entry_point_and_reproducible(data, counts):
