@@ -445,7 +445,7 @@ def test_the_unweighted_imputation_model_is_fitted_once_and_is_the_model_refitte
 
     monkeypatch.setattr(I, "fit_imputation_model", counting)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ModelFitWarning)
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
         mar = I.impute_codes(z, codes, k, 2, np.random.default_rng(1), weights=None, names=names,
                              categories=study.GROUPS)
         assert calls == [True] and mar.n_dropped == 0
