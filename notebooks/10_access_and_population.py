@@ -217,9 +217,11 @@ print(f"Means: over 2013-2016, the four boroughs' services received {row.rate_ra
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Extend the calculation to treatment
-# `population.referral_rates` takes `count="treated"` to count only referrals that reached treatment. Compute
-# people treated per 1,000 residents for both boroughs together. Before running it, predict: will the rate ratios
-# for treatment be further from 1 or closer to 1 than those for referral, and why?
+# Before computing anything, predict: will the rate ratios for people **treated** per 1,000 residents be further
+# from 1 or closer to 1 than those for referrals, and why (think of the pathway as a chain of steps, notebook 01)?
+# Then compute them yourself for the four boroughs together, the way section 3 computes the referral rates; the
+# function can count only the referrals that reached treatment (read `help(population.referral_rates)` to find
+# how). Put the two pooled rate ratios side by side for each group.
 
 # %% tags=["solution"]
 treated_rates = population.referral_rates(frame, census, count="treated", disclose=True,

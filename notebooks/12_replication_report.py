@@ -271,7 +271,7 @@ print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi
 # predicts (a weight well above 1), and likewise for every group whose census share exceeds its recorded share.
 # Groups whose census share is *below* their share among recorded referrals are drawn less often (weight below
 # 1). (b) **No.** For a group whose recorded referrals alone are already a larger share of *all* referrals than its
-# census share (with the default parameters White British, Black Caribbean and Mixed), imputation cannot remove them:
+# census share (the warnings and the table above name them for this run), imputation cannot remove them:
 # its weight is cut to zero (the warnings), and the completed mix moves towards the census margin without reaching
 # it (the table). What this does to the Black African OR is
 # printed above; unlike the mix, its direction depends on how the unrecorded referrals now imputed as Black African

@@ -194,3 +194,30 @@ def test_student_versions_write_to_the_project_outputs_folder():
     student = make_student_version(src)
     params = [c for c in student.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and 'output_dir = "../../outputs"' in params[0].source
+
+
+def exercise_prompts_and_solution_code(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """(exercise prompt, the code of the solution cells that follow it), per exercise."""
+    pairs: list[tuple[str, str]] = []
+    for cell in nb.cells:
+        if E.EXERCISE_TAG in E.tags(cell):
+            pairs.append((cell.source, ""))
+        elif E.SOLUTION_TAG in E.tags(cell) and cell.cell_type == "code" and pairs:
+            prompt, code = pairs[-1]
+            pairs[-1] = (prompt, code + "\n" + cell.source)
+    return pairs
+
+
+@pytest.mark.parametrize("source", numbered_notebooks(), ids=lambda p: p.stem)
+def test_exercise_prompts_do_not_hand_over_the_solution_code(source: Path) -> None:
+    """A student writes the code: no line of a worked solution (beyond a short name) is printed in its prompt."""
+    nb = nbformat.read(source, as_version=4)
+    pairs = exercise_prompts_and_solution_code(nb)
+    assert len(pairs) >= 2, f"{source.name}: fewer than two exercises"
+    for prompt, code in pairs:
+        title = prompt.splitlines()[0]
+        assert "```" not in prompt, f"{source.name} {title}: a code block in the prompt"
+        for line in code.splitlines():
+            line = line.split("#")[0].strip()
+            if len(line) >= 25:
+                assert line not in prompt, f"{source.name} {title}: the prompt contains the solution line {line!r}"
