@@ -9,12 +9,12 @@ routes give the same estimates, and tidy small display details (a CI wholly belo
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from helpers import simulation, study
+from helpers import study
 
 # "C(ethnicity, Treatment(reference='White British'))[T.Black Caribbean]", "C(ethnicity)[T.Asian]" or
 # "ethnicity[T.Mixed]": the main-effect columns of the ethnicity factor in a patsy design.
@@ -131,29 +131,3 @@ def ci_agreement(estimates: pd.DataFrame, published: pd.DataFrame, analysis: str
     merged["same_rounded"] = (low <= tol) & (high <= tol)
     return merged
 
-
-def estimand_by_mechanism(worlds: Mapping[str, Any], stage: str = "treatment", model: str = "adjusted_full",
-                          labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Per mechanism and group: missing records added per 100 recorded, the world's true OR, the recorded-only OR.
-
-    ``worlds``: mechanism -> ``simulation.World``. Why: every world shares the same recorded referrals and adds
-    different missing ones, so the full-population odds ratio (the estimand) differs between worlds while the
-    odds ratio of the recorded part alone does not. Counted among the referrals the stage's model uses (the
-    assessed, for treatment). Expected counts, no sampling.
-    """
-    rows = []
-    for mech, world in worlds.items():
-        cells = world.cells
-        if study.STAGE_SPECS[stage].among_assessed:
-            cells = cells[cells["stage"] != "not_assessed"]
-        by = cells.groupby(["group", "missing"], observed=True)["expected"].sum().unstack("missing")
-        added = 100 * by.get(1, 0.0) / by[0]
-        truth = world.truth[(world.truth["stage"] == stage) & (world.truth["model"] == model)]
-        recorded = simulation.true_values(world.cells[world.cells["missing"] == 0], (stage,), (model,))
-        truth = truth.set_index("ethnicity")["truth"]
-        recorded = recorded.set_index("ethnicity")["truth"]
-        for group in truth.index:
-            rows.append({"mechanism": (labels or {}).get(mech, mech), "ethnicity": group,
-                         "missing_per_100_recorded": float(added[group]),
-                         "truth_or": float(np.exp(truth[group])), "recorded_or": float(np.exp(recorded[group]))})
-    return pd.DataFrame(rows)

@@ -684,7 +684,7 @@ def tilt_plot(effect: pd.Series, base_mix: pd.Series, tilt: float, group: str, c
 def estimand_plot(frame: pd.DataFrame) -> Figure:
     """Estimand versus missingness mechanism: each mechanism adds different missing records, so a different truth.
 
-    ``frame``: ``helpers.lessons.estimand_by_mechanism`` output (columns mechanism, ethnicity,
+    ``frame``: ``helpers.simulation.estimand_by_mechanism`` output (columns mechanism, ethnicity,
     missing_per_100_recorded, truth_or, recorded_or). Left: how many records with missing ethnicity each world
     adds per 100 recorded ones, by group (the recorded part is the same in every world). Right: the true OR of
     each world beside the OR of the recorded part alone.

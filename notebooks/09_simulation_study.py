@@ -46,7 +46,7 @@ import pandas as pd
 from scipy.stats import norm
 
 import helpers.notebook
-from helpers import lessons, plots, simulation, study
+from helpers import plots, simulation, study
 
 p = helpers.notebook.setup(globals())
 sim = simulation.simulation_parameters(p)  # n_sims, n_referrals, seed, missing share, targets file
@@ -109,7 +109,7 @@ print(np.exp(truth).to_string(float_format=lambda x: f"{x:.3f}"))
 # The same point as a picture. For each world, the records with missing ethnicity it adds to the same recorded referrals (counted among the assessed, who are the treatment model's rows), and the true odds ratio that results, beside the odds ratio of the recorded referrals alone (identical in every world, since the recorded part is):
 
 # %%
-estimands = lessons.estimand_by_mechanism(worlds, labels=simulation.MECHANISM_LABELS)
+estimands = simulation.estimand_by_mechanism(worlds, labels=simulation.MECHANISM_LABELS)
 fig = plots.estimand_plot(estimands)
 plots.savefig(fig, helpers.notebook.output_path(p, "figures", "09_estimand_by_mechanism.png"))
 fig
