@@ -96,7 +96,7 @@ def build_frame(n: int, cohort_max: int, seed: int) -> tuple[pd.DataFrame, str]:
 
 
 def row_design(frame: pd.DataFrame, stage: str, covariates: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Row-level y and dummy design (same coding as models.design_matrix), built with numpy, not patsy."""
+    """Row-level y and dummy design (same coding as design.design_matrix), built with numpy, not patsy."""
     spec = study.STAGE_SPECS[stage]
     keep = frame["ethnicity"].notna().to_numpy()
     if spec.among_assessed:

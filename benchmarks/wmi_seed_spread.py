@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from helpers import imputation, pipeline, study, tables
+from helpers import imputation, pipeline, pooling, replication, study
 from helpers import params as params_mod
 
 
@@ -32,8 +32,8 @@ def spread(p: dict, seeds: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = imputation.impute_ethnicity(data.frame, margin, p["n_imputations"], rng)
-            est = imputation.mi_estimates(data.frame, res, progress=False)
-        cmp = tables.published_vs_ours(est, published)
+            est = pooling.mi_estimates(data.frame, res, progress=False)
+        cmp = replication.published_vs_ours(est, published)
         rows.append(cmp[cmp.analysis == "weighted_mi"].assign(imputation_seed=s))
     allrows = pd.concat(rows, ignore_index=True)
     ors = allrows[allrows.ethnicity != study.REFERENCE_GROUP]

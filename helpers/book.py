@@ -42,6 +42,9 @@ from typing import Any, Mapping, Sequence
 
 import nbformat
 from latex2mathml.converter import convert as latex_to_mathml
+from nbconvert import HTMLExporter
+
+from helpers.params import SCHEMA
 
 BOOK_TITLE = "IAPT Pathways: replicating Harwood et al. (2021) on a synthetic cohort"
 INDEX_NAME = "index.html"
@@ -317,8 +320,6 @@ def render_page(
     nb: nbformat.NotebookNode, page: Page, prev: Page | None, nxt: Page | None, book_title: str = BOOK_TITLE
 ) -> str:
     """One notebook as HTML (nbconvert lab template) with the book's navigation bar and code toggle."""
-    from nbconvert import HTMLExporter
-
     nb = nbformat.from_dict(nb)  # a copy: the caller's notebook keeps its cells
     nb.cells = [c for c in nb.cells if not set(HIDDEN_TAGS) & set(c.metadata.get("tags", []))]
     for k, cell in enumerate(nb.cells):
@@ -337,11 +338,7 @@ def _format_value(value: Any) -> str:
 
 
 def _parameter_docs() -> dict[str, str]:
-    """Parameter descriptions from helpers.params when it is importable (the book works without it)."""
-    try:
-        from helpers.params import SCHEMA
-    except Exception:  # pragma: no cover - the book must not fail because of the schema module
-        return {}
+    """Parameter descriptions from helpers.params, for the index page."""
     return {name: str(getattr(spec, "doc", "")) for name, spec in SCHEMA.items()}
 
 

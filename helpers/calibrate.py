@@ -23,7 +23,7 @@ from scipy import optimize
 from scipy.special import expit, logsumexp
 
 from helpers import study
-from helpers.models import fit_logit_counts
+from helpers.fitting import fit_logit_counts
 from helpers.targets import NON_BASE_SOURCES, Targets, assessed_counts, load_targets
 
 SOLVED_PATH = study.PUBLISHED_DIR / "solved_parameters.csv"

@@ -1,4 +1,4 @@
-"""Population-calibrated ("weighted") multiple imputation of ethnicity, and Rubin's rules.
+"""Population-calibrated ("weighted") multiple imputation of ethnicity.
 
 The method is Pham et al. (Statistics in Medicine 2019;38:792-808), as implemented in Stata's
 ``mi impute wmlogit`` (T. M. Pham, SSC, v1.1 2016); no Python library provides it. Every step follows
@@ -11,12 +11,12 @@ The method is Pham et al. (Statistics in Medicine 2019;38:792-808), as implement
    category; its variance is the robust (sandwich) variance for a weighted fit (model-based for MAR MI).
 3. For m = 1..M: draw beta* ~ N(beta_hat, V); compute pi = softmax(Z beta*) for every missing row; draw a
    category per missing row (vectorised inverse CDF).
-4. Analyse each completed data set and pool with Rubin's rules (:func:`rubin`, :func:`mi_estimates`).
+4. Analyse each completed data set and pool with Rubin's rules (``helpers.pooling``).
 
 All randomness comes from the one ``numpy.random.Generator`` passed in; nothing touches global state.
 
 Efficiency: with categorical Z the rows are aggregated into covariate patterns (a few thousand for this
-study) and the model is fitted on pattern x category counts via ``helpers.models.fit_mnlogit_counts``.
+study) and the model is fitted on pattern x category counts via ``helpers.fitting.fit_mnlogit_counts``.
 With a continuous Z column (the Stata help's worked example) each distinct row is its own pattern and the
 same code runs at row level.
 """
@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from helpers import study
-from helpers.codes import ETHNIC_CODE_TO_GROUP
+from helpers.fitting import fit_mnlogit_counts, mnlogit_probabilities, mvn_factor
+from helpers.pooling import rubin
 
 #: Fully observed variables of the study's imputation model (main effects). ``pathway_stage`` combines
 #: ``assessed`` and ``treated`` into one 3-level variable (treated is NA when not assessed); it is derived
@@ -50,95 +49,8 @@ class MarginWarning(UserWarning):
     """The population margin cannot be met: a category's population share is below its observed share."""
 
 
-class CensusWarning(UserWarning):
-    """How a census margin was built (percentages used, boroughs left out) when the file is incomplete."""
-
-
 class ImputationModelWarning(UserWarning):
     """A term of the imputation model could not be estimated (empty cell or separation) and was dropped."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Rubin's rules
-# --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RubinResult:
-    """Pooled estimate(s); arrays of shape (k,) for k parameters, or floats for a single parameter."""
-
-    estimate: np.ndarray | float  # Q-bar
-    se: np.ndarray | float  # sqrt(T)
-    within: np.ndarray | float  # U-bar
-    between: np.ndarray | float  # B
-    total: np.ndarray | float  # T
-    df: np.ndarray | float  # Rubin (df_com infinite) or Barnard-Rubin degrees of freedom
-    ci_low: np.ndarray | float
-    ci_high: np.ndarray | float
-    lambda_: np.ndarray | float  # (1 + 1/M) B / T
-    riv: np.ndarray | float  # relative increase in variance r = (1 + 1/M) B / U-bar
-    m: int
-    fmi: np.ndarray | float = np.nan  # fraction of missing information (r + 2/(df + 3)) / (r + 1)
-
-    def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def rubin(q, u, df_com: float = np.inf, level: float = 0.95) -> RubinResult:
-    """Pool M completed-data estimates ``q`` with squared standard errors ``u`` (Rubin 1987).
-
-    ``q`` and ``u`` have shape (M,) for one parameter or (M, k) for k parameters (pool log-ORs, not ORs).
-    With ``df_com`` finite the degrees of freedom are Barnard & Rubin's (1999); otherwise Rubin's
-    nu_old = (M - 1) / lambda^2. The CI is Q-bar +/- t(df, 0.975) sqrt(T).
-
-    No between-imputation variance (B = 0, e.g. a parameter the imputations do not touch): lambda = 0 and
-    nu_old is infinite, so df is the formula's limit: infinite when ``df_com`` is infinite, otherwise
-    nu_obs = df_com (df_com + 1) / (df_com + 3) (Barnard-Rubin's observed-data df, which differs from
-    df_com only in the small-sample factor). No division by zero is performed.
-    """
-    q = np.asarray(q, dtype=float)
-    u = np.asarray(u, dtype=float)
-    if q.shape != u.shape:
-        raise ValueError(f"rubin: q has shape {q.shape} but u has shape {u.shape}; they must match.")
-    scalar = q.ndim == 1
-    if scalar:
-        q, u = q[:, None], u[:, None]
-    if q.ndim != 2:
-        raise ValueError("rubin: q and u must have shape (M,) or (M, k).")
-    m = q.shape[0]
-    if m < 2:
-        raise ValueError(f"rubin: need at least 2 imputations to estimate between-imputation variance, got {m}.")
-    if np.any(u < 0):
-        raise ValueError("rubin: squared standard errors u must be non-negative.")
-    if not (df_com > 0):
-        raise ValueError(f"rubin: df_com must be positive (or inf), got {df_com}.")
-
-    qbar = q.mean(axis=0)
-    ubar = u.mean(axis=0)
-    b = q.var(axis=0, ddof=1)
-    b = np.where(np.isclose(b, 0.0, rtol=0, atol=1e-300) | (b < 0), 0.0, b)
-    inflate = (1.0 + 1.0 / m) * b
-    t = ubar + inflate
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = np.where(t > 0, inflate / t, 0.0)
-        riv = np.where(ubar > 0, inflate / ubar, np.where(inflate > 0, np.inf, 0.0))
-        df_old = np.where(lam > 0, (m - 1) / np.square(lam), np.inf)
-    if np.isinf(df_com):
-        df = df_old
-    else:
-        df_obs = (df_com + 1.0) / (df_com + 3.0) * df_com * (1.0 - lam)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df = np.where(np.isinf(df_old), df_obs, df_old * df_obs / (df_old + df_obs))
-    se = np.sqrt(t)
-    tcrit = np.where(np.isinf(df), stats.norm.ppf(0.5 + level / 2), stats.t.ppf(0.5 + level / 2, np.where(np.isinf(df), 1.0, df)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fmi = np.where(np.isinf(riv), 1.0, (riv + 2.0 / (df + 3.0)) / (riv + 1.0))
-    fmi = np.where(np.isinf(df), lam, fmi)
-    out = dict(
-        estimate=qbar, se=se, within=ubar, between=b, total=t, df=df,
-        ci_low=qbar - tcrit * se, ci_high=qbar + tcrit * se, lambda_=lam, riv=riv, fmi=fmi,
-    )
-    if scalar:
-        out = {k: float(v[0]) for k, v in out.items()}
-    return RubinResult(m=m, **out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,118 +169,18 @@ def margin_from_truth(truth_groups) -> pd.Series:
     return shares
 
 
-def margin_from_census(census_csv_path, boroughs: Sequence[str] | None = None,
-                       populations: Mapping[str, float] | None = None) -> pd.Series:
-    """Ethnic mix of the boroughs' usual residents from the 2011 Census file, mapped to the study groups.
-
-    The file has one row per census category and borough with ``count``, ``percent`` and ``status``. The
-    committed file (2011 Census QS201EW via Nomis) prints full counts for all four boroughs, Southwark,
-    Lewisham, Lambeth and Croydon, so by default all four are used, each weighted by its residents. The
-    function also reads files that are less complete:
-
-    - ``printed`` with counts for every category: counts are used.
-    - ``printed_percent_only``: the file prints no population, so the borough's counts are its
-      percentages (renormalised to sum to 100) times a population you supply in ``populations``
-      (for example the number of referrals from the borough, which makes the margin describe the referred
-      mix). Without one the borough cannot be weighted against the others and is left out.
-    - ``not_found`` rows: the borough's mix is incomplete, so it is left out.
-
-    With ``populations`` given for a borough, every borough named there is weighted by it (its shares times
-    that population), whether or not the file prints counts. ``boroughs=None``: every borough the file can
-    serve, with a :class:`CensusWarning` listing those left out and why; naming a borough that cannot be
-    served raises ValueError. The returned Series carries ``attrs['method']`` (one line per borough: what was
-    used) and ``attrs['source']``. No number is made up: what the file does not print is not used.
-    """
-    path = Path(census_csv_path)
-    if not path.exists():
-        raise FileNotFoundError(f"margin_from_census: no such file {path}")
-    raw = pd.read_csv(path, dtype={"nhs_code": str, "borough": str, "status": str})
-    needed = {"borough", "census_category", "nhs_code", "count", "percent", "status"}
-    if not needed <= set(raw.columns):
-        raise ValueError(f"margin_from_census: {path.name} lacks columns {sorted(needed - set(raw.columns))}.")
-    populations = dict(populations or {})
-    all_boroughs = list(dict.fromkeys(raw["borough"]))
-    requested = list(all_boroughs if boroughs is None else boroughs)
-    unknown = [b for b in requested if b not in all_boroughs]
-    if unknown:
-        raise ValueError(f"margin_from_census: boroughs {unknown} are not in {path.name} (it has {all_boroughs}).")
-    unknown_pop = [b for b in populations if b not in requested]
-    if unknown_pop:
-        raise ValueError(f"margin_from_census: populations given for boroughs not used: {unknown_pop}.")
-
-    counts_by_borough: dict[str, pd.Series] = {}
-    method: list[str] = []
-    left_out: list[str] = []
-    for b in requested:
-        rows = raw[raw["borough"] == b]
-        single = rows[rows["nhs_code"].isin(ETHNIC_CODE_TO_GROUP)]
-        problem = None
-        if (single["status"] == "not_found").any():
-            gaps = single.loc[single["status"] == "not_found", "census_category"].tolist()
-            problem = f"{b}: incomplete in the census file ({len(gaps)} categories not found, e.g. {gaps[0]!r})"
-        elif single["percent"].isna().any() and single["count"].isna().any():
-            problem = f"{b}: some categories have neither count nor percent"
-        if problem is None:
-            groups = single["nhs_code"].map(ETHNIC_CODE_TO_GROUP)
-            has_counts = single["count"].notna().all()
-            if b in populations:
-                pop = float(populations[b])
-                if not pop > 0:
-                    raise ValueError(f"margin_from_census: population for {b} must be positive, got {pop}.")
-                if has_counts:
-                    shares = single["count"].astype(float) / single["count"].sum()
-                    basis = "printed counts as shares"
-                else:
-                    shares = single["percent"].astype(float) / single["percent"].sum()
-                    basis = f"printed percentages (sum {single['percent'].sum():.1f}, renormalised)"
-                counts_by_borough[b] = (shares * pop).groupby(groups.values).sum()
-                method.append(f"{b}: {basis} x supplied population {pop:,.0f}")
-            elif has_counts:
-                counts_by_borough[b] = single["count"].astype(float).groupby(groups.values).sum()
-                method.append(f"{b}: printed 2011 counts (total {single['count'].sum():,.0f})")
-            else:
-                problem = f"{b}: the file prints percentages only and no population was supplied (populations=...)"
-        if problem is not None:
-            if boroughs is not None:
-                raise ValueError(f"margin_from_census: cannot use {problem}.")
-            left_out.append(problem)
-    if not counts_by_borough:
-        raise ValueError(f"margin_from_census: no usable borough in {path.name}: {left_out}")
-    if left_out:
-        text = "margin_from_census left out " + "; ".join(left_out) + "."
-        warnings.warn(text, CensusWarning, stacklevel=2)
-        method.extend(f"left out: {p}" for p in left_out)
-    total = pd.concat(counts_by_borough, axis=1).fillna(0.0).sum(axis=1)
-    total = total.reindex(study.GROUPS, fill_value=0.0)
-    margin = total / total.sum()
-    margin.name = "margin"
-    margin.attrs["method"] = method
-    margin.attrs["boroughs"] = list(counts_by_borough)
-    margin.attrs["source"] = f"2011 Census QS201EW via {path.name}: " + ", ".join(counts_by_borough)
-    return margin
-
 
 # --------------------------------------------------------------------------------------------------
 # The imputation model: multinomial logit on pattern counts
 # --------------------------------------------------------------------------------------------------
-def _fit_mnlogit(X, counts, weights=None, robust=False, names=None, categories=None):
-    """The imputation model: ``helpers.models.fit_mnlogit_counts`` (base outcome = first category).
+def fit_imputation_model(X, counts, weights=None, robust=False, names=None, categories=None):
+    """The imputation model: ``helpers.fitting.fit_mnlogit_counts`` (base outcome = first category).
 
     The robust variance carries Stata's ``mlogit [pw]`` small-sample factor N/(N-1), as ``uvis`` in
     ``mi impute wmlogit`` uses it.
     """
-    from helpers import models
-
-    return models.fit_mnlogit_counts(X, counts, weights=weights, robust=robust, small_sample=robust,
-                                     names=names, outcome_levels=categories)
-
-
-def _softmax_probs(X: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """pi (patterns x K), base category 0, from params (p, K-1)."""
-    eta = np.column_stack([np.zeros(X.shape[0]), X @ params])
-    eta -= eta.max(axis=1, keepdims=True)
-    e = np.exp(eta)
-    return e / e.sum(axis=1, keepdims=True)
+    return fit_mnlogit_counts(X, counts, weights=weights, robust=robust, small_sample=robust,
+                              names=names, outcome_levels=categories)
 
 
 def _draw_categories(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -378,15 +190,6 @@ def _draw_categories(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     u = rng.random(probs.shape[0])
     return (u[:, None] > cum).sum(axis=1)
 
-
-def _mvn_factor(cov: np.ndarray) -> np.ndarray:
-    """L with L L^T = cov (Cholesky, falling back to a symmetric eigen square root if not positive definite)."""
-    cov = (cov + cov.T) / 2
-    try:
-        return np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        vals, vecs = np.linalg.eigh(cov)
-        return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
 
 def _pattern_index(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -441,7 +244,7 @@ def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] |
         sub_names = None if names is None else [names[j] for j in keep]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the fitter's own SparseCellWarnings are summarised below
-            fit = _fit_mnlogit(x[:, keep], counts, weights=None, robust=False, names=sub_names,
+            fit = fit_imputation_model(x[:, keep], counts, weights=None, robust=False, names=sub_names,
                                categories=categories)
         p = keep.size
         bad = sorted({int(i) % p for i in getattr(fit, "not_estimable", [])} - {0})
@@ -525,19 +328,19 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     names = None if names is None else [names[j] for j in keep]
     if weights is None:
         w = np.ones(k)
-        fit = _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+        fit = fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
         method = "mar_mi"
     else:
         p_pop = _check_shares(pop_shares, k)
         if weights == "marginal":
             w, more = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
         else:
-            mar_fit = _fit_mnlogit(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
-            pi_hat = _softmax_probs(patterns[mis_pat], np.asarray(mar_fit.params))
+            mar_fit = fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+            pi_hat = mnlogit_probabilities(patterns[mis_pat], np.asarray(mar_fit.params))
             w, more = conditional_weights(pi_hat, observed_counts, p_pop, categories,
                                           multiplicity=mis_counts[mis_pat], return_messages=True)
         messages.extend(more)
-        fit = _fit_mnlogit(fit_x, fit_counts, weights=w, robust=True, names=names, categories=categories)
+        fit = fit_imputation_model(fit_x, fit_counts, weights=w, robust=True, names=names, categories=categories)
         method = "weighted_mi"
     if hasattr(fit, "converged") and not fit.converged:
         msg = "The imputation model did not converge; imputations may be unreliable."
@@ -546,7 +349,7 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
 
     beta_hat = np.asarray(fit.params, dtype=float)
     vec_hat = beta_hat.ravel(order="F")  # statsmodels MNLogit order: outcome-major
-    chol = _mvn_factor(np.asarray(fit.cov, dtype=float))
+    chol = mvn_factor(np.asarray(fit.cov, dtype=float))
     x_mis = patterns[mis_pat]
     # position of each missing row's pattern within mis_pat
     lookup = np.full(n_pat, -1)
@@ -555,7 +358,7 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     draws = np.empty((m, n_mis), dtype=np.int8 if k < 127 else np.int64)
     for i in range(m):
         beta_star = (vec_hat + chol @ rng.standard_normal(vec_hat.size)).reshape(beta_hat.shape, order="F")
-        probs = _softmax_probs(x_mis, beta_star)
+        probs = mnlogit_probabilities(x_mis, beta_star)
         draws[i] = _draw_categories(probs[row_pat], rng)
     return EngineResult(draws=draws, missing_rows=missing_rows, weights=w, observed_counts=observed_counts,
                         fit=fit, mar_fit=mar_fit, messages=messages, method=method,
@@ -701,106 +504,3 @@ def weighted_mi(frame: pd.DataFrame, margin: pd.Series, m: int, rng: np.random.G
                 weights: str | None = "conditional") -> list[pd.Series]:
     """The contract's short form: the M completed ethnicity columns of :func:`impute_ethnicity`."""
     return impute_ethnicity(frame, margin, m, rng, weights=weights).completed
-
-
-# --------------------------------------------------------------------------------------------------
-# Analysis of the completed data sets
-# --------------------------------------------------------------------------------------------------
-KEY_COLUMNS = ["stage", "outcome_level", "model", "ethnicity"]
-POOLED_EXTRA = ["df", "fmi", "riv", "m"]
-
-
-def pool_tidy(tables: Sequence[pd.DataFrame], analysis: str, df_com: float = np.inf) -> pd.DataFrame:
-    """Pool M tidy tables (same rows, as ``models.fit_all`` returns) with Rubin's rules on the log scale.
-
-    ``estimate`` = exp(pooled log estimate), CI = exp(Q-bar +/- t(df) sqrt(T)), p-value from t(df).
-    ``n`` (and ``n_events``, ``n_model``, ``n_excluded`` when present) become the *average* completed-data
-    counts over the imputations: the completed data sets differ in how many rows each group has.
-    Reference rows (log estimate 0, no SE in every table) keep estimate 1 and a blank CI; a row that is not
-    estimable in any imputation is NaN (``estimable`` False).
-    """
-    m = len(tables)
-    if m < 2:
-        raise ValueError(f"pool_tidy: need at least 2 completed-data tables, got {m}.")
-    keys = []
-    for t in tables:
-        missing = [c for c in KEY_COLUMNS + ["log_estimate", "se", "n"] if c not in t.columns]
-        if missing:
-            raise ValueError(f"pool_tidy: a table lacks columns {missing}.")
-        keys.append(pd.MultiIndex.from_frame(t[KEY_COLUMNS].fillna("").astype(str)))
-    for k in keys[1:]:
-        if not k.equals(keys[0]):
-            raise ValueError("pool_tidy: the completed-data tables do not have the same rows in the same order.")
-    q = np.stack([t["log_estimate"].to_numpy(dtype=float) for t in tables])
-    se = np.stack([t["se"].to_numpy(dtype=float) for t in tables])
-    poolable = (np.isfinite(se) & (se > 0) & np.isfinite(q)).all(axis=0)
-    reference = (~np.isfinite(se) & (q == 0)).all(axis=0)
-    k = q.shape[1]
-    est = np.full(k, np.nan)
-    out = {name: np.full(k, np.nan) for name in ("se", "ci_low", "ci_high", "df", "fmi", "riv")}
-    if poolable.any():
-        r = rubin(q[:, poolable], np.square(se[:, poolable]), df_com=df_com)
-        est[poolable] = r.estimate
-        for name in out:
-            out[name][poolable] = np.asarray(getattr(r, name))
-    est[reference] = 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.abs(est / out["se"])
-        df_safe = np.where(np.isfinite(out["df"]), out["df"], 1.0)
-        pv = np.where(np.isfinite(out["df"]), 2 * stats.t.sf(z, df_safe), 2 * stats.norm.sf(z))
-    result = tables[0][KEY_COLUMNS].reset_index(drop=True).copy()
-    result["analysis"] = analysis
-    result["estimate"] = np.exp(est)
-    result["ci_low"] = np.exp(out["ci_low"])
-    result["ci_high"] = np.exp(out["ci_high"])
-    result["log_estimate"] = est
-    result["se"] = out["se"]
-    result["p_value"] = np.where(poolable, pv, np.nan)
-    for c in ("n", "n_events", "n_model", "n_excluded"):
-        if c in tables[0].columns:
-            result[c] = np.stack([t[c].to_numpy(dtype=float) for t in tables]).mean(axis=0)
-    if "estimable" in tables[0].columns:
-        result["estimable"] = poolable | reference
-    result["df"] = out["df"]
-    result["fmi"] = out["fmi"]
-    result["riv"] = out["riv"]
-    result["m"] = m
-    first = ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low", "ci_high",
-             "log_estimate", "se", "p_value", "n"]
-    return result[first + [c for c in result.columns if c not in first]]
-
-
-def mi_estimates(frame: pd.DataFrame, result: ImputationResult, fit: Callable | None = None,
-                 df_com: float = np.inf, progress: bool = True) -> pd.DataFrame:
-    """Fit the study's models on each completed data set and pool them with Rubin's rules.
-
-    Default (``fit=None``): the 3 stages x 3 models of ``helpers.models``, with the frame's covariates and
-    outcomes coded once (``models.ModelPlan``) and only ethnicity swapped in per imputation: the same
-    numbers as ``models.fit_all`` on each completed frame. ``fit(frame, analysis=...)`` may be any function
-    returning such a tidy table (e.g. ``models.fit_all``); it is called with the completed frame (``frame``
-    with ``ethnicity`` replaced by the imputed column).
-
-    Returns the tidy columns of ``models.fit_all`` with ``analysis`` = ``result.analysis`` ("weighted_mi"
-    or "mar_mi"), plus ``df``, ``fmi``, ``riv`` and ``m`` (see :func:`pool_tidy`; ``n`` is the average
-    completed-data n per group over imputations). ``df_com``: complete-data degrees of freedom (infinite by
-    default: the models are large-sample logistic models, as in Stata's ``mi estimate: logit``).
-    ``progress``: a tqdm bar (shown only if the fits take more than a second); ``False`` for tests/CI.
-    """
-    from tqdm import tqdm  # the text bar: works in a terminal and a notebook without ipywidgets
-
-    if fit is None:
-        from helpers import models
-
-        plan = models.ModelPlan(frame)
-
-        def one(completed: pd.Series) -> pd.DataFrame:
-            return plan.fit_all(ethnicity=completed, analysis=result.analysis)
-    else:
-        def one(completed: pd.Series) -> pd.DataFrame:
-            f = frame.copy()
-            f["ethnicity"] = completed
-            return fit(f, analysis=result.analysis)
-
-    tables = [one(c) for c in tqdm(result.completed, desc=f"Fitting models on {result.m} imputations",
-                                   disable=not progress, delay=1.0, leave=False)]
-    return pool_tidy(tables, result.analysis, df_com=df_com)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 from helpers import params as params_mod
 
@@ -33,7 +34,6 @@ def setup(namespace: dict[str, Any]) -> dict[str, Any]:
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 120)
     try:  # crisp inline figures where IPython is running; harmless elsewhere
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats("png")
     except Exception:  # pragma: no cover - outside IPython

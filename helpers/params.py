@@ -7,6 +7,7 @@ would be valid.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +106,6 @@ DEFAULT_TARGETS = PUBLISHED_DIR / "cohort_targets.csv"
 
 
 def _close_names(name: str) -> list[str]:
-    import difflib
-
     return difflib.get_close_matches(name, SCHEMA, n=3)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import cohort, extract, imputation, models, prepare, study, tables
+from helpers import census, cohort, disclosure, extract, imputation, models, pooling, prepare, replication, study, tables
 from helpers import params as params_mod
 
 # Independent random streams derived from the one seed, one per purpose, so that adding a step to one part
@@ -82,10 +82,15 @@ def population_margin(data: StudyData) -> pd.Series:
     choice = data.params["margin"]
     if choice == "truth":
         return imputation.margin_from_truth(true_frame(data)["ethnicity"])
+    return margin_from_choice(choice)
+
+
+def margin_from_choice(choice: str) -> pd.Series:
+    """The margin ``census2011`` or a CSV of shares (columns ``ethnicity``, ``share``) names; needs no rows."""
     if choice == "census2011":
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", imputation.CensusWarning)  # notebooks 08 and 10 explain the choice
-            return imputation.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
+            warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 08 and 10 explain the choice
+            return census.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
     table = pd.read_csv(choice)
     if not {"ethnicity", "share"} <= set(table.columns):
         raise ValueError(f"margin file {choice!r} needs columns 'ethnicity' and 'share'; it has {list(table.columns)}")
@@ -120,7 +125,7 @@ def mi_estimates(data: StudyData, weighted: bool = True, progress: bool = False)
     margin = population_margin(data) if weighted else None
     result = imputation.impute_ethnicity(data.frame, margin, data.params["n_imputations"], rng,
                                          weights="conditional" if weighted else None)
-    return imputation.mi_estimates(data.frame, result, progress=progress)
+    return pooling.mi_estimates(data.frame, result, progress=progress)
 
 
 def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
@@ -133,14 +138,12 @@ def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
 
 def compare_methods(estimates: pd.DataFrame, truth: pd.DataFrame | None, stage: str,
                     model: str = "adjusted_full") -> pd.DataFrame:
-    """``simulation.methods_vs_truth`` when the truth is known; on a real extract the same table with
+    """``replication.methods_vs_truth`` when the truth is known; on a real extract the same table with
     ``truth``, ``log_difference`` and ``covers_truth`` empty, so the methods can still be set side by side."""
-    from helpers import simulation
-
     if truth is not None:
-        return simulation.methods_vs_truth(estimates, truth, stage=stage, model=model)
+        return replication.methods_vs_truth(estimates, truth, stage=stage, model=model)
     blank = estimates[estimates["analysis"] == estimates["analysis"].iloc[0]].assign(estimate=np.nan)
-    out = simulation.methods_vs_truth(estimates, blank, stage=stage, model=model)
+    out = replication.methods_vs_truth(estimates, blank, stage=stage, model=model)
     out["covers_truth"] = pd.NA
     return out
 
@@ -241,39 +244,6 @@ def check_extract(params: dict[str, Any]) -> ExtractCheck:
     return ExtractCheck(source, raw, prepared, None)
 
 
-def disclosed_flow(flow: pd.DataFrame, threshold: int, base: int) -> pd.DataFrame:
-    """The flow table as it may be published: every count suppressed (1-threshold) or rounded (to base).
-
-    The exclusions and the analysed rows add up to the rows read, so they are one line with that total for
-    secondary suppression (a lone suppressed exclusion cannot be recovered by subtraction); recorded and
-    missing ethnicity add up to the analysed rows likewise. ``n_remaining`` is dropped: a running remainder
-    beside rounded steps would let a reader undo the rounding.
-    """
-    f = flow.reset_index(drop=True)
-    steps = f[f["step"].isin(["excluded", "analysed"])]
-    total = f[f["step"] == "extract"]
-    line = pd.concat([steps, total])[["n_rows"]].astype(np.int64)
-    line.index = [*steps.index, "__total__"]
-    first = tables.disclose(line, count_columns=["n_rows"], threshold=threshold, base=base, total_row="__total__")
-    within = f[f["check"].isin(["ethnicity_recorded", "ethnicity_missing"])]
-    analysed = f[f["step"] == "analysed"]
-    pair = pd.concat([within, analysed])[["n_rows"]].astype(np.int64)
-    pair.index = [*within.index, "__analysed__"]
-    second = tables.disclose(pair, count_columns=["n_rows"], threshold=threshold, base=base,
-                             total_row="__analysed__")
-    rest = f[f["check"].isin(["assessed", "treated"])][["n_rows"]].astype(np.int64)
-    third = tables.disclose(rest, count_columns=["n_rows"], threshold=threshold, base=base)
-    shown = pd.Series(pd.NA, index=f.index, dtype="Int64")
-    for part in (first.drop(index="__total__"), second.drop(index="__analysed__"), third):
-        shown.loc[part.index] = part["n_rows"]
-    shown.loc[total.index] = first.loc["__total__", "n_rows"]
-    if pd.isna(second.loc["__analysed__", "n_rows"]):  # the analysed row is in both lines: suppressed if either says
-        shown.loc[analysed.index] = pd.NA
-    out = f[["step", "check", "reason"]].copy()
-    out["n_rows"] = shown
-    return out
-
-
 def write_flow(check: ExtractCheck, params: dict[str, Any], tables_dir: Path, secure_dir: Path) -> list[Path]:
     """Write the exact flow to ``secure_dir`` and its disclosed twin to ``tables_dir`` (when rows were read)."""
     if check.flow is None:
@@ -283,7 +253,7 @@ def write_flow(check: ExtractCheck, params: dict[str, Any], tables_dir: Path, se
     exact = secure_dir / "flow.csv"
     check.flow.to_csv(exact, index=False, lineterminator="\n")
     shown = tables_dir / "flow_disclosed.csv"
-    disclosed_flow(check.flow, params["suppress_threshold"], params["rounding_base"]).to_csv(
+    disclosure.disclosed_flow(check.flow, params["suppress_threshold"], params["rounding_base"]).to_csv(
         shown, index=False, lineterminator="\n")
     return [exact, shown]
 
@@ -307,7 +277,7 @@ def disclose_estimate_counts(estimates: pd.DataFrame, threshold: int, base: int)
     cols = [c for c in ESTIMATE_COUNT_COLUMNS if c in out.columns]
     if cols:
         counts = out[cols].round().astype("Int64")
-        out[cols] = tables.disclose(counts, count_columns=cols, threshold=threshold, base=base)[cols]
+        out[cols] = disclosure.disclose(counts, count_columns=cols, threshold=threshold, base=base)[cols]
         # say in the file itself how its counts were rounded (after MI they are averages over imputations)
         out["count_rounding"] = (f"{', '.join(cols)}: rounded to the nearest {base}, counts 1-{threshold} "
                                  "suppressed (blank); after MI the average completed-data count, then rounded")
@@ -340,7 +310,7 @@ def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame 
     disclosed_est = disclose_estimate_counts(est, thr, base)
     if real:
         paths["flow_disclosed"] = out / "flow_disclosed.csv"
-        disclosed_flow(data.prepared.flow, thr, base).to_csv(paths["flow_disclosed"], index=False,
+        disclosure.disclosed_flow(data.prepared.flow, thr, base).to_csv(paths["flow_disclosed"], index=False,
                                                             lineterminator="\n")
         if secure_dir is not None:
             secure = Path(secure_dir)
@@ -356,6 +326,6 @@ def write_outputs(data: StudyData, out_dir: str | Path, estimates: pd.DataFrame 
     tables.table1(data.frame, disclose=True, threshold=thr, base=base).to_csv(paths["table1"], lineterminator="\n")
     tables.pathway_counts(data.frame, disclose=True, threshold=thr, base=base, exact_rates=not real).to_csv(
         paths["pathway_counts"], lineterminator="\n")
-    tables.published_vs_ours(disclosed_est if real else est, published_table4(), threshold=thr).to_csv(
+    replication.published_vs_ours(disclosed_est if real else est, published_table4(), threshold=thr).to_csv(
         paths["table4_comparison"], index=False, lineterminator="\n")
     return paths

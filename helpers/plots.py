@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
 from helpers import study
-from helpers.tables import TOTAL_LABEL, tidy_published
+from helpers.replication import tidy_published
+from helpers.tables import TOTAL_LABEL
 
 # Okabe-Ito colours (plus its grey), named once.
 OKABE_ITO: dict[str, str] = {
@@ -490,8 +492,6 @@ def pathway_diagram() -> Figure:
     low- or high-intensity therapy). Under each step: the paper's question and its denominator, from
     ``study.STAGE_SPECS``. Exits (not assessed; assessed, not treated) are drawn in grey.
     """
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
     fig = Figure(figsize=(10, 5.2))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 10)

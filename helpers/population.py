@@ -24,83 +24,22 @@ Poisson referral counts and fixed (known) census denominators: SE(log RR) = sqrt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from helpers import study
-from helpers.codes import ETHNIC_CODE_TO_GROUP
+from helpers import disclosure, study
+from helpers.census import CENSUS_NOTE, DEFAULT_BOROUGHS
+from helpers.pooling import rubin
 
 Z975 = float(stats.norm.ppf(0.975))
-DEFAULT_CENSUS = study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv"
-DEFAULT_BOROUGHS = ("Lambeth", "Southwark", "Lewisham", "Croydon")
 POOLED_LABEL = "All four boroughs"
-CENSUS_NOTE = (
-    "2011 Census QS201EW: all usual residents of every age (adults-only counts are not available in the "
-    "project's files), census day 27 March 2011"
-)
 
 RATE_COLUMNS = [
     "borough", "ethnicity", "referrals", "residents", "rate", "rate_ci_low", "rate_ci_high",
     "rate_ratio", "rr_ci_low", "rr_ci_high",
 ]
-
-
-def census_population(path=DEFAULT_CENSUS, boroughs: Sequence[str] = DEFAULT_BOROUGHS) -> pd.DataFrame:
-    """Resident counts by study ethnic group (rows, ``study.GROUPS`` order) and borough (columns).
-
-    Census categories are mapped to the paper's eight groups with ``helpers.codes.ETHNIC_CODE_TO_GROUP``
-    (the same mapping as referrals: Irish and Gypsy or Irish Traveller to White Other, Chinese to Other as
-    *assumed* there). Counts are of all usual residents of every age in 2011 (see the module docstring).
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a borough the file does not hold
-    (listing those it does), a borough printed as percentages only (a rate needs counts), or a borough with
-    categories not found.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"census_population: no such file {path}")
-    raw = pd.read_csv(path, dtype={"nhs_code": str, "borough": str, "status": str})
-    needed = {"borough", "census_category", "nhs_code", "count", "status"}
-    if not needed <= set(raw.columns):
-        raise ValueError(f"census_population: {path.name} lacks columns {sorted(needed - set(raw.columns))}")
-    if isinstance(boroughs, str):
-        boroughs = [boroughs]
-    boroughs = list(boroughs)
-    if not boroughs:
-        raise ValueError("census_population: name at least one borough")
-    available = list(dict.fromkeys(raw["borough"]))
-    unknown = [b for b in boroughs if b not in available]
-    if unknown:
-        raise ValueError(
-            f"census_population: borough(s) {unknown} not in {path.name}; available: {', '.join(available)} "
-            f"(full counts only for those whose rows have status 'printed' with a count for every category)"
-        )
-    columns = {}
-    for b in boroughs:
-        rows = raw[(raw["borough"] == b) & raw["nhs_code"].isin([c for c, g in ETHNIC_CODE_TO_GROUP.items() if g])]
-        if (rows["status"] == "printed_percent_only").any():
-            raise ValueError(
-                f"census_population: {b} is printed as percentages only in {path.name}; a referral rate needs "
-                f"resident counts, and the file gives no population total to turn percentages into counts"
-            )
-        if (rows["status"] == "not_found").any() or rows["count"].isna().any():
-            gaps = rows.loc[rows["count"].isna(), "census_category"].tolist()
-            raise ValueError(
-                f"census_population: {b} is incomplete in {path.name}: {len(gaps)} categories have no count "
-                f"(e.g. {gaps[0]!r}); a rate needs a count for every category"
-            )
-        groups = rows["nhs_code"].map(ETHNIC_CODE_TO_GROUP)
-        columns[b] = rows["count"].astype(float).groupby(groups.to_numpy()).sum()
-    out = pd.DataFrame(columns).reindex(study.GROUPS).fillna(0).round().astype(np.int64)
-    out.index.name = "ethnicity"
-    out.columns.name = "borough"
-    sources = raw.loc[raw["borough"].isin(boroughs), ["borough", "source"]].drop_duplicates()
-    out.attrs["note"] = CENSUS_NOTE
-    out.attrs["source"] = {r.borough: r.source for r in sources.itertuples()}
-    return out
 
 
 def referral_counts(frame: pd.DataFrame, boroughs: Sequence[str], ethnicity: pd.Series | None = None,
@@ -221,9 +160,7 @@ def referral_rates(
     def counts_for(eth) -> pd.DataFrame:
         c = referral_counts(frame, boroughs, eth, count=count)
         if disclose:
-            from helpers import tables
-
-            c = tables.disclose(c, count_columns=boroughs, threshold=threshold, base=base)
+            c = disclosure.disclose(c, count_columns=boroughs, threshold=threshold, base=base)
             c = c.astype(float)  # NA (suppressed) -> NaN
         return c.astype(float)
 
@@ -259,8 +196,6 @@ def referral_rates(
 
 def _pool_imputed(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Mean counts and rates over imputations; log rate ratios pooled by Rubin's rules."""
-    from helpers.imputation import rubin
-
     first = tables[0]
     m = len(tables)
     a = np.stack([t["referrals"].to_numpy(dtype=float) for t in tables])

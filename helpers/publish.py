@@ -13,12 +13,13 @@ result at the end of every real-extract run.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from helpers import tables
+from helpers import disclosure, prepare, tables
 
 
 def is_real(p: dict[str, Any]) -> bool:
@@ -39,19 +40,19 @@ def count(n: int | float, p: dict[str, Any]) -> str:
     n = int(n)
     if not is_real(p):
         return f"{n:,}"
-    shown = tables.disclose(pd.DataFrame({"n": [n]}), count_columns=["n"], threshold=p["suppress_threshold"],
+    shown = disclosure.disclose(pd.DataFrame({"n": [n]}), count_columns=["n"], threshold=p["suppress_threshold"],
                             base=p["rounding_base"])["n"].iloc[0]
-    return tables.SUPPRESSED_SYMBOL if pd.isna(shown) else f"{int(shown):,}"
+    return disclosure.SUPPRESSED_SYMBOL if pd.isna(shown) else f"{int(shown):,}"
 
 
 def percent(numerator: int | float, denominator: int | float, p: dict[str, Any], digits: int = 1) -> str:
     """A percentage as text; on a real extract computed from the disclosed counts ("*" if one is suppressed)."""
     if not is_real(p):
         return "" if not denominator else f"{100 * numerator / denominator:.{digits}f}%"
-    pair = tables.disclose(pd.DataFrame({"n": [int(numerator), int(denominator)]}), count_columns=["n"],
+    pair = disclosure.disclose(pd.DataFrame({"n": [int(numerator), int(denominator)]}), count_columns=["n"],
                            threshold=p["suppress_threshold"], base=p["rounding_base"])["n"]
-    value = tables.disclosed_percent(pair.iloc[0], pair.iloc[1], digits=digits)
-    return tables.SUPPRESSED_SYMBOL if pd.isna(value) else f"{value:.{digits}f}%"
+    value = disclosure.disclosed_percent(pair.iloc[0], pair.iloc[1], digits=digits)
+    return disclosure.SUPPRESSED_SYMBOL if pd.isna(value) else f"{value:.{digits}f}%"
 
 
 def counts(table: pd.DataFrame, p: dict[str, Any], count_columns: Sequence | None = None, total_row=None,
@@ -74,13 +75,13 @@ def counts(table: pd.DataFrame, p: dict[str, Any], count_columns: Sequence | Non
     base = base.astype({c: np.int64 for c in cols})
     signs = np.sign(base[cols])  # a difference of counts (e.g. a change) is disclosed by its size, sign kept
     base[cols] = base[cols].abs()
-    out = tables.disclose(base, count_columns=cols, threshold=p["suppress_threshold"], base=p["rounding_base"],
+    out = disclosure.disclose(base, count_columns=cols, threshold=p["suppress_threshold"], base=p["rounding_base"],
                           total_row=total_row, total_col=total_col)
     for c in cols:
         if (signs[c] < 0).any():
             out[c] = out[c] * signs[c].reindex(out.index).fillna(1).astype("Int64")
     shown = [*cols, *([total_col] if total_col is not None else [])]
-    return tables.format_disclosed(out, count_columns=shown)
+    return disclosure.format_disclosed(out, count_columns=shown)
 
 
 def crosstab(rows: pd.Series, columns: pd.Series, p: dict[str, Any]) -> pd.DataFrame:
@@ -103,20 +104,16 @@ def pathway_counts(frame: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
 
 
 def flow(flow_table: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
-    """The flow table for display: exact (synthetic) or ``pipeline.disclosed_flow`` (real)."""
+    """The flow table for display: exact (synthetic) or ``disclosure.disclosed_flow`` (real)."""
     if not is_real(p):
         return flow_table
-    from helpers import pipeline
-
-    return pipeline.disclosed_flow(flow_table, p["suppress_threshold"], p["rounding_base"])
+    return disclosure.disclosed_flow(flow_table, p["suppress_threshold"], p["rounding_base"])
 
 
 def flow_text(flow_table: pd.DataFrame, p: dict[str, Any]) -> str:
     """``prepare.flow_text`` (synthetic), or the disclosed flow as lines of text (real: no running remainder,
     no percentages from exact counts)."""
     if not is_real(p):
-        from helpers import prepare
-
         return prepare.flow_text(flow_table)
     shown = flow(flow_table, p)
     keep = shown[(shown["step"] != "excluded") | (flow_table["n_rows"].to_numpy() > 0)]
@@ -124,7 +121,7 @@ def flow_text(flow_table: pd.DataFrame, p: dict[str, Any]) -> str:
     lines = []
     for _, r in keep.iterrows():
         indent = "  - " if r["step"] == "excluded" else ("  " if r["step"] == "within analysed" else "")
-        value = tables.SUPPRESSED_SYMBOL if pd.isna(r["n_rows"]) else f"{int(r['n_rows']):,}"
+        value = disclosure.SUPPRESSED_SYMBOL if pd.isna(r["n_rows"]) else f"{int(r['n_rows']):,}"
         lines.append(f"{indent + r['reason']:<{w}}{value:>12}")
     return "\n".join(lines)
 
@@ -154,8 +151,6 @@ PATH_PARAMETERS = ("data_path", "targets_path", "margin", "output_dir")
 def parameters(p: dict[str, Any]) -> dict[str, Any]:
     """The run's parameters as a page may show them: an absolute path becomes its file name (the output folder
     becomes "."), so no machine path is published, not even one a table display truncates."""
-    from pathlib import Path
-
     shown = dict(p)
     for name in PATH_PARAMETERS:
         value = shown.get(name)

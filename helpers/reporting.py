@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import study
+from helpers import models, study, tables
 
 # --------------------------------------------------------------------------------------------------
 # Pathway gaps
@@ -89,8 +89,6 @@ def pathway_gaps(
     ``excess_untreated``: the group's referrals times the treated shortfall / ``per`` (people in this data set
     who would have been treated at White British rates).
     """
-    from helpers import models, tables
-
     if method not in ("observed", "predicted"):
         raise ValueError(f"pathway_gaps: method must be 'observed' or 'predicted', got {method!r}")
     if reference not in study.GROUPS:

@@ -54,6 +54,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
+import nbformat
+import papermill as pm
+import yaml
+from jupyter_client.manager import KernelManager
+
+from helpers import book, check_outputs, pipeline
+from helpers import params as P
+from helpers.params import ParameterError
 from helpers.study import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -185,8 +193,6 @@ class Scrubber:
 
     def notebook(self, path: Path) -> None:
         """Scrub an executed notebook file in place (sources, outputs, metadata)."""
-        import nbformat
-
         nb = nbformat.read(path, as_version=4)
         nbformat.write(_scrub_node(nb, self), path)
 
@@ -265,12 +271,8 @@ def collect_overrides(
     param_args: Sequence[str], params_file: Path | None, out_dir: Path | None, cwd: Path
 ) -> dict[str, Any]:
     """Overrides from a YAML file, then ``-p name=value`` (later wins), paths made absolute."""
-    from helpers import params as P
-
     overrides: dict[str, Any] = {}
     if params_file is not None:
-        import yaml
-
         try:
             loaded = yaml.safe_load(params_file.read_text(encoding="utf-8"))
         except OSError as err:
@@ -308,8 +310,6 @@ def collect_overrides(
 
 def validate_parameters(overrides: dict[str, Any]) -> dict[str, Any]:
     """The full validated parameter set (raises helpers.params.ParameterError, a ValueError)."""
-    from helpers import params as P
-
     validated = dict(P.validate(overrides))
     if "output_dir" in overrides and "output_dir" not in validated:  # schema without output_dir
         validated["output_dir"] = overrides["output_dir"]
@@ -342,8 +342,6 @@ def select(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
 
 def kernel_command() -> list[str]:
     """The command the ``python3`` kernel would be started with (to check it is this interpreter)."""
-    from jupyter_client.manager import KernelManager
-
     return KernelManager(kernel_name=KERNEL_NAME).format_kernel_cmd()
 
 
@@ -384,8 +382,6 @@ class _DropUnknownParameterWarnings(logging.Filter):
 
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path) -> None:
     """One notebook through papermill, kernel ``python3``, working directory ``cwd``."""
-    import papermill as pm
-
     log = logging.getLogger("papermill")
     quiet = _DropUnknownParameterWarnings()
     log.addFilter(quiet)
@@ -434,7 +430,7 @@ def claim_output_folder(out_dir: Path, default: Path = DEFAULT_OUT) -> OutputFol
     a folder locked by a run still going; a non-empty folder with no ``.iapt-run`` marker (not made by a run,
     so its files may be someone's work), except the project's default ``outputs/``.
     """
-    import fcntl
+    import fcntl  # POSIX only (Windows has none): imported where the lock is taken
 
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(f"--out {out_dir.name}: is a file, not a folder; give a folder for the run's output")
@@ -482,8 +478,6 @@ def write_result_tables(parameters: dict[str, Any], tables_dir: Path, secure_dir
     notebooks, so ``--only`` runs still produce complete, consistent tables. Exact tables of a real extract
     go to ``secure_dir``.
     """
-    from helpers import pipeline
-
     data = pipeline.load_study_data(parameters)
     paths = pipeline.write_outputs(data, tables_dir, secure_dir=secure_dir)
     base = tables_dir.parent
@@ -500,8 +494,6 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 
 def check_real_extract(parameters: dict[str, Any], out_dir: Path, record: RunRecord) -> int | None:
     """Check a real extract before any notebook starts; the exit code if the run must stop, else None."""
-    from helpers import pipeline
-
     check = pipeline.check_extract(parameters)
     print(check.text(), flush=True)
     written = pipeline.write_flow(check, parameters, out_dir / "tables", out_dir / pipeline.SECURE_DIRNAME)
@@ -526,8 +518,6 @@ def check_real_extract(parameters: dict[str, Any], out_dir: Path, record: RunRec
 
 def check_publish_folder(out_dir: Path, parameters: dict[str, Any], scrubber: Scrubber) -> list[str]:
     """helpers.check_outputs over everything outside secure/: the findings, one line each."""
-    from helpers import check_outputs
-
     findings = check_outputs.check_folder(out_dir, threshold=parameters["suppress_threshold"],
                                           base=parameters["rounding_base"],
                                           forbidden=[old for old, _ in scrubber.replacements])
@@ -546,8 +536,6 @@ def run(
 
     ``out_dir`` must have been claimed (``claim_output_folder``).
     """
-    from helpers import pipeline
-
     real = pipeline.is_real(parameters)
     scrubber = Scrubber.for_run(parameters, out_dir)
     shown_parameters = scrubber(parameters)
@@ -615,8 +603,6 @@ def run(
         print(f"Tables: {out_dir / 'tables'} ({time.perf_counter() - start:.1f} s)", flush=True)
 
         if html:
-            from helpers import book
-
             current["step"] = "book"
             start = time.perf_counter()
             index = book.build_book(
@@ -669,8 +655,6 @@ def run(
 def build_parser() -> argparse.ArgumentParser:
     epilog = ""
     try:
-        from helpers import params as P
-
         epilog = "parameters:\n" + P.describe()
     except Exception:  # noqa: BLE001 - help must print even if the schema module is broken
         pass
@@ -695,7 +679,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cwd = Path.cwd()
-    from helpers.params import ParameterError
 
     try:
         out_dir = (cwd / args.out).resolve() if args.out else None

@@ -53,8 +53,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tqdm import tqdm
 
-from helpers import cohort, imputation, models, pipeline, prepare, study
+from helpers import cohort, design, fitting, imputation, models, pipeline, pooling, prepare, replication, study
 from helpers import params as params_mod
 from helpers.calibrate import COVS, load_solved
 from helpers.targets import STAGE_LEVELS, load_targets
@@ -152,19 +153,19 @@ def true_values(cells: pd.DataFrame, stages: Sequence[str] = ("treatment",),
                 d = d.assign(_event=(d["stage"] == event) if event else (d["stage"] != "not_assessed"))
                 agg = (d.assign(_s=d[weight] * d["_event"]).groupby(keys, observed=True)
                        .agg(successes=("_s", "sum"), trials=(weight, "sum")).reset_index())
-                X, names = models.design_matrix(agg.rename(columns={"group": "ethnicity"}), covs)
+                X, names = design.design_matrix(agg.rename(columns={"group": "ethnicity"}), covs)
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", models.ModelFitWarning)
-                    fit = models.fit_logit_counts(X, agg["successes"].to_numpy(), agg["trials"].to_numpy(),
+                    warnings.simplefilter("ignore", fitting.ModelFitWarning)
+                    fit = fitting.fit_logit_counts(X, agg["successes"].to_numpy(), agg["trials"].to_numpy(),
                                                   names=names)
                 params = {"": np.asarray(fit.params)}
             else:
                 wide = (full.pivot_table(index=keys, columns="referral_source", values=weight, aggfunc="sum",
                                          observed=True).reindex(columns=study.SOURCES).fillna(0.0).reset_index())
-                X, names = models.design_matrix(wide.rename(columns={"group": "ethnicity"}), covs)
+                X, names = design.design_matrix(wide.rename(columns={"group": "ethnicity"}), covs)
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", models.ModelFitWarning)
-                    fit = models.fit_mnlogit_counts(X, wide[study.SOURCES].to_numpy(), names=names)
+                    warnings.simplefilter("ignore", fitting.ModelFitWarning)
+                    fit = fitting.fit_mnlogit_counts(X, wide[study.SOURCES].to_numpy(), names=names)
                 beta = np.asarray(fit.params)
                 params = {lv: beta[:, j] for j, lv in enumerate(study.SOURCES[1:])}
             for level, b in params.items():
@@ -263,35 +264,6 @@ def draw_replicate(world: World, n_referrals: int, cohort_seed: int, route: str 
     raise ValueError(f"route {route!r} not valid; expected one of {list(ROUTES)}")
 
 
-def _coefficients(sf: models.StageFit) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Outcome levels and the (levels x non-reference groups) log ratios and SEs of one fitted stage x model.
-
-    A group absent from the design, or flagged not estimable by the fitter, gets NaN (as in the tidy tables
-    of ``helpers.models``, whose reading this mirrors without building a DataFrame per imputation).
-    """
-    res = sf.result
-    names = list(res.names or [])
-    p = len(names)
-    flat = res.flat_params
-    se_all = np.sqrt(np.clip(np.diag(res.cov), 0, None))
-    bad = np.zeros(flat.size, dtype=bool)
-    bad[list(res.not_estimable)] = True
-    levels = sf.counts.outcome_levels
-    out_idx = [1] if sf.kind == "logit" else list(range(1, len(levels)))
-    cols = np.array([names.index(f"ethnicity[{g}]") if f"ethnicity[{g}]" in names else -1
-                     for g in study.GROUPS[1:]])
-    has = cols >= 0
-    est = np.full((len(out_idx), cols.size), np.nan)
-    se = np.full_like(est, np.nan)
-    for i, k in enumerate(out_idx):
-        idx = (k - 1) * p + np.where(has, cols, 0)
-        ok = has & ~bad[idx] & np.isfinite(flat[idx]) & np.isfinite(se_all[idx]) & (se_all[idx] > 0)
-        est[i] = np.where(ok, flat[idx], np.nan)
-        se[i] = np.where(ok, se_all[idx], np.nan)
-    out_levels = [str(levels[k]) if sf.kind == "mnlogit" else "" for k in out_idx]
-    return out_levels, est, se
-
-
 def _rows(stage: str, model: str, levels: list[str], est: np.ndarray, se: np.ndarray, lo: np.ndarray,
           hi: np.ndarray, df: np.ndarray | float, method: str) -> pd.DataFrame:
     n_groups = len(study.GROUPS) - 1
@@ -327,7 +299,7 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
     """Every requested method on one cohort: long rows (log scale), without truth or replicate labels.
 
     Complete case and full data: Wald CIs (estimate +/- 1.96 SE). MI: Rubin's rules
-    (``imputation.rubin``) on the log scale, CI with Rubin's degrees of freedom.
+    (``pooling.rubin``) on the log scale, CI with Rubin's degrees of freedom.
     """
     plan = models.ModelPlan(frame, stages, model_names)
     pairs = [(s, mo) for s in stages for mo in model_names]
@@ -337,14 +309,14 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
     with warnings.catch_warnings():
         # Sparse cells are possible in small replicates: a non-estimable OR becomes NaN and is counted
         # (n_failed) by summarise instead of stopping the study.
-        warnings.simplefilter("ignore", models.ModelFitWarning)
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
         warnings.simplefilter("ignore", imputation.MarginWarning)
         design = znames = None
         for method in methods:
             if method in ("full_data", "complete_case"):
                 eth = true_group.codes.astype(np.int64) if method == "full_data" else codes
                 for s, mo in pairs:
-                    levels, est, se = _coefficients(plan.fit(s, mo, eth))
+                    levels, est, se = models.group_coefficients(plan.fit(s, mo, eth))
                     parts.append(_rows(s, mo, levels, est, se, est - z975 * se, est + z975 * se, np.inf, method))
                 continue
             if design is None:
@@ -353,7 +325,7 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
             # ImputationModelWarning, not silenced here); each MI row counts how many were dropped.
             completed, n_dropped = _impute(codes, design, znames, method, margin, n_imputations, rngs[method])
             for s, mo in pairs:
-                fits = [_coefficients(plan.fit(s, mo, c)) for c in completed]
+                fits = [models.group_coefficients(plan.fit(s, mo, c)) for c in completed]
                 levels = fits[0][0]
                 q = np.stack([f[1].ravel() for f in fits])
                 u = np.square(np.stack([f[2].ravel() for f in fits]))
@@ -361,7 +333,7 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
                 shape = fits[0][1].shape
                 vals = {k: np.full(q.shape[1], np.nan) for k in ("estimate", "se", "ci_low", "ci_high", "df")}
                 if ok.any():
-                    r = imputation.rubin(q[:, ok], u[:, ok])
+                    r = pooling.rubin(q[:, ok], u[:, ok])
                     for k in vals:
                         vals[k][ok] = np.asarray(getattr(r, k))
                 parts.append(_rows(s, mo, levels, *(vals[k].reshape(shape) for k in
@@ -406,7 +378,6 @@ def run_simulation(n_sims: int = 20, n_referrals: int = 20_000,
     loaded = (t, load_solved(t))
     worlds = {m: make_world(m, n_referrals, missing_share, stages, model_names, targets_path, loaded)
               for m in mechs}
-    from tqdm import tqdm  # the text bar: no ipywidgets needed
 
     parts = []
     for r in tqdm(range(n_sims), desc="Simulation replicates", disable=not progress, leave=False):
@@ -538,80 +509,24 @@ def simulation_parameters(p: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# One cohort against its truth (notebook 08)
+# Planted values inside the CIs of cohorts drawn in random outcome mode (notebooks 05-06)
 # --------------------------------------------------------------------------------------------------
-def missing_by(frame: pd.DataFrame, by: str | pd.Series | pd.Categorical, name: str | None = None) -> pd.DataFrame:
-    """How often ethnicity is missing within each level of ``by`` (a column name, or values per row such as
-    every row's *true* group, which only a synthetic cohort has): ``n``, ``n_missing``, ``pct_missing``."""
-    if isinstance(by, str):
-        if by == "pathway_stage" and by not in frame.columns:
-            values = imputation.add_pathway_stage(frame)
-        else:
-            values = frame[by]
-        name = name or by
-    else:
-        values = pd.Series(by, index=frame.index) if not isinstance(by, pd.Series) else by.set_axis(frame.index)
-        name = name or (values.name if values.name is not None else "group")
-    if len(values) != len(frame):
-        raise ValueError(f"missing_by: {len(values)} grouping values for {len(frame)} rows")
-    miss = frame["ethnicity"].isna()
-    out = (pd.DataFrame({"_by": pd.Series(values).reset_index(drop=True),
-                         "_miss": miss.reset_index(drop=True)})
-           .groupby("_by", observed=False, sort=True)["_miss"].agg(n="size", n_missing="sum"))
-    out["n_missing"] = out["n_missing"].astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["pct_missing"] = 100 * out["n_missing"] / out["n"]
-    out.index.name = name
-    return out
+def planted_coverage_random(p: dict, stage: str, seeds: Sequence[int], model: str = "adjusted_full") -> pd.DataFrame:
+    """How many planted (targets-file) values fall inside our 95% CIs in cohorts drawn in *random* outcome mode.
 
-
-def methods_vs_truth(estimates: pd.DataFrame, truth: pd.DataFrame, stage: str = "treatment",
-                     model: str = "adjusted_full", outcome_level: str = "") -> pd.DataFrame:
-    """Each method's estimate beside the full-data truth for one stage x model (x outcome level).
-
-    ``estimates``: tidy tables of several analyses stacked (column ``analysis``); ``truth``: the tidy
-    table of ``pipeline.truth_estimates``. Returns ``method, ethnicity, estimate, ci_low, ci_high, truth,
-    log_difference`` (log estimate - log truth) and ``covers_truth``; reference group left out.
+    Why: a calibrated cohort constructs its counts, so its estimates equal the planted values up to rounding
+    and "every planted value inside the CI" holds by construction. In random mode each outcome is one draw, so
+    the usual "about 1 in 20 outside by chance" applies. One row per seed: ``seed, inside, planted``
+    (complete-case estimates; ``p`` as from ``helpers.notebook.setup``, other parameters kept).
     """
-    def pick(d: pd.DataFrame) -> pd.DataFrame:
-        lv = d["outcome_level"].fillna("").astype(str)
-        return d[(d["stage"] == stage) & (d["model"] == model) & (lv == outcome_level)
-                 & (d["ethnicity"] != study.REFERENCE_GROUP)]
-
-    est = pick(estimates)
-    if est.empty:
-        raise ValueError(f"no estimates for stage={stage!r}, model={model!r}, outcome_level={outcome_level!r}")
-    tv = pick(truth).set_index("ethnicity")["estimate"].rename("truth")
-    out = est[["analysis", "ethnicity", "estimate", "ci_low", "ci_high"]].rename(columns={"analysis": "method"})
-    out = out.join(tv, on="ethnicity")
-    out["log_difference"] = np.log(out["estimate"]) - np.log(out["truth"])
-    out["covers_truth"] = (out["ci_low"] <= out["truth"]) & (out["truth"] <= out["ci_high"])
-    return out.reset_index(drop=True)
-
-
-def accuracy_vs_truth(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Per method (in the order given): mean and largest |log difference| from the truth, and how many of
-    the groups' 95% CIs contain the truth (``methods_vs_truth`` output)."""
-    c = comparison.assign(abs_diff=comparison["log_difference"].abs())
-    return (c.groupby("method", sort=False)
-            .agg(mean_abs_log_difference=("abs_diff", "mean"), max_abs_log_difference=("abs_diff", "max"),
-                 cis_covering_truth=("covers_truth", "sum"), groups=("covers_truth", "size")))
-
-
-def per_imputation_estimates(frame: pd.DataFrame, completed: Sequence[pd.Series], stage: str, model: str,
-                             ethnicity: str, outcome_level: str = "") -> pd.DataFrame:
-    """One coefficient fitted on each completed data set: ``imputation`` (1..M), ``log_estimate``, ``se``,
-    ``variance`` (se squared). The inputs of Rubin's rules, for working them through by hand."""
-    plan = models.ModelPlan(frame, [stage], [model])
+    targets = pd.read_csv(params_mod.targets_file(p), dtype=str, keep_default_na=False)
     rows = []
-    for i, col in enumerate(completed, start=1):
-        levels, est, se = _coefficients(plan.fit(stage, model, col))
-        k = levels.index(outcome_level)
-        j = study.GROUPS[1:].index(ethnicity)
-        rows.append({"imputation": i, "log_estimate": est[k, j], "se": se[k, j]})
-    out = pd.DataFrame(rows)
-    out["variance"] = out["se"] ** 2
-    return out
+    for s in seeds:
+        data = pipeline.load_study_data(p, outcome_mode="random", seed=int(s), data_path="")
+        est = pipeline.complete_case_estimates(data)
+        planted = replication.planted_vs_estimated(est, targets, stage, model=model)
+        rows.append({"seed": int(s), "inside": int(planted["planted_in_ci"].sum()), "planted": len(planted)})
+    return pd.DataFrame(rows, columns=["seed", "inside", "planted"])
 
 
 def estimand_by_mechanism(worlds: Mapping[str, Any], stage: str = "treatment", model: str = "adjusted_full",

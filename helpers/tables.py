@@ -1,338 +1,22 @@
-"""Tables for the report: disclosure control, Table 1, pathway counts, ours beside the paper's Table 4.
+"""Descriptive tables for the report: Table 1 (the cohort by ethnicity) and the counts along the pathway.
 
-Disclosure control
-------------------
-Counts of people drawn from routine NHS data are published under statistical disclosure control.
-``disclose`` applies the rule NHS Digital adopted for Hospital Episode Statistics in September 2018
-("Disclosure control methodology for HES and ECDS", NHS Digital) and that NHS Digital / NHS England
-statistical publications, the IAPT (NHS Talking Therapies) reports among them, follow:
-
-* counts from 1 to 7 (``threshold``) are **suppressed**;
-* a true **zero is kept** as 0 (a structural or true zero discloses nothing about an individual);
-* every other count is **rounded to the nearest 5** (``base``; halves round up: 15 -> 20 for base 10).
-
-On top of that rule this module is deliberately more conservative than the 2018 HES method in two ways,
-because our tables are small (eight groups, a few levels) and totals are shown:
-
-* totals are **recomputed from the rounded cell values** (before suppression is applied), so a total is
-  the sum of what the reader could have seen; a total that is itself 1..threshold (true or recomputed) is
-  suppressed;
-* **secondary suppression** (the older HES rule): in any line (row or column) that has a total, if exactly
-  one element is suppressed it could be recovered by subtraction, so the next-smallest count in that line
-  is suppressed too (preferring a cell that also protects its crossing line, then non-zero counts); this is
-  repeated over rows and columns until stable (greedy: safe, not guaranteed minimal).
-
-Representation (decided here, used everywhere): disclosed counts are **numeric** (pandas nullable ``Int64``)
-with ``pd.NA`` for a suppressed cell, so they still add, compare and plot; ``format_disclosed`` turns a table
-into display strings with ``"*"`` for a suppressed cell (the symbol NHS publications use). Percentages shown
-beside disclosed counts must be recomputed from the disclosed counts (``disclosed_percent``), never taken
-from the raw counts. Regression estimates (odds ratios, CIs) need no disclosure control (HES method: complex
-calculations are exempt).
-
-``tableone``'s Table 1 (``table1_tableone``) is for exploring in a notebook only: its counts are raw. The
-publishable Table 1 is ``table1``.
+Counts a reader sees go through ``helpers.disclosure`` (suppressed 1-7, rounded to 5) wherever the data are
+real. ``tableone``'s Table 1 (``table1_tableone``) is for exploring in a notebook only: its counts are raw.
+The publishable Table 1 is ``table1``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from tableone import TableOne
 
-from helpers import study
+from helpers import disclosure, imputation, study
+from helpers.disclosure import SUPPRESSED_SYMBOL, disclosed_percent, is_small
 
-SUPPRESSED_SYMBOL = "*"
 TOTAL_LABEL = "Total"
-
-# --------------------------------------------------------------------------------------------------
-# Disclosure control
-# --------------------------------------------------------------------------------------------------
-
-
-def _round_to_base(values: np.ndarray, base: int) -> np.ndarray:
-    """Round non-negative integers to the nearest multiple of ``base``, halves up (15 -> 20 for base 10)."""
-    if base <= 1:
-        return values.astype(np.int64)
-    return (np.floor(values / base + 0.5) * base).astype(np.int64)
-
-
-def _validate_counts(table: pd.DataFrame, columns: Sequence, rows: Sequence) -> np.ndarray:
-    """Counts as an int64 array; ValueError naming the column for missing, negative or non-integer counts."""
-    out = np.zeros((len(rows), len(columns)), dtype=np.int64)
-    for j, col in enumerate(columns):
-        series = table.loc[rows, col]
-        if pd.api.types.is_bool_dtype(series.dtype):
-            raise ValueError(f"count column {col!r} is boolean, not a count")
-        numeric = pd.to_numeric(series, errors="coerce")
-        if numeric.isna().any():
-            if series.isna().any():
-                raise ValueError(f"count column {col!r} has missing values; counts must be whole numbers >= 0")
-            raise ValueError(f"count column {col!r} has non-numeric values; counts must be whole numbers >= 0")
-        values = numeric.to_numpy(dtype=float)
-        if (values < 0).any():
-            raise ValueError(f"count column {col!r} has negative counts (min {values.min():g})")
-        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise ValueError(f"count column {col!r} has non-integer counts; counts must be whole numbers >= 0")
-        out[:, j] = values.astype(np.int64)
-    return out
-
-
-def _is_small(values: np.ndarray, threshold: int) -> np.ndarray:
-    return (values >= 1) & (values <= threshold)
-
-
-def disclose(
-    table: pd.DataFrame,
-    count_columns: Sequence | None = None,
-    threshold: int = 7,
-    base: int = 5,
-    total_row=None,
-    total_col=None,
-) -> pd.DataFrame:
-    """Apply NHS disclosure control to a table of counts (see the module docstring for the rule and sources).
-
-    Parameters
-    ----------
-    table : rows x columns of counts (other, non-count columns are carried through unchanged).
-    count_columns : the count columns; default every numeric (non-boolean) column except ``total_col``.
-    threshold : counts 1..threshold (inclusive) are suppressed; 0 is kept.
-    base : other counts are rounded to the nearest ``base`` (halves up); ``base=1`` means no rounding.
-    total_row : label of a row holding column totals. It is (re)computed from the rounded cells of the other
-        rows (added at the end if absent), and makes every count column a line for secondary suppression.
-    total_col : name of a column holding row totals, (re)computed from the rounded count cells of each row
-        (added if absent); makes every row a line for secondary suppression.
-
-    Returns
-    -------
-    A copy with count and total columns as nullable ``Int64``: rounded values, ``pd.NA`` where suppressed.
-    ``result.attrs["disclosure"]`` records the parameters and the suppressed cells (primary and secondary).
-    """
-    if int(threshold) != threshold or threshold < 0:
-        raise ValueError(f"threshold must be a whole number >= 0, got {threshold!r}")
-    if int(base) != base or base < 1:
-        raise ValueError(f"base must be a whole number >= 1, got {base!r}")
-    threshold, base = int(threshold), int(base)
-    if total_row is not None and table.index.has_duplicates:
-        raise ValueError("table index has duplicate labels; cannot place a total row")
-
-    if count_columns is None:
-        count_columns = [
-            c
-            for c in table.columns
-            if c != total_col
-            and pd.api.types.is_numeric_dtype(table[c].dtype)
-            and not pd.api.types.is_bool_dtype(table[c].dtype)
-        ]
-    else:
-        count_columns = [c for c in count_columns if c != total_col]
-        missing = [c for c in count_columns if c not in table.columns]
-        if missing:
-            raise ValueError(f"count columns not in the table: {missing}")
-    if not count_columns:
-        raise ValueError("no count columns to disclose")
-
-    inner_rows = [r for r in table.index if not (total_row is not None and r == total_row)]
-    raw = _validate_counts(table, count_columns, inner_rows)
-    n_r, n_c = raw.shape
-    has_tc, has_tr = total_col is not None, total_row is not None
-
-    # Full grid: inner cells, then a total column and/or total row (true and rounded-recomputed values).
-    rows_full = n_r + int(has_tr)
-    cols_full = n_c + int(has_tc)
-    true = np.zeros((rows_full, cols_full), dtype=np.int64)
-    shown = np.zeros((rows_full, cols_full), dtype=np.int64)
-    true[:n_r, :n_c] = raw
-    shown[:n_r, :n_c] = _round_to_base(raw, base)
-    if has_tc:
-        true[:n_r, n_c] = raw.sum(axis=1)
-        shown[:n_r, n_c] = shown[:n_r, :n_c].sum(axis=1)
-    if has_tr:
-        true[n_r, :n_c] = raw.sum(axis=0)
-        shown[n_r, :n_c] = shown[:n_r, :n_c].sum(axis=0)
-    if has_tc and has_tr:
-        true[n_r, n_c] = raw.sum()
-        shown[n_r, n_c] = shown[:n_r, :n_c].sum()
-
-    primary = _is_small(true, threshold)
-    primary[:n_r, :n_c] = _is_small(raw, threshold)
-    # A total is suppressed if its true value or its recomputed value is small.
-    total_mask = np.zeros_like(primary)
-    if has_tc:
-        total_mask[:, n_c] = True
-    if has_tr:
-        total_mask[n_r, :] = True
-    primary |= total_mask & _is_small(shown, threshold)
-    supp = primary.copy()
-
-    # Lines with a total: (cells in the line, position of its total within the line).
-    lines: list[tuple[list[tuple[int, int]], int]] = []
-    if has_tc:
-        for i in range(rows_full):
-            lines.append(([(i, j) for j in range(cols_full)], cols_full - 1))
-    if has_tr:
-        for j in range(cols_full):
-            lines.append(([(i, j) for i in range(rows_full)], rows_full - 1))
-
-    # Greedy, repeated until stable. Among a line's candidates prefer (1) a cell whose crossing line also
-    # has a lone suppressed cell (one suppression then protects both lines), (2) a non-zero count, (3) the
-    # smallest count; ties go to the first in line order.
-    lines_of: dict[tuple[int, int], list[int]] = {}
-    for k, (cells, _) in enumerate(lines):
-        for c in cells:
-            lines_of.setdefault(c, []).append(k)
-
-    def n_suppressed(k: int) -> int:
-        return int(sum(supp[c] for c in lines[k][0]))
-
-    changed = True
-    while changed:
-        changed = False
-        for k, (cells, total_pos) in enumerate(lines):
-            if n_suppressed(k) != 1:
-                continue
-            candidates = [c for p, c in enumerate(cells) if p != total_pos and not supp[c]]
-            if not candidates:
-                target = cells[total_pos]
-            else:
-                target = min(
-                    candidates,
-                    key=lambda c: (
-                        not any(n_suppressed(o) == 1 for o in lines_of[c] if o != k),
-                        true[c] == 0,
-                        true[c],
-                    ),
-                )
-            if not supp[target]:
-                supp[target] = True
-                changed = True
-
-    out = table.copy()
-    col_labels = list(count_columns) + ([total_col] if has_tc else [])
-    if has_tr and total_row not in out.index:
-        out = out.reindex([*out.index, total_row])
-    row_labels = inner_rows + ([total_row] if has_tr else [])
-    for k, col in enumerate(col_labels):
-        series = pd.Series(shown[:, k], index=row_labels, dtype="Int64")
-        series[supp[:, k]] = pd.NA
-        out[col] = series.reindex(out.index).astype("Int64")
-
-    suppressed_cells = [
-        (row_labels[i], col_labels[j]) for i in range(rows_full) for j in range(cols_full) if supp[i, j]
-    ]
-    secondary_cells = [
-        (row_labels[i], col_labels[j])
-        for i in range(rows_full)
-        for j in range(cols_full)
-        if supp[i, j] and not primary[i, j]
-    ]
-    out.attrs = dict(out.attrs)
-    out.attrs["disclosure"] = {
-        "threshold": threshold,
-        "base": base,
-        "count_columns": list(count_columns),
-        "total_row": total_row,
-        "total_col": total_col,
-        "suppressed": suppressed_cells,
-        "secondary": secondary_cells,
-    }
-    return out
-
-
-_disclose = disclose  # for functions whose `disclose` argument shadows the name
-
-
-def smallest_shown_count(threshold: int = 7, base: int = 5) -> int:
-    """The smallest non-zero value a disclosed count can show: ``threshold + 1`` rounded to ``base``."""
-    return int(_round_to_base(np.array([threshold + 1]), base)[0])
-
-
-def check_disclosure(
-    table: pd.DataFrame,
-    threshold: int = 7,
-    count_columns: Sequence | None = None,
-    base: int | None = None,
-) -> pd.DataFrame:
-    """Cells of ``table`` that break disclosure control: columns ``row``, ``column``, ``value``, ``problem``.
-
-    A numeric count cell offends if its value is between 1 and ``threshold`` (inclusive), or is not a whole
-    number. With ``base`` given it also offends if it is not a multiple of ``base``; and a multiple of
-    ``base`` that rounding of a count just above the threshold can produce (``smallest_shown_count``, e.g. 10
-    for threshold 10, base 10) is then accepted. Missing (suppressed) and zero cells never offend.
-    ``count_columns`` defaults to every numeric, non-boolean column (percentages must be excluded by the
-    caller, e.g. via ``count_columns``). An empty frame means the table passes.
-    """
-    if count_columns is None:
-        count_columns = [
-            c
-            for c in table.columns
-            if pd.api.types.is_numeric_dtype(table[c].dtype) and not pd.api.types.is_bool_dtype(table[c].dtype)
-        ]
-    floor_ok = smallest_shown_count(threshold, base) if base else None
-    found = []
-    for col in count_columns:
-        values = pd.to_numeric(table[col], errors="coerce")
-        for row, value in values.items():
-            if pd.isna(value):
-                continue
-            value = float(value)
-            problem = None
-            if value != np.round(value):
-                problem = "not a whole number"
-            elif base and value % base != 0:
-                problem = f"not rounded to a multiple of {base}"
-            elif 1 <= value <= threshold and not (floor_ok is not None and value == floor_ok and value > 0):
-                problem = f"small count (1-{threshold})"
-            if problem:
-                found.append({"row": row, "column": col, "value": value, "problem": problem})
-    return pd.DataFrame(found, columns=["row", "column", "value", "problem"])
-
-
-def disclosed_percent(numerator, denominator, digits: int | None = 1, scale: float = 100.0):
-    """Percentage (or rate with ``scale``) recomputed from disclosed counts, elementwise.
-
-    Missing (suppressed) numerator or denominator, or a zero denominator, gives NaN. Works on scalars,
-    Series and DataFrames (pandas alignment applies). Returns float values, rounded to ``digits`` if given.
-    """
-
-    def to_float(x):
-        if isinstance(x, (pd.Series, pd.DataFrame)):
-            return x.astype("Float64").astype(float)
-        return np.nan if x is None or pd.isna(x) else float(x)
-
-    num, den = to_float(numerator), to_float(denominator)
-    if isinstance(den, (pd.Series, pd.DataFrame)):
-        den = den.where(den != 0)
-    elif den == 0:
-        den = np.nan
-    result = num / den * scale
-    if digits is not None:
-        result = np.round(result, digits)
-    return result
-
-
-def format_disclosed(
-    table: pd.DataFrame,
-    count_columns: Sequence | None = None,
-    symbol: str = SUPPRESSED_SYMBOL,
-    thousands: bool = True,
-    digits: int = 1,
-) -> pd.DataFrame:
-    """Display strings: counts with thousands separators, ``symbol`` ("*") for suppressed counts,
-    floats (percentages) to ``digits`` decimals with "*" where missing. Other columns are unchanged."""
-    out = table.copy().astype(object)
-    if count_columns is None:
-        count_columns = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c].dtype)]
-    for col in table.columns:
-        series = table[col]
-        if col in count_columns:
-            out[col] = [
-                symbol if pd.isna(v) else (f"{int(v):,}" if thousands else str(int(v))) for v in series
-            ]
-        elif pd.api.types.is_float_dtype(series.dtype):
-            out[col] = [symbol if pd.isna(v) else f"{float(v):.{digits}f}" for v in series]
-    return out
-
 
 # --------------------------------------------------------------------------------------------------
 # Table 1 and pathway counts
@@ -388,7 +72,7 @@ def _crosstab(frame: pd.DataFrame, column: str, eth: pd.Categorical) -> pd.DataF
     return tab.astype(np.int64)
 
 
-def _check_frame(frame: pd.DataFrame, columns: Iterable[str]) -> None:
+def check_frame(frame: pd.DataFrame, columns: Iterable[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"analysis frame lacks columns: {missing}")
@@ -408,7 +92,7 @@ def table1(
     disclosure controlled block by block (each variable's levels x groups, with the Total column and the
     group's total as lines for secondary suppression) and every % is recomputed from disclosed counts.
     """
-    _check_frame(frame, ["ethnicity", "assessed", "treated", *TABLE1_VARIABLES])
+    check_frame(frame, ["ethnicity", "assessed", "treated", *TABLE1_VARIABLES])
     eth = ethnicity_with_missing(frame)
     groups = group_labels()
     referred = pd.Series(eth).value_counts().reindex(groups, fill_value=0).astype(np.int64)
@@ -420,7 +104,7 @@ def table1(
     def one_row(series: pd.Series, label) -> pd.DataFrame:
         df = pd.DataFrame([series.to_numpy()], columns=groups, index=[label])
         if disclose:
-            return _disclose(df, count_columns=groups, threshold=threshold, base=base, total_col=TOTAL_LABEL)
+            return disclosure.disclose(df, count_columns=groups, threshold=threshold, base=base, total_col=TOTAL_LABEL)
         df[TOTAL_LABEL] = df[groups].sum(axis=1)
         return df
 
@@ -434,7 +118,7 @@ def table1(
     for column, label in TABLE1_VARIABLES.items():
         tab = _crosstab(frame, column, eth)
         if disclose:
-            block = _disclose(
+            block = disclosure.disclose(
                 tab, count_columns=groups, threshold=threshold, base=base, total_row="__all__", total_col=TOTAL_LABEL
             ).drop(index="__all__")
         else:
@@ -512,10 +196,8 @@ def table1_tableone(frame: pd.DataFrame, **kwargs):
     NOT disclosure controlled: raw counts, for the notebook only. The publishable table is ``table1``.
     Extra keyword arguments go to both ``tableone.TableOne`` calls.
     """
-    from tableone import TableOne
-
     columns = [*TABLE1_VARIABLES, "assessed"]
-    _check_frame(frame, ["ethnicity", *columns, "treated"])
+    check_frame(frame, ["ethnicity", *columns, "treated"])
     data = frame[[*columns, "treated"]].copy()
     for c in TABLE1_VARIABLES:
         data[c] = data[c].astype(object).astype(str).where(data[c].notna())
@@ -574,7 +256,7 @@ def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int =
     (numerator, denominator, denominator minus numerator) is suppressed or is 1..threshold.
     ``attrs['rates']`` says which.
     """
-    _check_frame(frame, ["ethnicity", "assessed", "treated"])
+    check_frame(frame, ["ethnicity", "assessed", "treated"])
     assessed_values = pd.to_numeric(frame["assessed"], errors="coerce")
     if not assessed_values.isin([0, 1]).all():
         raise ValueError("assessed must be 0/1 for every referral")
@@ -600,7 +282,7 @@ def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int =
         return n / d.where(d != 0) * scale
 
     if disclose:
-        counts = _disclose(
+        counts = disclosure.disclose(
             counts, count_columns=PATHWAY_COUNT_COLUMNS, threshold=threshold, base=base, total_row=TOTAL_LABEL
         )
     else:
@@ -616,8 +298,8 @@ def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int =
     for name, (num, den, scale, digits) in pairs.items():
         value = rate(num, den, scale)
         if disclose:
-            small = (_is_small(exact[num].to_numpy(), threshold) | _is_small(exact[den].to_numpy(), threshold)
-                     | _is_small((exact[den] - exact[num]).to_numpy(), threshold))
+            small = (is_small(exact[num].to_numpy(), threshold) | is_small(exact[den].to_numpy(), threshold)
+                     | is_small((exact[den] - exact[num]).to_numpy(), threshold))
             hidden = counts[num].isna().to_numpy() | counts[den].isna().to_numpy() | small
             value = value.round(digits).where(~hidden)
         counts[name] = value.reindex(counts.index)
@@ -628,217 +310,28 @@ def pathway_counts(frame: pd.DataFrame, disclose: bool = False, threshold: int =
 
 
 # --------------------------------------------------------------------------------------------------
-# Estimates: display and comparison with the paper
+# Where ethnicity is missing
 # --------------------------------------------------------------------------------------------------
-
-
-def _fmt(x: float, digits: int) -> str:
-    return f"{x:.{digits}f}"
-
-
-def format_ci(low, high, digits: int = 2) -> str:
-    """"0.72-0.81"; "" if either bound is missing."""
-    if pd.isna(low) or pd.isna(high):
-        return ""
-    return f"{_fmt(low, digits)}-{_fmt(high, digits)}"
-
-
-def format_estimates(estimates: pd.DataFrame, digits: int = 2) -> pd.Series:
-    """Display strings "0.77 (0.72-0.81)", one per row of a tidy estimates table (same index).
-
-    A row without a CI (the reference group) shows "1.00 (reference)"; a missing estimate shows "".
-    """
-    _check_frame(estimates, ["estimate", "ci_low", "ci_high"])
-    out = []
-    for est, lo, hi in zip(estimates["estimate"], estimates["ci_low"], estimates["ci_high"]):
-        if pd.isna(est):
-            out.append("")
-        elif pd.isna(lo) or pd.isna(hi):
-            out.append(f"{_fmt(est, digits)} (reference)")
+def missing_by(frame: pd.DataFrame, by: str | pd.Series | pd.Categorical, name: str | None = None) -> pd.DataFrame:
+    """How often ethnicity is missing within each level of ``by`` (a column name, or values per row such as
+    every row's *true* group, which only a synthetic cohort has): ``n``, ``n_missing``, ``pct_missing``."""
+    if isinstance(by, str):
+        if by == "pathway_stage" and by not in frame.columns:
+            values = imputation.add_pathway_stage(frame)
         else:
-            out.append(f"{_fmt(est, digits)} ({format_ci(lo, hi, digits)})")
-    return pd.Series(out, index=estimates.index, name="display", dtype=object)
-
-
-def tidy_published(published: pd.DataFrame, stage: str = "treatment") -> pd.DataFrame:
-    """The paper's Table 4 (``analysis, ethnicity, n, pct_treated, model, or, ci_low, ci_high``) as a tidy
-    estimates frame (``stage, outcome_level, model, analysis, ethnicity, estimate, ci_low, ci_high, n``).
-    A frame already tidy (with ``estimate``) is returned as a copy."""
-    if "estimate" in published.columns:
-        out = published.copy()
-        if "stage" not in out.columns:
-            out["stage"] = stage
-        if "outcome_level" not in out.columns:
-            out["outcome_level"] = ""
-        return out
-    _check_frame(published, ["analysis", "ethnicity", "model", "or", "ci_low", "ci_high"])
-    out = published.rename(columns={"or": "estimate"}).copy()
-    out["stage"] = stage
-    out["outcome_level"] = ""
-    first = ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low", "ci_high"]
-    return out[first + [c for c in out.columns if c not in first]]
-
-
-def published_vs_ours(
-    estimates: pd.DataFrame, published: pd.DataFrame, stage: str = "treatment", digits: int = 2,
-    threshold: int | None = None,
-) -> pd.DataFrame:
-    """Our ORs beside the paper's printed Table 4, one row per printed (analysis, model, ethnicity).
-
-    Columns: ``analysis, model, ethnicity, ours_or, ours_ci, paper_or, paper_ci, inside_paper_ci,
-    rounds_to_printed, ours_pct, paper_pct``. ``inside_paper_ci``: our OR, rounded to the printed ``digits``,
-    lies within the printed CI (bounds inclusive). ``rounds_to_printed``: our OR rounded to ``digits`` equals
-    the printed OR. Both are False where we have no estimate. The reference group (printed 1.00 (1.00-1.00))
-    is kept. ``ours_pct``: % treated among the assessed, 100 x ``n_events`` / ``n`` of our row, from exact
-    counts (after MI: the average completed-data counts over the imputations), unrounded; NaN when the
-    estimates carry no counts. ``paper_pct``: the printed % (``pct_treated``). Compare at the printed one
-    decimal. ``threshold`` (publishable tables): ``ours_pct`` is blank where a count behind it (assessed,
-    treated, assessed minus treated) is 1..``threshold``, the disclosure rule for counts.
-    """
-    keys = ["analysis", "model", "ethnicity"]
-    _check_frame(estimates, [*keys, "estimate", "ci_low", "ci_high"])
-    paper = tidy_published(published, stage=stage)
-    paper = paper[paper["stage"] == stage] if "stage" in paper.columns else paper
-    ours = estimates
-    if "stage" in ours.columns:
-        ours = ours[ours["stage"] == stage]
-    has_counts = {"n", "n_events"} <= set(ours.columns)
-    ours = ours[[*keys, "estimate", "ci_low", "ci_high", *(["n", "n_events"] if has_counts else [])]].copy()
-    for k in keys:
-        ours[k] = ours[k].astype(str)
-    if ours.duplicated(keys).any():
-        raise ValueError("estimates have more than one row per (analysis, model, ethnicity) for this stage")
-    paper = paper[[*keys, "estimate", "ci_low", "ci_high", *(["pct_treated"] if "pct_treated" in paper else [])]].copy()
-    for k in keys:
-        paper[k] = paper[k].astype(str)
-    merged = paper.merge(ours, on=keys, how="left", suffixes=("_paper", "_ours"))
-    ours_or = merged["estimate_ours"].astype(float)
-    # Reference rows carry estimate 1 and a blank CI in our tables.
-    ours_rounded = np.round(ours_or, digits)
-    tol = 0.5 * 10 ** (-digits) * 1e-6
-    p_or = merged["estimate_paper"].astype(float)
-    p_lo = merged["ci_low_paper"].astype(float)
-    p_hi = merged["ci_high_paper"].astype(float)
-    inside = (ours_rounded >= p_lo - tol) & (ours_rounded <= p_hi + tol)
-    rounds = (ours_rounded - p_or).abs() <= tol
-    out = pd.DataFrame(
-        {
-            "analysis": merged["analysis"],
-            "model": merged["model"],
-            "ethnicity": merged["ethnicity"],
-            "ours_or": ours_or,
-            "ours_ci": [
-                format_ci(lo, hi, digits) if not pd.isna(lo) else ("reference" if e == 1 else "")
-                for e, lo, hi in zip(ours_or, merged["ci_low_ours"], merged["ci_high_ours"])
-            ],
-            "paper_or": p_or,
-            "paper_ci": [format_ci(lo, hi, digits) for lo, hi in zip(p_lo, p_hi)],
-            "inside_paper_ci": (inside & ours_or.notna()).astype(bool),
-            "rounds_to_printed": (rounds & ours_or.notna()).astype(bool),
-        }
-    )
-    if has_counts:
-        n = merged["n"].astype(float)
-        out["ours_pct"] = 100.0 * merged["n_events"].astype(float) / n.where(n > 0)
-        if threshold is not None:
-            ev = merged["n_events"].astype(float)
-            small = [_is_small(np.round(x.fillna(0).to_numpy()), threshold) for x in (n, ev, n - ev)]
-            out["ours_pct"] = out["ours_pct"].where(~(small[0] | small[1] | small[2]))
+            values = frame[by]
+        name = name or by
     else:
-        out["ours_pct"] = np.nan
-    out["paper_pct"] = merged["pct_treated"].astype(float) if "pct_treated" in merged else np.nan
-    return out.reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# Planted (calibration target) values beside estimates, and direction checks (notebooks 05-07)
-# --------------------------------------------------------------------------------------------------
-
-
-def _target_quantity(stage: str, model: str) -> str:
-    return f"{'rrr' if stage == 'referral_source' else 'or'}_{model}"
-
-
-def planted_vs_estimated(
-    estimates: pd.DataFrame,
-    targets: pd.DataFrame,
-    stage: str,
-    model: str = "adjusted_full",
-    analysis: str = "complete_case",
-) -> pd.DataFrame:
-    """The effect sizes the synthetic cohort was built from (the targets file) beside our estimates.
-
-    ``targets``: the targets table (``data/published/cohort_targets.csv``: ``quantity, stage, ethnicity,
-    level, value, source``); the rows used are ``rrr_<model>`` (referral source, ``level`` = outcome level)
-    or ``or_<model>``. Returns one row per planted value: ``outcome_level, ethnicity, planted, source``
-    (``printed`` or ``assumed``), ``estimate, ci_low, ci_high`` and ``planted_in_ci`` (the planted value lies
-    inside our 95% CI). Ordered by outcome level as in ``study.SOURCES`` and group as in ``study.GROUPS``.
-    """
-    _check_frame(targets, ["quantity", "stage", "ethnicity", "level", "value", "source"])
-    _check_frame(estimates, ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low",
-                             "ci_high"])
-    quantity = _target_quantity(stage, model)
-    planted = targets[(targets["quantity"] == quantity) & (targets["stage"] == stage)].copy()
-    if planted.empty:
-        raise ValueError(f"the targets table has no rows with quantity={quantity!r} and stage={stage!r}")
-    planted = pd.DataFrame(
-        {
-            "outcome_level": planted["level"].fillna("").astype(str).to_numpy() if stage == "referral_source"
-            else "",
-            "ethnicity": planted["ethnicity"].astype(str).to_numpy(),
-            "planted": pd.to_numeric(planted["value"]).astype(float).to_numpy(),
-            "source": planted["source"].astype(str).to_numpy(),
-        }
-    )
-    ours = estimates[(estimates["stage"] == stage) & (estimates["model"] == model)
-                     & (estimates["analysis"] == analysis)].copy()
-    ours["outcome_level"] = ours["outcome_level"].fillna("").astype(str)
-    ours["ethnicity"] = ours["ethnicity"].astype(str)
-    ours = ours[["outcome_level", "ethnicity", "estimate", "ci_low", "ci_high"]]
-    out = planted.merge(ours, on=["outcome_level", "ethnicity"], how="left", validate="one_to_one")
-    out["planted_in_ci"] = ((out["planted"] >= out["ci_low"]) & (out["planted"] <= out["ci_high"])).astype(bool)
-    level_order = {lv: i for i, lv in enumerate(["", *study.SOURCES])}
-    group_order = {g: i for i, g in enumerate(study.GROUPS)}
-    out = out.sort_values(
-        ["outcome_level", "ethnicity"],
-        key=lambda s: s.map(level_order if s.name == "outcome_level" else group_order).fillna(99),
-    )
-    return out.reset_index(drop=True)
-
-
-def check_directions(
-    estimates: pd.DataFrame,
-    stage: str,
-    expected: dict,
-    model: str = "adjusted_full",
-    analysis: str = "complete_case",
-) -> pd.DataFrame:
-    """Do our estimates point the way a published sentence says?
-
-    ``expected`` maps ``ethnicity`` (logit stages) or ``(ethnicity, outcome_level)`` (referral source) to
-    ``"lower"`` (ratio below 1) or ``"higher"``. Returns one row per expectation: ``ethnicity,
-    outcome_level, expected, estimate, ci_low, ci_high, direction_holds`` (the point estimate is on the
-    expected side of 1) and ``ci_excludes_1`` (the whole 95% CI is on that side).
-    """
-    _check_frame(estimates, ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low",
-                             "ci_high"])
-    ours = estimates[(estimates["stage"] == stage) & (estimates["model"] == model)
-                     & (estimates["analysis"] == analysis)]
-    rows = []
-    for key, direction in expected.items():
-        if direction not in ("lower", "higher"):
-            raise ValueError(f"expected direction for {key!r} must be 'lower' or 'higher', got {direction!r}")
-        ethnicity, level = (key if isinstance(key, tuple) else (key, ""))
-        hit = ours[(ours["ethnicity"].astype(str) == ethnicity)
-                   & (ours["outcome_level"].fillna("").astype(str) == str(level))]
-        if len(hit) != 1:
-            raise ValueError(f"no single estimate for {key!r} in stage {stage!r}, model {model!r} ({len(hit)} found)")
-        est, lo, hi = (float(hit[c].iloc[0]) for c in ("estimate", "ci_low", "ci_high"))
-        if direction == "lower":
-            holds, excl = est < 1, hi < 1
-        else:
-            holds, excl = est > 1, lo > 1
-        rows.append({"ethnicity": ethnicity, "outcome_level": str(level), "expected": direction, "estimate": est,
-                     "ci_low": lo, "ci_high": hi, "direction_holds": bool(holds), "ci_excludes_1": bool(excl)})
-    return pd.DataFrame(rows, columns=["ethnicity", "outcome_level", "expected", "estimate", "ci_low", "ci_high",
-                                       "direction_holds", "ci_excludes_1"])
+        values = pd.Series(by, index=frame.index) if not isinstance(by, pd.Series) else by.set_axis(frame.index)
+        name = name or (values.name if values.name is not None else "group")
+    if len(values) != len(frame):
+        raise ValueError(f"missing_by: {len(values)} grouping values for {len(frame)} rows")
+    miss = frame["ethnicity"].isna()
+    out = (pd.DataFrame({"_by": pd.Series(values).reset_index(drop=True),
+                         "_miss": miss.reset_index(drop=True)})
+           .groupby("_by", observed=False, sort=True)["_miss"].agg(n="size", n_missing="sum"))
+    out["n_missing"] = out["n_missing"].astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["pct_missing"] = 100 * out["n_missing"] / out["n"]
+    out.index.name = name
+    return out

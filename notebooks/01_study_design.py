@@ -42,7 +42,7 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import pipeline, plots, publish, study, tables
+from helpers import pipeline, plots, publish, replication, study
 
 p = helpers.notebook.setup(globals())
 
@@ -188,7 +188,7 @@ table4.drop(columns="source").astype({"n": "Int64"}).head(8)
 # The same table, wide, as the paper lays it out (OR and 95% CI per model):
 
 # %%
-shown = table4.assign(display=tables.format_estimates(table4.rename(columns={"or": "estimate"})))
+shown = table4.assign(display=replication.format_estimates(table4.rename(columns={"or": "estimate"})))
 wide = shown.pivot_table(index=["analysis", "ethnicity"], columns="model", values="display", aggfunc="first",
                          sort=False)[list(study.MODELS)]
 wide.rename(columns=study.MODEL_LABELS)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import calibrate, cohort, lessons, models, params, pipeline, plots, study, tables, targets
+from helpers import calibrate, cohort, models, params, pipeline, plots, replication, study, targets, teaching
 
 p = helpers.notebook.setup(globals())
 # This notebook is about the synthetic cohort: it uses one even when data_path names a real extract.
@@ -176,7 +176,7 @@ heatmap(calibrate.group_covariate_mix(t, solved, "borough"))
 data = pipeline.load_study_data(p)
 print("Data:", data.origin)
 ours = pd.concat([models.fit_stage(data.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
-comparison = tables.published_vs_ours(ours, pipeline.published_table4())
+comparison = replication.published_vs_ours(ours, pipeline.published_table4())
 comparison = comparison[comparison["analysis"] == "complete_case"]
 comparison.round({"ours_or": 3})
 
@@ -189,7 +189,7 @@ print(f"round to the printed OR: {int(comparison['rounds_to_printed'].sum())} of
 full = ours[(ours["model"] == "adjusted_full") & (ours["ethnicity"] != study.REFERENCE_GROUP)]
 for group, estimate in zip(full["ethnicity"], full["estimate"]):
     print(f"  fully adjusted OR, {group:<16}{estimate:.2f}")
-cis = lessons.ci_agreement(ours, pipeline.published_table4())
+cis = teaching.ci_agreement(ours, pipeline.published_table4())
 print(f"95% CI limits that round to the printed ones: {int(cis['same_rounded'].sum())} of {len(cis)}; "
       f"largest gap {cis['largest_gap'].max():.2f}")
 
@@ -294,7 +294,7 @@ else:
 # %% tags=["solution"]
 other = pipeline.load_study_data(p, seed=p["seed"] + 1)
 other_fit = pd.concat([models.fit_stage(other.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
-other_cmp = tables.published_vs_ours(other_fit, pipeline.published_table4())
+other_cmp = replication.published_vs_ours(other_fit, pipeline.published_table4())
 other_cmp = other_cmp[other_cmp["analysis"] == "complete_case"]
 print(f"inside the printed CI: {int(other_cmp['inside_paper_ci'].sum())} of {len(other_cmp)}")
 print(f"round to the printed OR: {int(other_cmp['rounds_to_printed'].sum())} of {len(other_cmp)}")
@@ -321,7 +321,7 @@ changed = pipeline.load_study_data(p, targets_path=str(changed_path))
 for label, d in [("default", data), ("changed", changed)]:
     fit = models.fit_stage(d.frame, "assessment", "adjusted_full").set_index("ethnicity")
     treat = pd.concat([models.fit_stage(d.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
-    cmp = tables.published_vs_ours(treat, pipeline.published_table4()).query("analysis == 'complete_case'")
+    cmp = replication.published_vs_ours(treat, pipeline.published_table4()).query("analysis == 'complete_case'")
     n_ba = int((d.frame["ethnicity"] == "Black African").sum())
     print(f"{label:>8}: assessment OR Black African {fit.loc['Black African', 'estimate']:.2f}; "
           f"Table 4 rows rounding to printed {int(cmp['rounds_to_printed'].sum())}/{len(cmp)}; "

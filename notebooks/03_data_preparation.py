@@ -42,7 +42,7 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import codes, cohort, pipeline, prepare, publish, study
+from helpers import codes, cohort, datadict, pipeline, prepare, publish, study
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -57,7 +57,7 @@ print(publish.banner(p))
 # IAPT records ethnicity with the NHS Data Dictionary's ethnic category codes: sixteen categories from the 2001 Census (letters A to S), plus `Z` (not stated: the person was asked and declined or could not choose) and `99` (not known: not asked). A blank field also happens. The paper uses eight groups; `helpers/codes.py` holds the mapping, the single place it is defined:
 
 # %%
-prepare.ethnic_code_table()
+datadict.ethnic_code_table()
 
 # %% [markdown]
 # Three codes and the blank map to **missing**: such rows are kept, with ethnicity empty, because they are the 18.5% the paper imputes (notebook 08). The paper's eight groups put Irish (`B`) with White Other. Whether it put Chinese (`R`) under Asian or under Other is **not known**; this project *assumes* Other, and the choice is one line in `helpers/codes.py`:
@@ -71,7 +71,7 @@ print("codes.CHINESE_GROUP =", repr(codes.CHINESE_GROUP), "(assumed)")
 # The source-of-referral field has around forty codes. NHS England counts `A1` as GP referral and `B1` as self-referral; the paper's "community services" are employment, voluntary, education, prison and probation services and the like. The exact mapping the paper used is not known, so everything except `A1` and `B1` is *assumed*:
 
 # %%
-source_codes = prepare.source_code_table()
+source_codes = datadict.source_code_table()
 source_codes
 
 # %%

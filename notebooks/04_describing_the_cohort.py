@@ -42,7 +42,7 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import pipeline, plots, publish, study, tables
+from helpers import disclosure, pipeline, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -132,13 +132,13 @@ with_totals.loc["Total"] = with_totals.sum()
 with_totals  # before: the raw counts, as an analyst sees them
 
 # %% tags=["not-extract-counts"]
-disclosed_example = tables.disclose(
+disclosed_example = disclosure.disclose(
     example, threshold=suppress_threshold, base=rounding_base, total_row="Total", total_col="Total"
 )
 info = disclosed_example.attrs["disclosure"]
 print("suppressed (primary and secondary):", info["suppressed"])
 print("of which secondary:                ", info["secondary"])
-tables.format_disclosed(disclosed_example)  # after: what may be published
+disclosure.format_disclosed(disclosed_example)  # after: what may be published
 
 # %% [markdown]
 # Before → after (default thresholds): Team B's 4 self-referrals are suppressed (rule 1). With the totals shown,
@@ -164,7 +164,7 @@ tables.format_table1(t1)
 
 # %% tags=["nbval-check-output"]
 counts_only = t1.xs("n", axis=1, level="statistic")
-problems = tables.check_disclosure(counts_only, threshold=suppress_threshold, base=rounding_base)
+problems = disclosure.check_disclosure(counts_only, threshold=suppress_threshold, base=rounding_base)
 print(f"Cells breaking disclosure rules: {len(problems)}")
 print(f"Suppressed cells in Table 1: {int(counts_only.isna().sum().sum())}")
 
@@ -177,7 +177,7 @@ print(f"Suppressed cells in Table 1: {int(counts_only.isna().sum().sum())}")
 
 # %%
 funnel = tables.pathway_counts(frame, disclose=True, threshold=suppress_threshold, base=rounding_base)
-tables.format_disclosed(funnel)
+disclosure.format_disclosed(funnel)
 
 # %% [markdown]
 # Two things in this table are not errors but disclosure control at work. The **Total** row (and the Total
@@ -234,9 +234,9 @@ fig
 # call with the default ones). Which of your predictions was wrong, and which rule caused it?
 
 # %% tags=["not-extract-counts", "solution"]
-stricter = tables.disclose(example, threshold=10, base=10, total_row="Total", total_col="Total")
+stricter = disclosure.disclose(example, threshold=10, base=10, total_row="Total", total_col="Total")
 print("suppressed:", stricter.attrs["disclosure"]["suppressed"])
-tables.format_disclosed(stricter)
+disclosure.format_disclosed(stricter)
 
 # %% [markdown] tags=["solution"]
 # **Solution.** Now both Team B's 4 and Team C's 9 are small (1-10), so both are *primary* suppressions. They
@@ -280,7 +280,7 @@ print(f"% assessed, missing ethnicity:       {raw.loc[study.MISSING_LABEL, 'pct_
 # **Solution.** A percentage computed from raw counts carries the raw count inside it: with a denominator (or a
 # rounded one) the reader can multiply back and recover the exact count, including counts of 1-7 that were
 # suppressed, and undo the rounding. Percentages must be recomputed from the disclosed counts
-# (`tables.disclosed_percent`), and are missing wherever their count is suppressed; `tables.table1` does this.
+# (`disclosure.disclosed_percent`), and are missing wherever their count is suppressed; `tables.table1` does this.
 
 # %% [markdown]
 # ## Key points

@@ -53,7 +53,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 import helpers.notebook
-from helpers import lessons, models, params, pipeline, plots, publish, study, tables
+from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -171,19 +171,19 @@ pd.DataFrame({"RRR Self vs GP": rrr.loc[eth_terms, "Self"], "2.5%": ci_self.loc[
 
 # %% tags=["nbval-check-output"]
 ours = models.fit_stage(frame, "referral_source", "adjusted_full")
-check = lessons.compare_with_statsmodels(res, ours, outcome_levels=source_order[1:])
+check = teaching.compare_with_statsmodels(res, ours, outcome_levels=source_order[1:])
 print(f"Ethnicity coefficients compared: {len(check)} (7 groups x 3 comparisons with GP)")
-print(f"Largest difference, log RRR or standard error, below 1e-6: {lessons.largest_difference(check) < 1e-6}")
+print(f"Largest difference, log RRR or standard error, below 1e-6: {teaching.largest_difference(check) < 1e-6}")
 
 # %%
-print(f"Largest difference in this run: {lessons.largest_difference(check):.1e}")
+print(f"Largest difference in this run: {teaching.largest_difference(check):.1e}")
 check.head(7)
 
 # %% [markdown]
 # Why have a second route at all? Speed, measured in this run (the figures depend on your computer):
 
 # %%
-table, _, _ = models.design(frame, study.MODELS["adjusted_full"], stage="referral_source")
+table, _, _ = design.design(frame, study.MODELS["adjusted_full"], stage="referral_source")
 start = time.perf_counter()
 models.fit_stage(frame, "referral_source", "adjusted_full")
 seconds_counts = time.perf_counter() - start
@@ -202,7 +202,7 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
 # %%
 estimates = pipeline.complete_case_estimates(data)
 rs = estimates[estimates["stage"] == "referral_source"].copy()
-rs["display"] = tables.format_estimates(rs)
+rs["display"] = replication.format_estimates(rs)
 full = rs[rs["model"] == "adjusted_full"]
 full.pivot(index="ethnicity", columns="outcome_level", values="display").reindex(study.GROUPS)[["Self", "Community", "Other"]]
 
@@ -320,10 +320,10 @@ probs.reindex(study.GROUPS)[study.SOURCES]
 
 # %%
 targets = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)
-planted = tables.planted_vs_estimated(estimates, targets, "referral_source")
+planted = replication.planted_vs_estimated(estimates, targets, "referral_source")
 if data.truth is not None:
     full_data = pipeline.truth_estimates(data).assign(analysis="complete_case")
-    planted["full_data"] = tables.planted_vs_estimated(full_data, targets, "referral_source")["estimate"]
+    planted["full_data"] = replication.planted_vs_estimated(full_data, targets, "referral_source")["estimate"]
 planted.round(2)
 
 # %% tags=["nbval-check-output"]
@@ -341,12 +341,12 @@ for _, r in missed.iterrows():
 # **Where the 1-in-20 reasoning does apply: random outcome mode.** To check the confidence intervals themselves we
 # need sampling noise. With `outcome_mode="random"` the cohort is built from the same targets, but each referral's
 # source is *drawn* at random, as in real data (`pipeline.load_study_data(p, outcome_mode="random")`).
-# `models.planted_coverage_random` builds a few such cohorts (different seeds), fits the fully adjusted model to each
+# `simulation.planted_coverage_random` builds a few such cohorts (different seeds), fits the fully adjusted model to each
 # and counts the planted RRRs inside our 95% CIs.
 
 # %%
 seeds = [p["seed"] + k for k in range(1, 6)]
-coverage = models.planted_coverage_random(p, "referral_source", seeds)
+coverage = simulation.planted_coverage_random(p, "referral_source", seeds)
 inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())
 low, high = stats.binom.interval(0.95, total, 0.05)
 print(coverage.to_string(index=False))
@@ -373,7 +373,7 @@ abstract_says = {
     ("Black Caribbean", "Community"): "higher", ("Black Other", "Community"): "higher",
     ("White Other", "Community"): "higher",
 }
-directions = tables.check_directions(estimates, "referral_source", abstract_says)
+directions = replication.check_directions(estimates, "referral_source", abstract_says)
 for _, r in directions.iterrows():
     print(f"{r['ethnicity']:<16} {r['outcome_level']:<10} expected {r['expected']:<6} RRR {r['estimate']:.2f}  "
           f"holds: {r['direction_holds']}  CI excludes 1: {r['ci_excludes_1']}")
@@ -457,7 +457,7 @@ print(f"Log-likelihood, GP base {res.llf:.3f}; Self base {res_self.llf:.3f}")
 n_small = max(p["n_referrals"] // 4, 2_000)
 small = pipeline.load_study_data(p, n_referrals=n_small)
 small_est = pipeline.complete_case_estimates(small)
-small_planted = tables.planted_vs_estimated(small_est, targets, "referral_source")
+small_planted = replication.planted_vs_estimated(small_est, targets, "referral_source")
 width = lambda t: np.log(t["ci_high"] / t["ci_low"]).median()
 print(f"n = {p['n_referrals']:,} -> {n_small:,}")
 print(f"Median CI width ratio (small / this run): {width(small_planted) / width(planted):.2f}; "

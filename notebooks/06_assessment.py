@@ -51,7 +51,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 import helpers.notebook
-from helpers import lessons, models, params, pipeline, plots, publish, study, tables
+from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -128,10 +128,10 @@ ors.rename(index=lambda t: t.split("[T.")[1][:-1]).round(2)
 # A logistic model gives every referral with the same ethnic group, age band, gender, year and borough the same
 # probability of assessment. So the likelihood only needs, for each such **covariate pattern**, how many referrals
 # were assessed (`n_1`) and how many were not (`n_0`): a binomial model for counts, which statsmodels fits as a
-# generalised linear model (GLM) with a binomial family. `models.design` builds the pattern table.
+# generalised linear model (GLM) with a binomial family. `design.design` builds the pattern table.
 
 # %%
-patterns, _, _ = models.design(frame, study.MODELS["adjusted_full"], stage="assessment")
+patterns, _, _ = design.design(frame, study.MODELS["adjusted_full"], stage="assessment")
 print(f"{publish.count(len(rows), p)} rows collapse to {len(patterns):,} covariate patterns")
 publish.counts(patterns.head(), p, count_columns=["n_1", "n_0"])
 
@@ -150,13 +150,13 @@ pd.DataFrame({"rows (smf.logit)": res.params.loc[eth_terms],
 # 05, section 3.3, prints the speed-up). The check, coefficient by coefficient:
 
 # %% tags=["nbval-check-output"]
-check = lessons.compare_with_statsmodels(res, models.fit_stage(frame, "assessment", "adjusted_full"))
+check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "assessment", "adjusted_full"))
 print(f"Ethnicity coefficients compared: {len(check)}")
 print(f"Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: "
-      f"{lessons.largest_difference(check) < 1e-6}")
+      f"{teaching.largest_difference(check) < 1e-6}")
 
 # %%
-print(f"Largest difference in this run: {lessons.largest_difference(check):.1e}")
+print(f"Largest difference in this run: {teaching.largest_difference(check):.1e}")
 check
 
 # %% [markdown]
@@ -168,7 +168,7 @@ check
 # %%
 estimates = pipeline.complete_case_estimates(data)
 ass = estimates[estimates["stage"] == "assessment"].copy()
-ass["display"] = tables.format_estimates(ass)
+ass["display"] = replication.format_estimates(ass)
 ass.pivot(index="ethnicity", columns="model", values="display").reindex(study.GROUPS)[list(study.MODELS)]
 
 # %% tags=["nbval-check-output"]
@@ -179,7 +179,7 @@ print(f"Largest change, unadjusted -> fully adjusted: {big}: "
       f"{wide.loc[big, 'unadjusted']:.2f} -> {wide.loc[big, 'adjusted_full']:.2f} "
       f"({100 * (np.exp(change.max()) - 1):.0f}% of the OR)")
 print(f"Median change across the {len(change)} groups: {100 * (np.exp(change.median()) - 1):.0f}% of the OR")
-position = lessons.ci_position(ass[ass["model"] == "adjusted_full"])
+position = teaching.ci_position(ass[ass["model"] == "adjusted_full"])
 print(f"Fully adjusted ORs with the whole 95% CI below 1: {position['whole CI below 1']}/{position['total']}")
 
 # %% [markdown]
@@ -224,7 +224,7 @@ summary = pd.DataFrame({
     "observed %": pp["observed"] * 100,
     "gap vs White British (points)": (pp["probability"] - pp.loc[study.REFERENCE_GROUP, "probability"]) * 100,
 })
-lessons.rounded(summary, 1)  # rounded to 0.1, with no "-0.0" for a gap that rounds to nothing
+teaching.rounded(summary, 1)  # rounded to 0.1, with no "-0.0" for a gap that rounds to nothing
 
 # %% [markdown]
 # ## 6. Planted versus estimated, and the abstract
@@ -240,11 +240,11 @@ lessons.rounded(summary, 1)  # rounded to 0.1, with no "-0.0" for a gap that rou
 
 # %%
 targets = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)
-planted = tables.planted_vs_estimated(estimates, targets, "assessment")
+planted = replication.planted_vs_estimated(estimates, targets, "assessment")
 planted.round(2)
 
 # %% tags=["nbval-check-output"]
-directions = tables.check_directions(estimates, "assessment", {g: "lower" for g in study.GROUPS[1:]})
+directions = replication.check_directions(estimates, "assessment", {g: "lower" for g in study.GROUPS[1:]})
 print(f"Planted (assumed) OR inside our 95% CI: {int(planted['planted_in_ci'].sum())}/{len(planted)}")
 print(f"Fully adjusted OR below 1, rounded to 2 decimals: {int((directions['estimate'].round(2) < 1).sum())}/{len(directions)}")
 print(f"... with the whole 95% CI below 1:               {int(directions['ci_excludes_1'].sum())}/{len(directions)}")
@@ -252,12 +252,12 @@ print(f"... with the whole 95% CI below 1:               {int(directions['ci_exc
 # %% [markdown]
 # **Where the 1-in-20 reasoning does apply: random outcome mode.** With `outcome_mode="random"` the cohort is built
 # from the same targets, but whether each referral was assessed is *drawn* at random, as in real data
-# (`pipeline.load_study_data(p, outcome_mode="random")`). `models.planted_coverage_random` builds a few such
+# (`pipeline.load_study_data(p, outcome_mode="random")`). `simulation.planted_coverage_random` builds a few such
 # cohorts (different seeds), fits the fully adjusted model to each and counts the planted ORs inside our 95% CIs.
 
 # %%
 seeds = [p["seed"] + k for k in range(1, 6)]
-coverage = models.planted_coverage_random(p, "assessment", seeds)
+coverage = simulation.planted_coverage_random(p, "assessment", seeds)
 inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())
 low, high = stats.binom.interval(0.95, total, 0.05)
 print(coverage.to_string(index=False))

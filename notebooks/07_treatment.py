@@ -49,7 +49,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import lessons, models, pipeline, plots, publish, study, tables
+from helpers import models, pipeline, plots, publish, replication, study, tables, teaching
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -106,25 +106,25 @@ mine.round(2)
 # (notebook 06, section 3.1) and is what the rest of this notebook uses:
 
 # %% tags=["nbval-check-output"]
-check = lessons.compare_with_statsmodels(res, models.fit_stage(frame, "treatment", "adjusted_full"))
+check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "treatment", "adjusted_full"))
 print(f"Ethnicity coefficients compared: {len(check)}")
 print(f"Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: "
-      f"{lessons.largest_difference(check) < 1e-6}")
+      f"{teaching.largest_difference(check) < 1e-6}")
 
 # %%
-print(f"Largest difference in this run: {lessons.largest_difference(check):.1e}")
+print(f"Largest difference in this run: {teaching.largest_difference(check):.1e}")
 check
 
 # %% [markdown]
 # ## 3. The three models, beside the paper's Table 4
 #
-# One call fits every stage and model; we keep the treatment rows. Then `tables.published_vs_ours` puts each of our
+# One call fits every stage and model; we keep the treatment rows. Then `replication.published_vs_ours` puts each of our
 # ORs beside the paper's printed OR and CI (complete case here; the paper's weighted-MI rows are compared in
 # notebook 08).
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
-comparison = tables.published_vs_ours(estimates, published)
+comparison = replication.published_vs_ours(estimates, published)
 cc = comparison[comparison["analysis"] == "complete_case"]
 cc.pivot(index="ethnicity", columns="model", values="ours_or").reindex(study.GROUPS)[list(study.MODELS)].round(2)
 
@@ -155,10 +155,10 @@ fig
 minority = cc[cc["ethnicity"] != study.REFERENCE_GROUP]
 print(f"Our OR inside the printed 95% CI:   {int(minority['inside_paper_ci'].sum())}/{len(minority)}")
 print(f"Our OR rounds to the printed OR:    {int(minority['rounds_to_printed'].sum())}/{len(minority)}")
-cis = lessons.ci_agreement(estimates, published)
+cis = teaching.ci_agreement(estimates, published)
 print(f"Our 95% CI rounds to the printed CI: {int(cis['same_rounded'].sum())}/{len(cis)}; "
       f"largest difference in a limit: {cis['largest_gap'].max():.2f}")
-directions = tables.check_directions(estimates, "treatment", {g: "lower" for g in study.GROUPS[1:]})
+directions = replication.check_directions(estimates, "treatment", {g: "lower" for g in study.GROUPS[1:]})
 print(f"Fully adjusted OR below 1.00 (rounded to 2 decimals): "
       f"{int((directions['estimate'].round(2) < 1).sum())}/{len(directions)}")
 print(f"Fully adjusted OR with the whole 95% CI below 1:      "
@@ -184,16 +184,16 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
 # ## 5. What goes wrong with "treated among referred"?
 #
 # Suppose we had modelled treatment among **everyone referred**, counting "never assessed" as "not treated"
-# (`models.treated_among_referred` fits exactly that; it is not the paper's model). That OR mixes two gaps into one
+# (`teaching.treated_among_referred` fits exactly that; it is not the paper's model). That OR mixes two gaps into one
 # number. A toy table first, with **made-up round numbers, for illustration only** (not from the cohort or the
 # paper): two groups of 100 referrals; group B is assessed less often, but *once assessed* both groups are treated
-# at the same rate, 75%. An assessment gap, and **no** treatment gap. `models.pathway_odds` turns counts into
+# at the same rate, 75%. An assessment gap, and **no** treatment gap. `teaching.pathway_odds` turns counts into
 # probabilities per stage and odds ratios vs the reference group.
 
 # %%
 toy = pd.DataFrame({"referred": [100, 100], "assessed": [80, 60], "treated": [60, 45]},
                    index=pd.Index(["A (reference)", "B"], name="illustrative group"))
-toy_stages = models.pathway_odds(toy, reference="A (reference)")
+toy_stages = teaching.pathway_odds(toy, reference="A (reference)")
 toy_stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_100_referred",
             "or_assessed", "or_treated_given_assessed", "or_treated_given_referred"]].T.round(3)
 
@@ -212,7 +212,7 @@ toy_stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_pe
 
 # %%
 counts = tables.pathway_counts(frame).loc[study.GROUPS]
-stages = models.pathway_odds(counts)
+stages = teaching.pathway_odds(counts)
 stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_100_referred"]].round(1)
 
 # %% [markdown]
@@ -235,7 +235,7 @@ ors = stages[["or_assessed", "or_treated_given_assessed", "or_treated_given_refe
 ors.drop(index=study.REFERENCE_GROUP).round(2)
 
 # %% tags=["nbval-check-output"]
-wrong = models.treated_among_referred(frame, "unadjusted").set_index("ethnicity")["estimate"]
+wrong = teaching.treated_among_referred(frame, "unadjusted").set_index("ethnicity")["estimate"]
 minority = study.GROUPS[1:]
 agrees = np.allclose(wrong.reindex(minority), ors.loc[minority, "or_treated_given_referred"], rtol=1e-4)
 print(f"Fitted unadjusted 'treated among referred' model = the crude OR from the probabilities: {agrees}")
@@ -269,7 +269,7 @@ for g in minority:
 
 # %%
 pp = models.predicted_probabilities(frame, "treatment", "adjusted_full").set_index("ethnicity").reindex(study.GROUPS)
-lessons.rounded(pd.DataFrame({  # rounded to 0.1, with no "-0.0" for a gap that rounds to nothing
+teaching.rounded(pd.DataFrame({  # rounded to 0.1, with no "-0.0" for a gap that rounds to nothing
     "predicted %": pp["probability"] * 100,
     "observed %": pp["observed"] * 100,
     "gap vs White British (points)": (pp["probability"] - pp.loc[study.REFERENCE_GROUP, "probability"]) * 100,
@@ -342,7 +342,7 @@ side.round(2)
 n_small = max(p["n_referrals"] // 4, 2_000)
 small = pipeline.load_study_data(p, n_referrals=n_small)
 small_est = pipeline.complete_case_estimates(small)
-small_cmp = tables.published_vs_ours(small_est, published)
+small_cmp = replication.published_vs_ours(small_est, published)
 small_min = small_cmp[(small_cmp["analysis"] == "complete_case") & (small_cmp["ethnicity"] != study.REFERENCE_GROUP)]
 print(f"n = {p['n_referrals']:,} -> {n_small:,}")
 print(f"inside printed CI: {int(small_min['inside_paper_ci'].sum())}/{len(small_min)}; "

@@ -46,7 +46,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import imputation, params, pipeline, plots, simulation, study, tables, targets
+from helpers import census, imputation, params, pipeline, plots, pooling, replication, study, tables, targets
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -106,8 +106,8 @@ mechanism[["ethnicity", "level", "value", "source"]].rename(columns={"value": "l
 # What can the **recorded** data tell us? We can see how often ethnicity is missing at each stage of the pathway and in each borough, because stage and borough are always recorded:
 
 # %% tags=["nbval-check-output"]
-by_stage = simulation.missing_by(frame, "pathway_stage")
-by_borough = simulation.missing_by(frame, "borough")
+by_stage = tables.missing_by(frame, "pathway_stage")
+by_borough = tables.missing_by(frame, "borough")
 print("% missing by pathway stage")
 print(by_stage["pct_missing"].round(1).to_string())
 print("\n% missing by borough")
@@ -119,7 +119,7 @@ print(by_borough["pct_missing"].round(1).to_string())
 # %% tags=["nbval-check-output"]
 if has_truth:
     true_groups = pipeline.true_frame(data)["ethnicity"]
-    by_true_group = simulation.missing_by(frame, true_groups, name="true ethnic group")
+    by_true_group = tables.missing_by(frame, true_groups, name="true ethnic group")
     print("% missing by true ethnic group (knowable only in a synthetic cohort)")
     print(by_true_group["pct_missing"].round(1).to_string())
 else:
@@ -186,8 +186,8 @@ fig
 
 # %% tags=["nbval-check-output"]
 if has_truth:
-    accuracy = pd.concat({"treatment": simulation.accuracy_vs_truth(treatment),
-                          "assessment": simulation.accuracy_vs_truth(assessment)}, names=["stage"])
+    accuracy = pd.concat({"treatment": replication.accuracy_vs_truth(treatment),
+                          "assessment": replication.accuracy_vs_truth(assessment)}, names=["stage"])
     print(accuracy.to_string(float_format=lambda x: f"{x:.3f}"))
 else:  # no truth: the three methods side by side (odds ratios, fully adjusted)
     side_by_side = pd.concat({"treatment": treatment.pivot(index="ethnicity", columns="method", values="estimate"),
@@ -222,7 +222,7 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # The paper prints a weighted-MI column in Table 4 beside the complete-case one. How many of our weighted-MI treatment odds ratios (rounded to two decimals, as printed) lie inside the paper's printed weighted-MI 95% CIs?
 
 # %% tags=["nbval-check-output"]
-vs_paper = tables.published_vs_ours(wmi, pipeline.published_table4())
+vs_paper = replication.published_vs_ours(wmi, pipeline.published_table4())
 wmi_rows = vs_paper[(vs_paper["analysis"] == "weighted_mi") & (vs_paper["ethnicity"] != study.REFERENCE_GROUP)]
 print(f"{int(wmi_rows['inside_paper_ci'].sum())} of {len(wmi_rows)} weighted-MI treatment ORs lie inside "
       "the paper's printed weighted-MI 95% CIs")
@@ -293,7 +293,7 @@ print(pipeline.NOTHING_TO_IMPUTE if nothing_to_impute else
 
 # %%
 completed = [frame["ethnicity"]] * 2 if nothing_to_impute else wmi_result.completed  # no missing: M copies
-worked = simulation.per_imputation_estimates(frame, completed, "treatment", "adjusted_full", "Black African")
+worked = pooling.per_imputation_estimates(frame, completed, "treatment", "adjusted_full", "Black African")
 print(f"{len(worked)} imputations; the first five:")
 print(worked.head().to_string(index=False, float_format=lambda x: f"{x:.5f}"))
 
@@ -334,7 +334,7 @@ print(f"pooled table: OR {pooled_row['estimate']:.3f}, SE {pooled_row['se']:.4f}
 #
 # ### The same pooled estimate with standard tools
 #
-# The M estimates above came from the project's fast fitter (`simulation.per_imputation_estimates`), but nothing in Rubin's rules depends on it. Here is the whole of multiple-imputation analysis with tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (the treatment model's denominator, as in notebook 07), fit the paper's model with `smf.logit`, and keep the Black African coefficient and its squared standard error. Then pool with the same lines as above.
+# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but nothing in Rubin's rules depends on it. Here is the whole of multiple-imputation analysis with tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (the treatment model's denominator, as in notebook 07), fit the paper's model with `smf.logit`, and keep the Black African coefficient and its squared standard error. Then pool with the same lines as above.
 
 # %%
 rhs = ("C(ethnicity, Treatment(reference='White British'))"
@@ -369,14 +369,14 @@ print(f"Largest difference in this run: {diff_sm:.1e}")
 #
 # ## Which margin? Referred population or borough residents
 #
-# Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`imputation.margin_from_census`).
+# Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`census.margin_from_census`).
 #
 # That candidate has two problems. The practical one is now solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents. (An earlier version of the file had full counts for Southwark and Lewisham only, and the margin covered two boroughs; adding Lambeth and Croydon (Croydon has the most White British and Asian residents of the four) raises the census share of White British from 40.6% to 42.2% and of Asian from 6.8% to 9.0%, and lowers Black African from 14.1% to 11.7%, White Other from 13.3% to 12.9% and Other from 5.5% to 4.3%; the other groups move by 0.2 points or less.) The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is exactly what the study is about (notebook 10 looks at it). Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
 
 # %% tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    margin_census = imputation.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
+    margin_census = census.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
 for w in caught:
     print("Warning:", w.message)
 observed_mix = frame["ethnicity"].value_counts(normalize=True).reindex(study.GROUPS)
@@ -395,21 +395,21 @@ if census_sensitivity:
     margins_to_compare = {"truth": true_mix, "census2011": margin_census}
     wmi_by_margin = {}
     for name, mgn in margins_to_compare.items():  # reuse this run's weighted MI where it used the same margin
-        res = wmi if p["margin"] == name else imputation.mi_estimates(
+        res = wmi if p["margin"] == name else pooling.mi_estimates(
             frame, imputation.impute_ethnicity(frame, mgn, p["n_imputations"], pipeline.rng_for(p, "imputation")),
             progress=False)
         wmi_by_margin[name] = res
     both = pd.concat([wmi_by_margin["truth"].assign(analysis="weighted MI, referred margin"),
                       wmi_by_margin["census2011"].assign(analysis="weighted MI, census margin")], ignore_index=True)
-    census_treatment = simulation.methods_vs_truth(both, truth, stage="treatment", model="adjusted_full")
-    census_assessment = simulation.methods_vs_truth(both, truth, stage="assessment", model="adjusted_full")
+    census_treatment = replication.methods_vs_truth(both, truth, stage="treatment", model="adjusted_full")
+    census_assessment = replication.methods_vs_truth(both, truth, stage="assessment", model="adjusted_full")
 else:
     print("This sensitivity analysis needs the true referred mix (a synthetic cohort) and missing records.")
 
 # %% tags=["nbval-check-output"]
 if census_sensitivity:
-    census_accuracy = pd.concat({"treatment": simulation.accuracy_vs_truth(census_treatment),
-                                 "assessment": simulation.accuracy_vs_truth(census_assessment)}, names=["stage"])
+    census_accuracy = pd.concat({"treatment": replication.accuracy_vs_truth(census_treatment),
+                                 "assessment": replication.accuracy_vs_truth(census_assessment)}, names=["stage"])
     print(census_accuracy.to_string(float_format=lambda x: f"{x:.3f}"))
 not_assessed = 100 * (frame.loc[frame["ethnicity"].isna(), "assessed"] == 0).mean()
 print(f"\n{not_assessed:.0f}% of the records with missing ethnicity are of referrals never assessed "
@@ -439,8 +439,8 @@ fig
 data_mcar = pipeline.load_study_data(pipeline.synthetic_params(p), missing_mechanism="mcar")  # a synthetic world
 cc_mcar = pipeline.complete_case_estimates(data_mcar)
 truth_mcar = pipeline.truth_estimates(data_mcar)
-assessment_mcar = simulation.methods_vs_truth(cc_mcar, truth_mcar, stage="assessment")
-print(simulation.accuracy_vs_truth(assessment_mcar).to_string(float_format=lambda x: f"{x:.3f}"))
+assessment_mcar = replication.methods_vs_truth(cc_mcar, truth_mcar, stage="assessment")
+print(replication.accuracy_vs_truth(assessment_mcar).to_string(float_format=lambda x: f"{x:.3f}"))
 
 # CI widths: the CI is estimate x/÷ exp(1.96 SE), so its width on the log scale is proportional to the SE
 se = pd.DataFrame({name: d[(d["stage"] == "assessment") & (d["model"] == "adjusted_full")].set_index("ethnicity")["se"]

@@ -42,7 +42,8 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import imputation, pipeline, plots, population, reporting, study, tables
+from helpers import imputation, pipeline, plots, population, replication, reporting, study
+from helpers.census import census_population
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -74,11 +75,11 @@ print(f"Data: {data.origin}")
 # the 2011 Census table QS201EW (ethnic group, 18 categories, **all usual residents**, via Nomis) in full counts for
 # all four boroughs: **Lambeth**, **Southwark**, **Lewisham** and **Croydon**.
 # Adult-only (18+) counts by ethnic group are **not available** to the project, so children are in every
-# denominator although IAPT served adults. `population.census_population` maps the 18 census categories to the
+# denominator although IAPT served adults. `census.census_population` maps the 18 census categories to the
 # paper's eight groups with the same code list as the referrals (`helpers.codes`).
 
 # %%
-census = population.census_population(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
+census = census_population(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
 print(census.attrs["note"])
 for borough, source in census.attrs["source"].items():
     print(f"  {borough}: {source}")
@@ -91,7 +92,7 @@ census
 # %%
 for borough in ["Bromley"]:
     try:
-        population.census_population(boroughs=["Southwark", borough])
+        census_population(boroughs=["Southwark", borough])
     except ValueError as err:
         print(err, "\n")
 
@@ -101,7 +102,7 @@ for borough in ["Bromley"]:
 # The numerator is the number of referrals **with recorded ethnicity** from each borough over the whole study
 # period (2013-2016, four years; `period_years=4` would give an annual rate). Referral counts are counts of
 # people from NHS records, so, like every publishable count table in this project, they pass through
-# `helpers.tables.disclose` (counts 1-7 suppressed, others rounded to 5) and **every rate and ratio is computed from
+# `helpers.disclosure.disclose` (counts 1-7 suppressed, others rounded to 5) and **every rate and ratio is computed from
 # the disclosed counts**: a rate next to an exact resident count would otherwise give the exact referral count
 # back. The rate ratio compares each group with White British in the same borough; its approximate 95% CI
 # assumes Poisson counts and fixed census denominators (SE of the log ratio = √(1/a + 1/b)).
@@ -112,7 +113,7 @@ rates = population.referral_rates(frame, census, disclose=True,
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
 reporting.label_table(rates, data).to_csv(helpers.notebook.output_path(p, "tables", "10_referral_rates.csv"),
                                           index=False)
-shown = rates.assign(rate_ratio_ci=tables.format_estimates(
+shown = rates.assign(rate_ratio_ci=replication.format_estimates(
     rates.rename(columns={"rate_ratio": "estimate", "rr_ci_low": "ci_low", "rr_ci_high": "ci_high"})))
 shown[["borough", "ethnicity", "referrals", "residents", "rate", "rate_ratio_ci"]].round(1)
 

@@ -45,7 +45,7 @@ import warnings
 import pandas as pd
 
 import helpers.notebook
-from helpers import imputation, pipeline, plots, reporting, study, tables
+from helpers import imputation, pipeline, plots, replication, reporting
 
 p = helpers.notebook.setup(globals())
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless
@@ -57,14 +57,14 @@ print(f"Data: {data.origin}")
 #
 # `pipeline.paper_estimates` runs the paper's analyses: every stage and model, complete case and weighted
 # multiple imputation (M imputations, pooled with Rubin's rules). The paper printed only the treatment stage
-# (Table 4, treated among assessed), so that is what can be compared. `tables.published_vs_ours` puts the two
+# (Table 4, treated among assessed), so that is what can be compared. `replication.published_vs_ours` puts the two
 # side by side and flags whether our OR, rounded to two decimals as printed, lies inside the printed 95% CI and
 # equals the printed OR. Odds ratios are model estimates, not counts of people, so they need no disclosure control.
 # The comparison is written to the run's `tables/` folder.
 
 # %%
 estimates = pipeline.paper_estimates(data)
-comparison = tables.published_vs_ours(estimates, pipeline.published_table4())
+comparison = replication.published_vs_ours(estimates, pipeline.published_table4())
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
 reporting.label_table(comparison, data).to_csv(
     helpers.notebook.output_path(p, "tables", "12_table4_replication.csv"), index=False)

@@ -24,21 +24,19 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import models, pipeline, study
+from helpers import fitting, models, pipeline, study
+from helpers.census import CensusWarning, margin_from_census
 from helpers.imputation import (
-    CensusWarning,
     ImputationModelWarning,
     MarginWarning,
     add_pathway_stage,
     conditional_weights,
     impute_codes,
     impute_ethnicity,
-    margin_from_census,
     margin_from_truth,
     marginal_weights,
-    mi_estimates,
-    rubin,
 )
+from helpers.pooling import mi_estimates, rubin
 
 K_SE = 4.0  # tolerance in pooled standard errors
 
@@ -328,7 +326,7 @@ def iapt():
     full, inc = synthetic_frame(40_000, rng)
     margin = margin_from_truth(full["ethnicity"])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ModelFitWarning)
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
         truth = models.fit_all(full)
         cc = models.fit_all(inc)
         res = impute_ethnicity(inc, margin, 10, rng)
@@ -392,7 +390,7 @@ def test_mi_estimates_custom_fit_matches_plan():
     rng = np.random.default_rng(5)
     full, inc = synthetic_frame(5_000, rng)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ModelFitWarning)
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
         res = impute_ethnicity(inc, margin_from_truth(full["ethnicity"]), 3, rng)
         a = mi_estimates(inc, res, progress=False)
         b = mi_estimates(inc, res, fit=models.fit_all, progress=False)
@@ -406,7 +404,7 @@ def test_same_seed_same_imputations_different_seed_different():
     full, inc = synthetic_frame(6_000, np.random.default_rng(11))
     margin = margin_from_truth(full["ethnicity"])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ModelFitWarning)
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
         a = impute_ethnicity(inc, margin, 3, np.random.default_rng(42))
         b = impute_ethnicity(inc, margin, 3, np.random.default_rng(42))
         c = impute_ethnicity(inc, margin, 3, np.random.default_rng(43))
@@ -420,7 +418,7 @@ def test_same_seed_same_imputations_different_seed_different():
 def test_mar_mi_has_unit_weights():
     full, inc = synthetic_frame(4_000, np.random.default_rng(12))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ModelFitWarning)
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
         res = impute_ethnicity(inc, None, 2, np.random.default_rng(1), weights=None)
         marg = impute_ethnicity(inc, margin_from_truth(full["ethnicity"]), 2, np.random.default_rng(1),
                                 weights="marginal")

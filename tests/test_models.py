@@ -14,8 +14,8 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from helpers import models, study
-from helpers.models import SparseCellWarning
+from helpers import design, fitting, models, study
+from helpers.fitting import SparseCellWarning
 
 # ------------------------------------------------------------------------------------------------ helpers
 
@@ -107,7 +107,7 @@ def test_logit_counts_equals_row_level_statsmodels():
     y = (rng.random(X.shape[0]) < 1 / (1 + np.exp(-X @ beta))).astype(int)
     ref = sm.Logit(y, X).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
     Xu, counts = _aggregate(X, y, 2)
-    res = models.fit_logit_counts(Xu, counts[:, 1], counts.sum(axis=1))
+    res = fitting.fit_logit_counts(Xu, counts[:, 1], counts.sum(axis=1))
     assert res.converged
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(res.bse, ref.bse, rtol=1e-6)
@@ -123,7 +123,7 @@ def test_mnlogit_counts_equals_row_level_statsmodels():
     y = _sample_mn(rng, X, beta)
     ref = sm.MNLogit(y, X).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
     Xu, counts = _aggregate(X, y, K)
-    res = models.fit_mnlogit_counts(Xu, counts)
+    res = fitting.fit_mnlogit_counts(Xu, counts)
     assert res.converged
     assert res.params.shape == ref.params.shape
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-6, atol=1e-8)
@@ -143,7 +143,7 @@ def test_weighted_mnlogit_integer_weights_equal_row_replication():
     y = _sample_mn(rng, X, rng.normal(0, 0.4, (X.shape[1], K - 1)))
     Xu, counts = _aggregate(X, y, K)
     w = np.array([1, 3, 2])
-    res = models.fit_mnlogit_counts(Xu, counts, weights=w)
+    res = fitting.fit_mnlogit_counts(Xu, counts, weights=w)
     # row replication: each row of outcome k appears w_k times
     rep = np.repeat(np.arange(X.shape[0]), w[y])
     ref = sm.MNLogit(y[rep], X[rep]).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
@@ -158,8 +158,8 @@ def test_weighted_mnlogit_pattern_weights_equal_replicated_counts():
     y = _sample_mn(rng, X, rng.normal(0, 0.4, (X.shape[1], 2)))
     Xu, counts = _aggregate(X, y, 3)
     W = rng.integers(1, 4, counts.shape)
-    res = models.fit_mnlogit_counts(Xu, counts, weights=W)
-    ref = models.fit_mnlogit_counts(Xu, counts * W)
+    res = fitting.fit_mnlogit_counts(Xu, counts, weights=W)
+    ref = fitting.fit_mnlogit_counts(Xu, counts * W)
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(res.cov, ref.cov, rtol=1e-8, atol=1e-12)
 
@@ -187,11 +187,11 @@ def test_robust_sandwich_equals_row_level_sandwich():
     w_out = np.array([1.0, 2.5, 0.7])
     w = w_out[y]
     Xu, counts = _aggregate(X, y, K)
-    res = models.fit_mnlogit_counts(Xu, counts, weights=w_out, robust=True)
+    res = fitting.fit_mnlogit_counts(Xu, counts, weights=w_out, robust=True)
     assert res.cov_type == "robust"
     V = _row_sandwich(X, y, w, res.params)
     np.testing.assert_allclose(res.cov, V, rtol=1e-8, atol=1e-14)
-    res_ss = models.fit_mnlogit_counts(Xu, counts, weights=w_out, robust=True, small_sample=True)
+    res_ss = fitting.fit_mnlogit_counts(Xu, counts, weights=w_out, robust=True, small_sample=True)
     np.testing.assert_allclose(res_ss.cov, V * len(y) / (len(y) - 1), rtol=1e-8, atol=1e-14)
 
 
@@ -205,7 +205,7 @@ def test_robust_pattern_weights_equal_row_level_sandwich():
     counts = np.zeros((Xu.shape[0], 3))
     np.add.at(counts, (inv, y), 1.0)
     W = rng.uniform(0.5, 3.0, counts.shape)
-    res = models.fit_mnlogit_counts(Xu, counts, weights=W, robust=True)
+    res = fitting.fit_mnlogit_counts(Xu, counts, weights=W, robust=True)
     V = _row_sandwich(X, y, W[inv, y], res.params)
     np.testing.assert_allclose(res.cov, V, rtol=1e-8, atol=1e-14)
 
@@ -215,13 +215,13 @@ def test_binary_robust_matches_statsmodels_hc0():
     codes, X = _row_design(rng, 2000, (4, 3))
     y = (rng.random(X.shape[0]) < 1 / (1 + np.exp(-(X @ rng.normal(0, 0.5, X.shape[1]))))).astype(int)
     Xu, counts = _aggregate(X, y, 2)
-    res = models.fit_mnlogit_counts(Xu, counts, robust=True)
+    res = fitting.fit_mnlogit_counts(Xu, counts, robust=True)
     ref = sm.Logit(y, X).fit(disp=0, method="newton", tol=1e-12, cov_type="HC0")
     np.testing.assert_allclose(res.params[:, 0], ref.params, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(res.bse[:, 0], ref.bse, rtol=1e-6)
     # probability weights: GLM var_weights with HC0 is the same weighted sandwich
     w_out = np.array([1.0, 1.8])
-    res_w = models.fit_mnlogit_counts(Xu, counts, weights=w_out, robust=True)
+    res_w = fitting.fit_mnlogit_counts(Xu, counts, weights=w_out, robust=True)
     glm = sm.GLM(y, X, family=sm.families.Binomial(), var_weights=w_out[y]).fit(cov_type="HC0", tol=1e-12)
     np.testing.assert_allclose(res_w.params[:, 0], glm.params, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(res_w.bse[:, 0], glm.bse, rtol=1e-6)
@@ -237,13 +237,13 @@ def test_planted_odds_ratios_recovered_large_sample():
     beta = np.concatenate([[0.3], np.linspace(-0.6, 0.6, X.shape[1] - 1)])
     y = (rng.random(n_pat_rows) < 1 / (1 + np.exp(-X @ beta))).astype(int)
     Xu, counts = _aggregate(X, y, 2)
-    res = models.fit_logit_counts(Xu, counts[:, 1], counts.sum(axis=1))
+    res = fitting.fit_logit_counts(Xu, counts[:, 1], counts.sum(axis=1))
     assert np.all(np.abs(res.params - beta) < 4 * res.bse)
 
     B = np.column_stack([beta, -beta[::-1] * 0.5, np.full_like(beta, 0.2)])
     y3 = _sample_mn(rng, X, B)
     Xu, counts = _aggregate(X, y3, 4)
-    res3 = models.fit_mnlogit_counts(Xu, counts)
+    res3 = fitting.fit_mnlogit_counts(Xu, counts)
     assert np.all(np.abs(res3.params - B) < 4 * res3.bse)
 
 
@@ -322,7 +322,7 @@ def test_fit_all_shape_and_order(frame):
 
 def test_pattern_counts_equal_pandas_groupby(frame):
     covs = ["age_band", "gender", "year"]
-    pc = models.pattern_counts(frame, covs, "treated", "logit")
+    pc = design.pattern_counts(frame, covs, "treated", "logit")
     data = frame[(frame.assessed == 1) & frame.ethnicity.notna()]
     g = data.groupby(["ethnicity", *covs], observed=True)["treated"].agg(["sum", "count"]).reset_index()
     got = pc.patterns.assign(succ=pc.counts[:, 1], trials=pc.counts.sum(axis=1))
@@ -335,8 +335,8 @@ def test_pattern_counts_equal_pandas_groupby(frame):
 
 
 def test_design_matrix_names_and_reference(frame):
-    pc = models.pattern_counts(frame, ["age_band", "year"], "assessed", "logit")
-    X, names = models.design_matrix(pc.patterns, ["age_band", "year"])
+    pc = design.pattern_counts(frame, ["age_band", "year"], "assessed", "logit")
+    X, names = design.design_matrix(pc.patterns, ["age_band", "year"])
     assert names[0] == "Intercept"
     assert "ethnicity[Black Caribbean]" in names and "ethnicity[White British]" not in names
     assert "age_band[25-34]" in names and "age_band[18-24]" not in names
@@ -345,9 +345,9 @@ def test_design_matrix_names_and_reference(frame):
     # ethnicity reference is White British even if the categories come in another order
     shuffled = pc.patterns.copy()
     shuffled["ethnicity"] = shuffled["ethnicity"].cat.reorder_categories(list(reversed(study.GROUPS)))
-    X2, names2 = models.design_matrix(shuffled, ["age_band", "year"])
+    X2, names2 = design.design_matrix(shuffled, ["age_band", "year"])
     assert "ethnicity[White British]" not in names2
-    table, X3, names3 = models.design(frame, ["age_band"], stage="treatment")
+    table, X3, names3 = design.design(frame, ["age_band"], stage="treatment")
     assert X3.shape[0] == len(table) and "n_1" in table.columns
 
 
@@ -365,12 +365,12 @@ def test_missing_ethnicity_is_counted_not_silently_dropped():
     tr = tidy[tidy.stage == "treatment"]
     assert (tr["n_excluded"] == n_missing_assessed).all()
     assert (tr["n_model"] == int((f.assessed == 1).sum()) - n_missing_assessed).all()
-    ex = models.exclusions(f)
+    ex = design.exclusions(f)
     assert (ex.loc[ex.stage != "treatment", "missing_ethnicity"] == 37).all()
     assert (ex["n_population"] == ex["n_model"] + ex["n_excluded"]).all()
     # a missing covariate is counted too, in its own column
     f.loc[f.index[100:110], "borough"] = np.nan
-    ex = models.exclusions(f).set_index(["stage", "model"])
+    ex = design.exclusions(f).set_index(["stage", "model"])
     assert ex.loc[("assessment", "adjusted_full"), "missing_borough"] == 10
     assert ex.loc[("assessment", "adjusted_full"), "n_excluded"] == 47
     assert ex.loc[("assessment", "unadjusted"), "n_excluded"] == 37
@@ -438,7 +438,7 @@ def test_sparse_cell_warning_names_the_group_mnlogit():
 def test_sparse_cell_low_level_and_absent_group():
     X = np.array([[1, 0], [1, 1]], dtype=float)
     with pytest.warns(SparseCellWarning, match=r"ethnicity=Mixed has 0 successes among 4 trials"):
-        res = models.fit_logit_counts(X, np.array([3, 0]), np.array([10, 4]),
+        res = fitting.fit_logit_counts(X, np.array([3, 0]), np.array([10, 4]),
                                       names=["Intercept", "ethnicity[Mixed]"])
     assert 1 in res.not_estimable
     f = make_frame(1500, seed=41, missing_eth=0.0)
@@ -453,12 +453,12 @@ def test_separation_and_collinearity_are_reported_once():
     X = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 1], [1, 1, 1]], dtype=float)
     X = np.column_stack([X, X[:, 1] * X[:, 2]])
     with pytest.warns(SparseCellWarning, match=r"a:b has coefficient .*separation"):
-        res = models.fit_logit_counts(X, np.array([5, 6, 7, 0]), np.full(4, 10),
+        res = fitting.fit_logit_counts(X, np.array([5, 6, 7, 0]), np.full(4, 10),
                                       names=["Intercept", "a[x]", "b[y]", "a:b"])
     assert res.not_estimable == [3]
     Xc = np.column_stack([X[:, :2], X[:, 1]])  # duplicated column
-    with pytest.warns(models.NonConvergenceWarning) as record:
-        models.fit_logit_counts(Xc, np.array([5, 6, 7, 3]), np.full(4, 10))
+    with pytest.warns(fitting.NonConvergenceWarning) as record:
+        fitting.fit_logit_counts(Xc, np.array([5, 6, 7, 3]), np.full(4, 10))
     assert sum("pseudo-inverse" in str(w.message) for w in record) == 1
 
 
@@ -495,7 +495,7 @@ def test_large_pattern_fit_converges_to_the_planted_coefficients():
     beta = rng.normal(0, 0.2, (p, 3))
     pr = _softmax(X @ beta)
     counts = np.stack([rng.multinomial(50, pr[i]) for i in range(n)]).astype(float)
-    res = models.fit_mnlogit_counts(X, counts)
+    res = fitting.fit_mnlogit_counts(X, counts)
     assert res.converged
     # 500,000 draws over 30 parameters: each estimate lies within 5 of its own standard errors of the truth.
     assert np.all(np.abs(res.params - beta) < 5 * res.bse)

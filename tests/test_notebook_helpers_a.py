@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from helpers import calibrate, codes, cohort, params, plots, prepare, study, targets  # noqa: E402
+from helpers import calibrate, codes, cohort, datadict, params, plots, prepare, study, targets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +105,12 @@ def test_missing_share_table_on_small_cohort() -> None:
 
 
 def test_code_tables_cover_every_code() -> None:
-    eth = prepare.ethnic_code_table()
+    eth = datadict.ethnic_code_table()
     assert len(eth) == len(codes.ETHNIC_CODE_TO_GROUP)
     assert eth.loc[eth.code == "R", "basis"].item().startswith("assumed")
     assert eth.loc[eth.code == "R", "group"].item() == codes.CHINESE_GROUP
     assert set(eth.loc[eth.group == "missing", "code"]) == {"Z", "99", "(blank)"}
-    src = prepare.source_code_table()
+    src = datadict.source_code_table()
     assert set(src.code) == set(codes.SOURCE_CODE_TO_CATEGORY)
     assert set(src.loc[src.basis == "NHS England", "code"]) == {"A1", "B1"}
     assert list(src.category.cat.categories) == study.SOURCES

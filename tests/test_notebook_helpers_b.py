@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from helpers import models, study, tables
+from helpers import models, replication, simulation, study, tables, teaching
 
 
 def _frame(n: int = 6000, seed: int = 3) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def _statsmodels_or(df: pd.DataFrame, formula: str, group: str) -> float:
 
 def test_fit_custom_matches_statsmodels_with_referral_source() -> None:
     df = _frame()
-    ours = models.fit_custom(df, "assessment", ["gender", "referral_source"], model="plus_source")
+    ours = teaching.fit_custom(df, "assessment", ["gender", "referral_source"], model="plus_source")
     rows = df.assign(ethnicity=df["ethnicity"].astype(str), referral_source=df["referral_source"].astype(str),
                      gender=df["gender"].astype(str))
     formula = ("assessed ~ C(ethnicity, Treatment('White British')) + C(gender) "
@@ -52,21 +52,21 @@ def test_fit_custom_matches_statsmodels_with_referral_source() -> None:
 def test_fit_custom_rejects_bad_covariates() -> None:
     df = _frame(800)
     with pytest.raises(ValueError, match="ethnicity"):
-        models.fit_custom(df, "assessment", ["ethnicity"])
+        teaching.fit_custom(df, "assessment", ["ethnicity"])
     with pytest.raises(ValueError, match="unknown stage"):
-        models.fit_custom(df, "discharge", [])
+        teaching.fit_custom(df, "discharge", [])
 
 
 def test_fit_custom_with_standard_covariates_equals_fit_stage() -> None:
     df = _frame(3000)
-    a = models.fit_custom(df, "treatment", [], model="unadjusted")
+    a = teaching.fit_custom(df, "treatment", [], model="unadjusted")
     b = models.fit_stage(df, "treatment", "unadjusted")
     np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-10)
 
 
 def test_treated_among_referred_uses_all_referrals() -> None:
     df = _frame()
-    ours = models.treated_among_referred(df, model="unadjusted")
+    ours = teaching.treated_among_referred(df, model="unadjusted")
     assert set(ours["stage"]) == {"treated_among_referred"}
     wb = ours[ours["ethnicity"] == study.REFERENCE_GROUP]
     assert int(wb["n"].iloc[0]) == int((df["ethnicity"] == study.REFERENCE_GROUP).sum())
@@ -75,7 +75,7 @@ def test_treated_among_referred_uses_all_referrals() -> None:
     got = float(ours.loc[ours["ethnicity"] == "Mixed", "estimate"].iloc[0])
     assert got == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="unknown model"):
-        models.treated_among_referred(df, model="everything")
+        teaching.treated_among_referred(df, model="everything")
 
 
 def _estimates() -> pd.DataFrame:
@@ -100,38 +100,38 @@ def test_planted_vs_estimated() -> None:
         "value": ["1.0", "0.75", "0.9", "0.76"],
         "source": ["assumed", "assumed", "assumed", "printed"],
     })
-    rs = tables.planted_vs_estimated(_estimates(), targets, "referral_source")
+    rs = replication.planted_vs_estimated(_estimates(), targets, "referral_source")
     assert list(rs["outcome_level"]) == ["Self", "Community"]  # study.SOURCES order
     assert list(rs["planted_in_ci"]) == [True, False]
-    ass = tables.planted_vs_estimated(_estimates(), targets, "assessment")
+    ass = replication.planted_vs_estimated(_estimates(), targets, "assessment")
     assert len(ass) == 1 and not bool(ass["planted_in_ci"].iloc[0])
     with pytest.raises(ValueError, match="no rows"):
-        tables.planted_vs_estimated(_estimates(), targets, "assessment", model="unadjusted")
+        replication.planted_vs_estimated(_estimates(), targets, "assessment", model="unadjusted")
 
 
 def test_check_directions() -> None:
-    out = tables.check_directions(_estimates(), "assessment", {"Asian": "lower", "Mixed": "lower"})
+    out = replication.check_directions(_estimates(), "assessment", {"Asian": "lower", "Mixed": "lower"})
     assert list(out["direction_holds"]) == [True, False]
     assert list(out["ci_excludes_1"]) == [True, False]
-    rs = tables.check_directions(_estimates(), "referral_source", {("Asian", "Community"): "higher"})
+    rs = replication.check_directions(_estimates(), "referral_source", {("Asian", "Community"): "higher"})
     assert bool(rs["direction_holds"].iloc[0]) and bool(rs["ci_excludes_1"].iloc[0])
     with pytest.raises(ValueError, match="lower"):
-        tables.check_directions(_estimates(), "assessment", {"Asian": "down"})
+        replication.check_directions(_estimates(), "assessment", {"Asian": "down"})
     with pytest.raises(ValueError, match="no single estimate"):
-        tables.check_directions(_estimates(), "assessment", {"Other": "lower"})
+        replication.check_directions(_estimates(), "assessment", {"Other": "lower"})
 
 
 def test_planted_vs_estimated_on_the_real_targets_file() -> None:
     targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv", dtype=str, keep_default_na=False)
     est = _estimates()
-    out = tables.planted_vs_estimated(est, targets, "referral_source")
+    out = replication.planted_vs_estimated(est, targets, "referral_source")
     assert len(out) == 21 and set(out["source"]) == {"assumed"}
 
 
 def test_pathway_odds_toy_table() -> None:
     toy = pd.DataFrame({"referred": [100, 100], "assessed": [80, 60], "treated": [60, 45]},
                        index=pd.Index(["A", "B"], name="group"))
-    out = models.pathway_odds(toy, reference="A")
+    out = teaching.pathway_odds(toy, reference="A")
     b = out.loc["B"]
     assert b["treated_per_100_assessed"] == pytest.approx(75.0)
     assert b["treated_per_100_referred"] == pytest.approx(b["assessed_per_100_referred"] * b["treated_per_100_assessed"] / 100)
@@ -145,16 +145,16 @@ def test_pathway_odds_toy_table() -> None:
     assert b["or_part_treatment"] == pytest.approx(1.0)
     assert out.loc["A"].filter(like="or_").to_numpy() == pytest.approx(np.ones(5))
     with pytest.raises(ValueError, match="reference"):
-        models.pathway_odds(toy, reference="C")
+        teaching.pathway_odds(toy, reference="C")
     with pytest.raises(ValueError, match="treated <= assessed"):
-        models.pathway_odds(toy.assign(treated=[90, 45]), reference="A")
+        teaching.pathway_odds(toy.assign(treated=[90, 45]), reference="A")
 
 
 def test_pathway_odds_equals_unadjusted_models() -> None:
     df = _frame()
     counts = tables.pathway_counts(df).loc[study.GROUPS]
-    out = models.pathway_odds(counts)
-    wrong = models.treated_among_referred(df, "unadjusted").set_index("ethnicity")["estimate"]
+    out = teaching.pathway_odds(counts)
+    wrong = teaching.treated_among_referred(df, "unadjusted").set_index("ethnicity")["estimate"]
     trt = models.fit_stage(df, "treatment", "unadjusted").set_index("ethnicity")["estimate"]
     for g in study.GROUPS[1:]:
         assert out.loc[g, "or_treated_given_referred"] == pytest.approx(wrong[g], rel=1e-6)
@@ -165,7 +165,7 @@ def test_planted_coverage_random() -> None:
     from helpers import params
 
     p = params.validate({"n_referrals": 6000})
-    out = models.planted_coverage_random(p, "assessment", seeds=[11, 12])
+    out = simulation.planted_coverage_random(p, "assessment", seeds=[11, 12])
     assert list(out.columns) == ["seed", "inside", "planted"]
     assert out["seed"].tolist() == [11, 12]
     assert (out["planted"] == 7).all()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import pipeline, study, tables
+from helpers import disclosure, pipeline, replication, study
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_write_outputs_publishable_tables_have_no_small_counts(small, tmp_path):
     est_counts = est[["n", "n_events"]].astype("Float64")
     for name, table in (("table1", counts), ("pathway_counts", pathway), ("estimates", est_counts)):
         assert table.notna().any().any()
-        offending = tables.check_disclosure(table)
+        offending = disclosure.check_disclosure(table)
         assert offending.empty, (name, offending.head())
     flow = pd.read_csv(paths["flow"])
     assert flow.n_rows.iloc[0] == len(small.raw)
@@ -93,7 +93,7 @@ def test_estimate_counts_are_disclosure_controlled_but_estimates_are_not():
     assert out.estimate.tolist() == est.estimate.tolist()
     assert out.n.iloc[0] == 1235 and pd.isna(out.n.iloc[1]) and out.n.iloc[2] == 0
     assert out.n_events.iloc[0] == 1000 and pd.isna(out.n_events.iloc[1])
-    assert tables.check_disclosure(out[["n", "n_events"]]).empty
+    assert disclosure.check_disclosure(out[["n", "n_events"]]).empty
     assert out.count_rounding.iloc[0].startswith("n, n_events: rounded to the nearest 5, counts 1-7 suppressed")
 
 
@@ -101,7 +101,7 @@ def test_table4_comparison_percent_treated_at_printed_precision_on_the_default_c
     """Complete case, default cohort: % treated among the assessed from exact counts equals the printed % at
     its one decimal for all 8 groups (and 21/21 ORs round to the printed value), in every model's row."""
     data = pipeline.load_study_data()
-    cmp = tables.published_vs_ours(pipeline.complete_case_estimates(data), pipeline.published_table4())
+    cmp = replication.published_vs_ours(pipeline.complete_case_estimates(data), pipeline.published_table4())
     cc = cmp[cmp.analysis == "complete_case"]
     assert len(cc) == 24 and cc.ours_pct.notna().all()
     assert (cc.ours_pct.round(1) == cc.paper_pct).all(), cc[["ethnicity", "ours_pct", "paper_pct"]]

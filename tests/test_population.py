@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import plots, population, study
+from helpers import census, plots, population, study
 
 Z = 1.959963984540054
 
 
 def test_census_population_maps_codes_to_groups() -> None:
-    pop = population.census_population()
+    pop = census.census_population()
     assert list(pop.index) == study.GROUPS
     assert list(pop.columns) == ["Lambeth", "Southwark", "Lewisham", "Croydon"]  # all four, full QS201EW counts
     # hand sums from the printed QS201EW counts
@@ -28,12 +28,12 @@ def test_census_population_maps_codes_to_groups() -> None:
 
 
 def test_census_population_one_borough_as_text() -> None:
-    pop = population.census_population(boroughs="Lewisham")
+    pop = census.census_population(boroughs="Lewisham")
     assert list(pop.columns) == ["Lewisham"]
 
 
 def _incomplete_census(tmp_path):
-    raw = pd.read_csv(population.DEFAULT_CENSUS, dtype={"nhs_code": str})
+    raw = pd.read_csv(census.DEFAULT_CENSUS, dtype={"nhs_code": str})
     lam = raw["borough"] == "Lambeth"
     raw.loc[lam, "count"] = np.nan
     raw.loc[lam, "status"] = "printed_percent_only"
@@ -52,12 +52,12 @@ def _incomplete_census(tmp_path):
 )
 def test_census_population_clear_errors(tmp_path, borough: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
-        population.census_population(_incomplete_census(tmp_path), boroughs=("Southwark", borough))
+        census.census_population(_incomplete_census(tmp_path), boroughs=("Southwark", borough))
 
 
 def test_census_population_missing_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
-        population.census_population(tmp_path / "nope.csv")
+        census.census_population(tmp_path / "nope.csv")
 
 
 def _population() -> pd.DataFrame:

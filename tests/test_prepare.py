@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import codes, study
+from helpers import codes, datadict, study
 from helpers import prepare as P
 from helpers.prepare import ExtractError
 
@@ -315,8 +315,8 @@ def test_blank_line_counted_not_dropped(tmp_path):
 
 # --- data dictionary ------------------------------------------------------------------------------------
 def test_data_dictionary_content():
-    dd = P.data_dictionary()
-    assert list(dd.columns) == P.DICTIONARY_COLUMNS
+    dd = datadict.data_dictionary()
+    assert list(dd.columns) == datadict.DICTIONARY_COLUMNS
     assert list(dd.loc[dd["table"] == "raw extract", "field"]) == list(codes.RAW_COLUMNS)
     assert list(dd.loc[dd["table"] == "truth file", "field"]) == [
         "PathwayID", "true_ethnic_group", "true_EthnicCategory", "ethnicity_missing"]
@@ -330,9 +330,9 @@ def test_data_dictionary_content():
 
 
 def test_data_dictionary_files_up_to_date():
-    assert P.DICTIONARY_CSV.read_text(encoding="utf-8") == P.data_dictionary_csv(), \
+    assert datadict.DICTIONARY_CSV.read_text(encoding="utf-8") == datadict.data_dictionary_csv(), \
         "run: python -m helpers.prepare"
-    assert P.DICTIONARY_MD.read_text(encoding="utf-8") == P.data_dictionary_markdown(), \
+    assert datadict.DICTIONARY_MD.read_text(encoding="utf-8") == datadict.data_dictionary_markdown(), \
         "run: python -m helpers.prepare"
-    back = pd.read_csv(P.DICTIONARY_CSV, dtype=str, keep_default_na=False)
-    pd.testing.assert_frame_equal(back, P.data_dictionary().astype(str))
+    back = pd.read_csv(datadict.DICTIONARY_CSV, dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(back, datadict.data_dictionary().astype(str))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from helpers import check_outputs, pipeline, prepare, publish, tables
+from helpers import check_outputs, disclosure, prepare, publish, tables
 
 SYNTHETIC = {"data_path": "", "suppress_threshold": 7, "rounding_base": 5}
 REAL = {"data_path": "extract.csv", "suppress_threshold": 7, "rounding_base": 5}
@@ -58,8 +58,8 @@ def test_flow_text_and_table_disclosed(tmp_path):
     assert check_outputs.check_text(text) == []
     assert "3" in prepare.flow_text(flow) and publish.flow_text(flow, SYNTHETIC) == prepare.flow_text(flow)
     shown = publish.flow(flow, REAL)
-    assert "n_remaining" not in shown.columns and tables.check_disclosure(shown[["n_rows"]]).empty
-    assert pipeline.disclosed_flow(flow, 7, 5)["n_rows"].isna().sum() >= 1
+    assert "n_remaining" not in shown.columns and disclosure.check_disclosure(shown[["n_rows"]]).empty
+    assert disclosure.disclosed_flow(flow, 7, 5)["n_rows"].isna().sum() >= 1
 
 
 def test_exploratory_output_is_withheld_on_a_real_extract():

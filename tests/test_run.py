@@ -117,7 +117,7 @@ def test_small_run_writes_complete_disclosure_controlled_tables(small_run) -> No
     """estimates.csv holds 3 stages x 3 models x 2 analyses; no publishable table shows a count of 1-7."""
     import pandas as pd
 
-    from helpers import pipeline, tables
+    from helpers import disclosure, pipeline
 
     out = small_run.out
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -133,7 +133,7 @@ def test_small_run_writes_complete_disclosure_controlled_tables(small_run) -> No
         else:
             counts = frame[[c for c in frame.columns if c in count_like]]
         if counts.shape[1]:
-            assert tables.check_disclosure(counts.apply(pd.to_numeric, errors="coerce")).empty, name
+            assert disclosure.check_disclosure(counts.apply(pd.to_numeric, errors="coerce")).empty, name
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Teaching variants: the paper's models fitted with standard tools, checked against the project's fitter.
+"""Teaching variants: what notebooks 05-07 show beside the paper's models, in one place.
 
 Why: notebooks 05-07 fit each model on the rows with statsmodels' formula API, so that a student leaves able
 to fit it on their own data. The project's own fitter (``helpers.models``, Newton-Raphson on covariate-pattern
 counts) is the fast route multiple imputation needs; the functions here show, number by number, that the two
-routes give the same estimates, and tidy small display details (a CI wholly below 1, "-0.0").
+routes give the same estimates, and tidy small display details (a CI wholly below 1, "-0.0"). They also fit
+the variants a lesson needs and the paper does not: a stage with other covariates (:func:`fit_custom`),
+treatment with all referrals as the denominator (:func:`treated_among_referred`), and the crude odds along
+the pathway (:func:`pathway_odds`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from helpers import study
+from helpers.design import model_data, require_column
+from helpers.models import ModelPlan, check_analysis
 
 # "C(ethnicity, Treatment(reference='White British'))[T.Black Caribbean]", "C(ethnicity)[T.Asian]" or
 # "ethnicity[T.Mixed]": the main-effect columns of the ethnicity factor in a patsy design.
@@ -131,3 +136,101 @@ def ci_agreement(estimates: pd.DataFrame, published: pd.DataFrame, analysis: str
     merged["same_rounded"] = (low <= tol) & (high <= tol)
     return merged
 
+
+# ----------------------------------------------------------------------------------------------------------
+# Variants of the paper's models (notebooks 06-07)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def fit_custom(
+    frame: pd.DataFrame,
+    stage: str,
+    covariates: Sequence[str],
+    model: str = "custom",
+    among_assessed: bool | None = None,
+    analysis: str = "complete_case",
+) -> pd.DataFrame:
+    """Tidy ORs / RRRs of one stage with a covariate set of your choice (not one of ``study.MODELS``).
+
+    For exercises such as adding ``referral_source`` to the assessment model. ``model`` labels the rows;
+    ``among_assessed`` overrides the stage's population (None: as in ``study.STAGE_SPECS``). Same fitting
+    code and tidy columns as :func:`fit_stage`; ethnicity's reference is White British.
+    """
+    check_analysis(analysis)
+    if stage not in study.STAGE_SPECS:
+        raise ValueError(f"unknown stage {stage!r}; valid stages: {study.STAGES}")
+    covariates = list(covariates)
+    outcome = study.STAGE_SPECS[stage].outcome
+    if "ethnicity" in covariates or outcome in covariates:
+        raise ValueError(f"covariates must not include ethnicity or the outcome {outcome!r}: {covariates}")
+    if len(set(covariates)) != len(covariates):
+        raise ValueError(f"covariates are repeated: {covariates}")
+    plan = ModelPlan(frame, [stage], [])
+    plan.data[(stage, model)] = model_data(frame, stage, covariates, model, among_assessed=among_assessed)
+    return plan.fit_all(analysis=analysis)
+
+
+def treated_among_referred(frame: pd.DataFrame, model: str = "adjusted_full") -> pd.DataFrame:
+    """ORs for "treated" with ALL referrals as the denominator (not assessed counts as not treated).
+
+    This is deliberately not the paper's treatment model (which is among the assessed): it mixes the
+    assessment gap and the treatment gap into one number, and notebook 07 uses it to show why the
+    denominator matters. Rows are labelled ``stage="treated_among_referred"``.
+    """
+    if model not in study.MODELS:
+        raise ValueError(f"unknown model {model!r}; valid models: {list(study.MODELS)}")
+    assessed = pd.to_numeric(require_column(frame, "assessed"), errors="coerce")
+    treated = pd.to_numeric(require_column(frame, "treated"), errors="coerce")
+    whole = frame.assign(treated=treated.where(assessed == 1, 0.0))
+    out = fit_custom(whole, "treatment", study.MODELS[model], model=model, among_assessed=False)
+    out["stage"] = "treated_among_referred"
+    return out
+
+
+def pathway_odds(counts: pd.DataFrame, reference: str = study.REFERENCE_GROUP) -> pd.DataFrame:
+    """Crude probabilities and odds ratios at each step of referral -> assessment -> treatment, per group.
+
+    Why: notebook 07 shows that probabilities multiply along the pathway but odds do not, and where the
+    "treated among referred" OR comes from. ``counts`` has one row per group (index) and the columns
+    ``referred``, ``assessed``, ``treated`` (e.g. ``tables.pathway_counts(frame)``, or a toy table); extra
+    rows such as Missing/Total should be dropped first. Returns, per group:
+
+    - ``assessed_per_100_referred``, ``treated_per_100_assessed``, ``treated_per_100_referred`` (the last is
+      the product of the first two probabilities, times 100);
+    - ``or_assessed`` (assessed | referred), ``or_treated_given_assessed`` (the paper's denominator) and
+      ``or_treated_given_referred`` (all referrals as the denominator), each vs ``reference``; these equal the
+      unadjusted logistic-regression ORs;
+    - an exact split ``or_treated_given_referred = or_part_assessment * or_part_treatment``: the change in
+      the odds of "treated per referred" when the group's assessment probability replaces the reference's
+      (treatment probability kept at the reference's), then when its treatment probability does too.
+    """
+    missing = [c for c in ("referred", "assessed", "treated") if c not in counts.columns]
+    if missing:
+        raise ValueError(f"counts needs the columns referred, assessed, treated; missing: {missing}")
+    if reference not in counts.index:
+        raise ValueError(f"reference group {reference!r} is not a row of counts")
+    c = counts[["referred", "assessed", "treated"]].astype(float)
+    if (c["assessed"] > c["referred"]).any() or (c["treated"] > c["assessed"]).any() or (c < 0).any().any():
+        raise ValueError("counts must satisfy 0 <= treated <= assessed <= referred")
+    pa = c["assessed"] / c["referred"]
+    pt = c["treated"] / c["assessed"]
+    q = pa * pt
+
+    def odds(x: pd.Series | float) -> pd.Series | float:
+        return x / (1 - x)
+
+    pa0, pt0, q0 = pa[reference], pt[reference], q[reference]
+    step = odds(pa * pt0)
+    return pd.DataFrame(
+        {
+            "assessed_per_100_referred": pa * 100,
+            "treated_per_100_assessed": pt * 100,
+            "treated_per_100_referred": q * 100,
+            "or_assessed": odds(pa) / odds(pa0),
+            "or_treated_given_assessed": odds(pt) / odds(pt0),
+            "or_treated_given_referred": odds(q) / odds(q0),
+            "or_part_assessment": step / odds(q0),
+            "or_part_treatment": odds(q) / step,
+        },
+        index=counts.index,
+    )
