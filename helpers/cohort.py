@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -461,8 +462,6 @@ def write_cohort(frame: pd.DataFrame, columns: list[str], path: str | Path) -> N
     writes for the string frame (blank fields empty, ``\\n`` line ends, quotes never needed); the Parquet file
     holds the same text columns, a blank field as null, and ``ethnicity_missing`` as an integer.
     """
-    import duckdb
-
     path = Path(path)
     fmt = _file_format(path)
     if fmt is None:
