@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -530,3 +530,30 @@ def planted_coverage_random(p: dict, stage: str, seeds: Sequence[int], model: st
         planted = replication.planted_vs_estimated(est, targets, stage, model=model)
         rows.append({"seed": int(s), "inside": int(planted["planted_in_ci"].sum()), "planted": len(planted)})
     return pd.DataFrame(rows, columns=["seed", "inside", "planted"])
+
+
+def estimand_by_mechanism(worlds: Mapping[str, Any], stage: str = "treatment", model: str = "adjusted_full",
+                          labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per mechanism and group: missing records added per 100 recorded, the world's true OR, the recorded-only OR.
+
+    ``worlds``: mechanism -> ``simulation.World``. Why: every world shares the same recorded referrals and adds
+    different missing ones, so the full-population odds ratio (the estimand) differs between worlds while the
+    odds ratio of the recorded part alone does not. Counted among the referrals the stage's model uses (the
+    assessed, for treatment). Expected counts, no sampling.
+    """
+    rows = []
+    for mech, world in worlds.items():
+        cells = world.cells
+        if study.STAGE_SPECS[stage].among_assessed:
+            cells = cells[cells["stage"] != "not_assessed"]
+        by = cells.groupby(["group", "missing"], observed=True)["expected"].sum().unstack("missing")
+        added = 100 * by.get(1, 0.0) / by[0]
+        truth = world.truth[(world.truth["stage"] == stage) & (world.truth["model"] == model)]
+        recorded = true_values(world.cells[world.cells["missing"] == 0], (stage,), (model,))
+        truth = truth.set_index("ethnicity")["truth"]
+        recorded = recorded.set_index("ethnicity")["truth"]
+        for group in truth.index:
+            rows.append({"mechanism": (labels or {}).get(mech, mech), "ethnicity": group,
+                         "missing_per_100_recorded": float(added[group]),
+                         "truth_or": float(np.exp(truth[group])), "recorded_or": float(np.exp(recorded[group]))})
+    return pd.DataFrame(rows)

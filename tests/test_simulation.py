@@ -317,3 +317,24 @@ def test_expected_missing() -> None:
     assert st["not_assessed"] > st["assessed_not_treated"] > st["treated"]
     with pytest.raises(ValueError):
         S.expected_missing(mnar, "age_band")
+
+
+def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:
+    """09's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
+    worlds = {m: S.make_world(m, n_referrals=20_000) for m in S.MECHANISMS}
+    est = S.estimand_by_mechanism(worlds, labels=S.MECHANISM_LABELS)
+    assert list(est.columns) == ["mechanism", "ethnicity", "missing_per_100_recorded", "truth_or", "recorded_or"]
+    assert len(est) == len(S.MECHANISMS) * (len(study.GROUPS) - 1)
+    wide = est.pivot(index="ethnicity", columns="mechanism")
+    # the recorded referrals are the same in every world, so their odds ratio is too
+    rec = wide["recorded_or"]
+    assert np.allclose(rec.to_numpy(), rec.iloc[:, [0]].to_numpy(), atol=1e-9)
+    # MCAR adds a scaled copy: the same number per 100 recorded in every group, and the truth is unchanged
+    assert np.ptp(wide[("missing_per_100_recorded", "MCAR")]) < 1e-9
+    np.testing.assert_allclose(wide[("truth_or", "MCAR")], rec["MCAR"], atol=1e-6)
+    # MNAR adds a different slice of each group: a different number per group and another true OR
+    assert np.ptp(wide[("missing_per_100_recorded", "MNAR")]) > 1.0
+    assert (wide[("truth_or", "MNAR")] - rec["MNAR"]).abs().max() > 0.005
+    # the true ORs are exactly what the worlds' own truth tables say
+    mnar_truth = worlds["mnar"].truth.set_index("ethnicity")["truth"]
+    np.testing.assert_allclose(wide[("truth_or", "MNAR")], np.exp(mnar_truth.reindex(wide.index)), atol=1e-12)
