@@ -188,7 +188,6 @@ CHECKLIST_SOURCES = (
     "of studies Conducted using Observational Routinely-collected health Data (RECORD) statement. PLoS Med 2015."
 )
 
-NB = "notebooks/"
 # (guideline, item, topic, where (";"-separated project paths), how this project addresses it)
 _CHECKLIST: list[tuple[str, str, str, str, str]] = [
     ("STROBE", "1", "Title and abstract",

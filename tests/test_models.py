@@ -481,7 +481,7 @@ def test_plan_refit_with_imputed_ethnicity_equals_fresh_fit(frame):
     fresh = models.fit_all(frame.assign(ethnicity=imputed), analysis="weighted_mi")
     pd.testing.assert_frame_equal(via_plan, fresh)
     assert (via_plan["n_excluded"] == 0).all()
-    sf = models.fit_stage_counts(plan, "treatment", "adjusted_full", plan.ethnicity_codes(imputed))
+    sf = plan.fit("treatment", "adjusted_full", plan.ethnicity_codes(imputed))
     assert sf.result.converged
     with pytest.raises(ValueError, match="valid analyses"):
         models.fit_all(frame, analysis="mi")
