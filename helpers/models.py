@@ -48,6 +48,7 @@ __all__ = [
     "fit_stage",
     "fit_all",
     "predicted_probabilities",
+    "select",
     "TIDY_COLUMNS",
 ]
 
@@ -302,6 +303,26 @@ def group_coefficients(sf: StageFit) -> tuple[list[str], np.ndarray, np.ndarray]
     est, se, _ = sf.group_log_ratios(study.GROUPS[1:])
     levels = sf.counts.outcome_levels
     return [str(levels[k]) if sf.kind == "mnlogit" else "" for k in sf.outcome_indices()], est, se
+
+def select(table: pd.DataFrame, *, reference: bool = True, **where) -> pd.DataFrame:
+    """Rows of a tidy table whose columns equal the values given, e.g. ``select(est, stage="treatment",
+    model="adjusted_full")``; a list, tuple or set means any of its values; ``reference=False`` leaves the
+    reference group (White British) out. The one spelling of the filter the notebooks and reports need.
+    """
+    missing = [c for c in [*where, *([] if reference else ["ethnicity"])] if c not in table.columns]
+    if missing:
+        raise ValueError(f"select: no column {missing} in the table; its columns: {', '.join(map(str, table.columns))}")
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        values = table[column]
+        if isinstance(value, (list, tuple, set, frozenset)):
+            mask &= values.isin(list(value)).to_numpy()
+        else:
+            mask &= (values == value).to_numpy()
+    if not reference:
+        mask &= (table["ethnicity"].astype(str) != study.REFERENCE_GROUP).to_numpy()
+    return table[mask]
+
 
 def check_analysis(analysis: str) -> None:
     if analysis not in study.ANALYSES:

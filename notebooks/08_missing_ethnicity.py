@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import census, imputation, params, pipeline, plots, pooling, replication, study, tables, targets
+from helpers import census, imputation, models, params, pipeline, plots, pooling, replication, study, tables, targets
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -222,7 +222,7 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 
 # %% tags=["nbval-check-output"]
 vs_paper = replication.published_vs_ours(wmi, pipeline.published_table4())
-wmi_rows = vs_paper[(vs_paper["analysis"] == "weighted_mi") & (vs_paper["ethnicity"] != study.REFERENCE_GROUP)]
+wmi_rows = models.select(vs_paper, analysis="weighted_mi", reference=False)
 print(f"{int(wmi_rows['inside_paper_ci'].sum())} of {len(wmi_rows)} weighted-MI treatment ORs lie inside "
       "the paper's printed weighted-MI 95% CIs")
 print(f"(This count is for the {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'} mechanism and the margin '{margin_label}'; it "
@@ -319,8 +319,7 @@ r = (1 + 1 / M) * between / u_bar
 df = (M - 1) / lam**2 if lam > 0 else np.inf  # nothing missing: no between-imputation variance
 fmi = (r + 2 / (df + 3)) / (r + 1)
 
-pooled_row = wmi[(wmi["stage"] == "treatment") & (wmi["model"] == "adjusted_full")
-                 & (wmi["ethnicity"] == "Black African")].iloc[0]
+pooled_row = models.select(wmi, stage="treatment", model="adjusted_full", ethnicity="Black African").iloc[0]
 print(f"M = {M}")
 print(f"pooled log OR {q_bar:.4f} -> OR {np.exp(q_bar):.3f}")
 print(f"within {u_bar:.6f}, between {between:.6f}, total {total:.6f}, pooled SE {np.sqrt(total):.4f}")
@@ -407,7 +406,7 @@ assessment_mcar = replication.methods_vs_truth(cc_mcar, truth_mcar, stage="asses
 print(replication.accuracy_vs_truth(assessment_mcar).to_string(float_format=lambda x: f"{x:.3f}"))
 
 # CI widths: the CI is estimate x/÷ exp(1.96 SE), so its width on the log scale is proportional to the SE
-se = pd.DataFrame({name: d[(d["stage"] == "assessment") & (d["model"] == "adjusted_full")].set_index("ethnicity")["se"]
+se = pd.DataFrame({name: models.select(d, stage="assessment", model="adjusted_full").set_index("ethnicity")["se"]
                    for name, d in {"complete case SE": cc_mcar, "full-data SE": truth_mcar}.items()}).dropna()
 se["ratio (CI width CC / full data)"] = se["complete case SE"] / se["full-data SE"]
 print("\nAssessment, fully adjusted, MCAR")

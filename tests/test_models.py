@@ -282,3 +282,19 @@ def test_predicted_probabilities_unadjusted_equal_observed(frame):
     sums = pp3.groupby("ethnicity", observed=True)["probability"].sum()
     np.testing.assert_allclose(sums, 1.0, rtol=1e-10)
     assert set(pp3.outcome_level) == set(study.SOURCES)
+
+
+def test_select_filters_a_tidy_table_like_the_boolean_mask_it_replaces():
+    est = pd.DataFrame({
+        "stage": ["treatment", "treatment", "assessment", "treatment"],
+        "model": ["adjusted_full", "unadjusted", "adjusted_full", "adjusted_full"],
+        "ethnicity": pd.Categorical(["White British", "Asian", "Asian", "Mixed"], categories=study.GROUPS),
+        "estimate": [1.0, 0.8, 0.9, 1.2],
+    }, index=[10, 11, 12, 13])
+    by_mask = est[(est["stage"] == "treatment") & (est["model"] == "adjusted_full")]
+    pd.testing.assert_frame_equal(models.select(est, stage="treatment", model="adjusted_full"), by_mask)
+    assert list(models.select(est, stage="treatment", model="adjusted_full", reference=False).index) == [13]
+    assert list(models.select(est, ethnicity=["Asian", "Mixed"]).index) == [11, 12, 13]
+    assert models.select(est, stage="referral_source").empty
+    with pytest.raises(ValueError, match=r"select: no column \['analysis'\] in the table; its columns: stage"):
+        models.select(est, analysis="complete_case")
