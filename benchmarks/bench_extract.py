@@ -3,7 +3,11 @@ pandas route (``benchmarks/legacy_pandas_prepare.py``) on the same file in the s
 
 Every measurement runs in its own Python process, so its peak memory (ru_maxrss) is its own.
 
-    .venv/bin/python benchmarks/bench_extract.py --sizes 85800 1000000 10000000 [--spark-max 1000000]
+    .venv/bin/python benchmarks/bench_extract.py --sizes 85800 1000000 10000000 [--spark-max 1000000] [--data DIR]
+
+Cohort files (``cohort_N.csv``, and ``cohort_N.parquet`` for the DuckDB-on-Parquet route) are taken from
+``--data`` (default: a folder under /tmp, deleted at the end), generated there by ``python -m helpers.cohort``
+when absent; 85,800 is the committed cohort (its Parquet twin is written beside the others).
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "benchmarks" / "data"
 M = 20
 
 
@@ -26,18 +31,20 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def cohort_file(n: int) -> Path:
-    """The synthetic cohort of n referrals as CSV (the committed one for 85,800), generated once and kept."""
+def cohort_files(n: int, data: Path) -> dict[str, Path]:
+    """The synthetic cohort of n referrals as CSV (the committed one for 85,800) and Parquet, generated once."""
     from helpers import cohort
 
+    csv, parquet = data / f"cohort_{n}.csv", data / f"cohort_{n}.parquet"
     if n == 85_800:
-        return cohort.DEFAULT_COHORT
-    path = DATA / f"cohort_{n}.csv"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "helpers.cohort", "--n", str(n), "--out", str(path)], cwd=ROOT,
-                       check=True, capture_output=True)
-    return path
+        csv = cohort.DEFAULT_COHORT
+    if not parquet.exists() or (n != 85_800 and not csv.exists()):
+        data.mkdir(parents=True, exist_ok=True)
+        outs = ["--out", str(parquet)] + ([] if n == 85_800 else ["--out", str(csv)])
+        subprocess.run([sys.executable, "-m", "helpers.cohort", "--n", str(n), *outs,
+                        "--truth-out", str(data / f"cohort_{n}_truth.csv")], cwd=ROOT, check=True,
+                       capture_output=True)
+    return {"csv": csv, "parquet": parquet}
 
 
 def _margin():
@@ -97,11 +104,12 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 
 
 def run_child(*args: str) -> dict:
+    load = os.getloadavg()[0]
     out = subprocess.run([sys.executable, __file__, "--task", *args], cwd=ROOT, capture_output=True, text=True,
                          env=ENV)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_1min": load}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,12 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", nargs="+", type=int, default=[85_800, 1_000_000, 10_000_000])
     ap.add_argument("--spark-max", type=int, default=1_000_000, help="largest size run on Spark (local mode)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--data", type=Path, help="folder for the cohort files (default: a temporary one, deleted)")
     ap.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.task:
         kind, path = a.task[0], a.task[1]
         r = task_pandas(path) if kind == "pandas" else task_engine(path, kind)
         r["peak_gb"] = _peak_gb()
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        r["cpu_s"] = ru.ru_utime + ru.ru_stime  # all threads: the cost on an idle machine
         print(json.dumps(r))
         return 0
     try:
@@ -122,29 +133,48 @@ def main(argv: list[str] | None = None) -> int:
         have_spark = True
     except ImportError:
         have_spark = False
-    results = []
-    print(f"Extract -> all complete-case and weighted-MI (M = {M}) estimates, by route "
-          "(extract = read, check, count; fits = 9 models + weighted MI)")
-    print(f"  {'referrals':>12}  {'route':<14} {'extract s':>9} {'fits s':>7} {'total s':>8} {'peak GB':>8}  ratio")
-    for n in a.sizes:
-        path = str(cohort_file(n))
-        base = None
-        for route in ["pandas", "duckdb"] + (["spark"] if have_spark and n <= a.spark_max else []):
-            r = run_child(route, path)
-            r.update(size=n, route=route)
-            results.append(r)
-            if "error" in r:
-                print(f"  {n:>12,}  {route:<14} failed: {r['error']}")
-                continue
-            base = r if route == "pandas" else base
-            ratio = f"{base['total_s'] / r['total_s']:.1f}x faster, {base['peak_gb'] / r['peak_gb']:.1f}x less memory" \
-                if base and route != "pandas" else "(old route)"
-            label = {"pandas": "pandas (old)", "duckdb": "duckdb", "spark": "spark local"}[route]
-            print(f"  {n:>12,}  {label:<14} {r['extract_s']:9.1f} {r['fits_s']:7.1f} {r['total_s']:8.1f} "
-                  f"{r['peak_gb']:8.2f}  {ratio}")
+    data = a.data or Path(tempfile.mkdtemp(prefix="iapt-extract-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    try:
+        results = _measure(a, data, have_spark)
+    finally:
+        if a.data is None:
+            shutil.rmtree(data, ignore_errors=True)
     if a.out:
         a.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _ratio(base: dict, r: dict) -> str:
+    t, m = base["total_s"] / r["total_s"], base["peak_gb"] / r["peak_gb"]
+    time = f"{t:.1f}x faster" if t >= 1 else f"{1 / t:.1f}x slower"
+    return f"{time}, {m:.1f}x less memory" if m >= 1 else f"{time}, {1 / m:.1f}x the memory"
+
+
+def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
+    results = []
+    print(f"Extract -> all complete-case and weighted-MI (M = {M}) estimates, by route "
+          "(extract = read, check, count; fits = 9 models + weighted MI from counts; load = 1-minute load average)")
+    print(f"  {'referrals':>12}  {'route':<16} {'extract s':>9} {'fits s':>7} {'total s':>8} {'peak MB':>8} "
+          f"{'CPU s':>6} {'load':>5}  ratio to pandas")
+    for n in a.sizes:
+        files = cohort_files(n, data)
+        base = None
+        routes = ["pandas", "duckdb", "duckdb_parquet"] + (["spark"] if have_spark and n <= a.spark_max else [])
+        for route in routes:
+            path = str(files["parquet"] if route == "duckdb_parquet" else files["csv"])
+            r = run_child("duckdb" if route == "duckdb_parquet" else route, path)
+            r.update(size=n, route=route)
+            results.append(r)
+            if "error" in r:
+                print(f"  {n:>12,}  {route:<16} failed: {r['error']}")
+                continue
+            base = r if route == "pandas" else base
+            ratio = _ratio(base, r) if base and route != "pandas" else "(old route)"
+            label = {"pandas": "pandas (old)", "duckdb": "duckdb csv", "duckdb_parquet": "duckdb parquet",
+                     "spark": "spark local csv"}[route]  # its peak MB is the Python driver's, not the JVM's
+            print(f"  {n:>12,}  {label:<16} {r['extract_s']:9.1f} {r['fits_s']:7.1f} {r['total_s']:8.1f} "
+                  f"{1024 * r['peak_gb']:8.0f} {r['cpu_s']:6.1f} {r['load_1min']:5.1f}  {ratio}")
+    return results
 
 
 if __name__ == "__main__":

@@ -1,18 +1,22 @@
 """Speed and memory figures for IAPT Pathways: printed, and written to benchmarks/results/benchmarks.json.
 
 Not a timed test: run by hand or with `make bench`. Every measurement runs in its own Python process, so
-its peak memory (ru_maxrss) is its own.
+its peak memory (ru_maxrss) is its own; each figure carries the machine's 1-minute load average when it was
+taken (the machine may be shared). Cohort files live in a temporary folder under /tmp, deleted at the end.
 
     .venv/bin/python benchmarks/run_all.py            # everything (10 million rows: tens of minutes)
     .venv/bin/python benchmarks/run_all.py --quick    # skip the 10,000,000-row measurements
+    .venv/bin/python benchmarks/run_all.py --sections generator extract   # only these
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,17 +27,52 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, all its threads (user + system): what a figure costs on an idle machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
-def task_cohort(n: int) -> dict:
+def task_generate(n: int, folder: str) -> dict:
+    """The CLI at national scale: n referrals to CSV and Parquet (and the truth CSV), imports included."""
+    t0 = time.perf_counter()
     from helpers import cohort
 
+    base = Path(folder) / f"cohort_{n}"
+    cohort.main(["--n", str(n), "--out", f"{base}.csv", "--out", f"{base}.parquet"])
+    return {"rows": n, "seconds": time.perf_counter() - t0,
+            "csv_mb": Path(f"{base}.csv").stat().st_size / 1e6, "parquet_mb": Path(f"{base}.parquet").stat().st_size / 1e6}
+
+
+def task_generate_legacy(n: int, folder: str) -> dict:
+    """The generator before (benchmarks/legacy_cohort_rows.py: pandas string rows, pandas CSV), CSV only."""
     t0 = time.perf_counter()
-    c = cohort.generate(n_referrals=n)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import legacy_cohort_rows
+
+    out = Path(folder) / f"legacy_{n}.csv"
+    legacy_cohort_rows.write(n, out)
     seconds = time.perf_counter() - t0
-    return {"rows": len(c.raw), "seconds": seconds}
+    same = _same_bytes(out, Path(folder) / f"cohort_{n}.csv")
+    out.unlink()
+    out.with_name(out.stem + "_truth.csv").unlink()
+    return {"rows": n, "seconds": seconds, "same_bytes_as_new": same}
+
+
+def _same_bytes(a: Path, b: Path) -> bool | None:
+    if not b.exists():
+        return None
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            x, y = fa.read(1 << 24), fb.read(1 << 24)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def task_mi(m: int) -> dict:
@@ -72,39 +111,112 @@ def task_prepare(n: int) -> dict:
     return {"rows": len(frame), "seconds": time.perf_counter() - t0}
 
 
-TASKS = {"cohort": task_cohort, "mi": task_mi, "pattern_fit": task_pattern_fit, "prepare": task_prepare}
+TASKS = {"generate": task_generate, "generate_legacy": task_generate_legacy, "mi": task_mi,
+         "pattern_fit": task_pattern_fit, "prepare": task_prepare}
+SECTIONS = ["generator", "blocks", "models", "extract", "mi", "make_run"]
+# Single-threaded BLAS, as in bench_extract.py: threaded BLAS spin-waits on a shared 2-core machine.
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def run_child(task: str, arg: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--task", task, "--arg", str(arg)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_child(task: str, *args: object) -> dict:
+    load = os.getloadavg()[0]
+    out = subprocess.run([sys.executable, __file__, "--task", task, "--arg", *map(str, args)], cwd=ROOT,
+                         capture_output=True, text=True, check=True, env=ENV)
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_1min": load}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the 10,000,000-row measurements")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=SECTIONS)
+    parser.add_argument("--legacy-generator-max", type=int, default=1_000_000,
+                        help="largest size the old generator is measured at (at 10 million: ~160 s, ~7 GB)")
     parser.add_argument("--task", choices=list(TASKS), help=argparse.SUPPRESS)
-    parser.add_argument("--arg", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--arg", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.task:  # child process: one measurement
-        result = TASKS[args.task](args.arg)
+        values = [int(a) if a.isdigit() else a for a in args.arg]
+        result = TASKS[args.task](*values)
         result["peak_rss_gb"] = _peak_gb()
+        result["cpu_s"] = _cpu_s()
         print(json.dumps(result))
         return 0
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     big = [] if args.quick else [10_000_000]
     report: dict = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
-                                "cores": __import__("os").cpu_count()}}
+                                "cores": os.cpu_count()}}
+    folder = Path(tempfile.mkdtemp(prefix="iapt-bench-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    try:
+        _sections(args, big, report, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    path = RESULTS / "benchmarks.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {path.relative_to(ROOT)}")
+    return 0
 
-    print("Cohort generation (calibrated mode, in memory)")
-    report["cohort"] = []
-    for n in [85_800, 1_000_000, *big]:
-        r = run_child("cohort", n)
-        report["cohort"].append(r)
-        print(f"  {n:>12,} referrals: {r['seconds']:8.1f} s, peak memory {r['peak_rss_gb']:5.2f} GB")
 
+def _sections(args: argparse.Namespace, big: list[int], report: dict, folder: Path) -> None:
+    sizes = [85_800, 1_000_000, *big]
+    if "generator" in args.sections:
+        print("Cohort generator: python -m helpers.cohort --n N (CSV + Parquet + truth CSV) vs the old row-by-row "
+              "pandas generator (CSV only); load = 1-minute load average on this machine")
+        report["generator"] = []
+        for n in sizes:
+            r = run_child("generate", n, folder)
+            report["generator"].append({**r, "route": "new"})
+            print(f"  {n:>12,} referrals  new: {r['seconds']:7.1f} s, peak {1024 * r['peak_rss_gb']:7.0f} MB"
+                  f", CPU {r['cpu_s']:6.1f} s  ({r['csv_mb']:.1f} MB CSV, {r['parquet_mb']:.1f} MB Parquet; "
+                  f"load {r['load_1min']:.1f})")
+            if n <= args.legacy_generator_max:
+                old = run_child("generate_legacy", n, folder)
+                report["generator"].append({**old, "route": "legacy"})
+                print(f"  {'':>12}             old: {old['seconds']:7.1f} s, peak {1024 * old['peak_rss_gb']:7.0f} MB"
+                      f", CPU {old['cpu_s']:6.1f} s  (load {old['load_1min']:.1f}; "
+                      f"same CSV bytes as new: {old['same_bytes_as_new']}; "
+                      f"{old['seconds'] / r['seconds']:.1f}x the time, {old['peak_rss_gb'] / r['peak_rss_gb']:.1f}x "
+                      "the memory)")
+
+    if "blocks" in args.sections:
+        _blocks(report)
+
+    if "models" in args.sections:
+        print("Nine models, aggregated (pattern counts) vs row level (statsmodels): benchmarks/bench_models.py")
+        models_json = RESULTS / "models.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_models.py"), "--sizes", "85800",
+                        *[str(n) for n in big], "--out", str(models_json)], cwd=ROOT, check=True, env=ENV)
+        report["models"] = json.loads(models_json.read_text())
+
+    if "extract" in args.sections:
+        print("Extract engine (DuckDB, Spark) vs the old pandas route: benchmarks/bench_extract.py")
+        extract_json = RESULTS / "extract.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_extract.py"), "--sizes",
+                        *[str(n) for n in sizes], "--data", str(folder), "--spark-max", "85800",
+                        "--out", str(extract_json)], cwd=ROOT, check=True)
+        report["extract"] = json.loads(extract_json.read_text())
+
+    if "mi" in args.sections:
+        print("Weighted multiple imputation, M = 20, all nine models pooled, 85,800 referrals (row level)")
+        r = run_child("mi", 20)
+        report["weighted_mi"] = r
+        print(f"  {r['seconds']:.1f} s for {r['models']} models, peak memory {r['peak_rss_gb']:.2f} GB "
+              f"(load {r['load_1min']:.1f})")
+
+    if "make_run" in args.sections:
+        print("The whole run (python -m helpers.run: every notebook, the book, the tables), after set-up")
+        with tempfile.TemporaryDirectory() as out:
+            load = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "helpers.run", "--out", out], cwd=ROOT, check=True,
+                           capture_output=True, text=True)
+            seconds = time.perf_counter() - t0
+            per_notebook = json.loads((Path(out) / "run.json").read_text()).get("notebooks")
+        report["make_run"] = {"seconds": seconds, "notebooks": per_notebook, "load_1min": load}
+        print(f"  {seconds:.0f} s (load {load:.1f})")
+
+
+def _blocks(report: dict) -> None:
     print("Building blocks")
     r = run_child("pattern_fit", 10_000)
     report["pattern_fit"] = r
@@ -112,39 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     r = run_child("prepare", 85_800)
     report["prepare"] = r
     print(f"  prepare (raw rows to analysis frame), {r['rows']:,} rows: {r['seconds']:.2f} s")
-
-    print("Nine models, aggregated (pattern counts) vs row level (statsmodels): benchmarks/bench_models.py")
-    sizes = ["85800", *[str(n) for n in big]]
-    models_json = RESULTS / "models.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_models.py"), "--sizes", *sizes,
-                    "--out", str(models_json)], cwd=ROOT, check=True)
-    report["models"] = json.loads(models_json.read_text())
-
-    print("Extract engine (DuckDB, Spark) vs the old pandas route: benchmarks/bench_extract.py")
-    extract_json = RESULTS / "extract.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_extract.py"), "--sizes", "85800", "1000000",
-                    *[str(n) for n in big], "--out", str(extract_json)], cwd=ROOT, check=True)
-    report["extract"] = json.loads(extract_json.read_text())
-
-    print("Weighted multiple imputation, M = 20, all nine models pooled, 85,800 referrals")
-    r = run_child("mi", 20)
-    report["weighted_mi"] = r
-    print(f"  {r['seconds']:.1f} s for {r['models']} models, peak memory {r['peak_rss_gb']:.2f} GB")
-
-    print("The whole run (python -m helpers.run: every notebook, the book, the tables), after set-up")
-    with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "helpers.run", "--out", out], cwd=ROOT, check=True,
-                       capture_output=True, text=True)
-        seconds = time.perf_counter() - t0
-        per_notebook = json.loads((Path(out) / "run.json").read_text()).get("notebooks")
-    report["make_run"] = {"seconds": seconds, "notebooks": per_notebook}
-    print(f"  {seconds:.0f} s")
-
-    path = RESULTS / "benchmarks.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {path.relative_to(ROOT)}")
-    return 0
 
 
 if __name__ == "__main__":

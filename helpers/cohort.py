@@ -9,10 +9,13 @@ How it is built (``02_synthetic_cohort`` tells the story):
 2. ``realise_counts``: integers per cell. ``calibrated`` mode rounds the expected counts under control so that
    every group's totals equal the printed ones (constructed to match, not sampled); ``random`` mode draws the
    whole cohort from the same probabilities (for simulation studies).
-3. ``expand_rows``: one row per referral with ages, dates and NHS codes drawn within each cell.
+3. ``draw_rows``: one row per referral with ages, dates and NHS codes drawn within each cell, kept as small
+   integers and categoricals (10 million rows in under 2 GB); ``expand_rows`` / ``as_strings`` give the string
+   frames the other modules read, ``write_cohort`` writes CSV or Parquet straight from the compact rows.
 
 One ``numpy.random.Generator`` seeded once drives every draw; same arguments, same bytes.
-CLI: ``python -m helpers.cohort --n N --seed S --out FILE [--truth-out FILE]`` or ``--default``.
+CLI: ``python -m helpers.cohort --n N --seed S --out FILE.csv [--out FILE.parquet] [--truth-out FILE]`` or
+``--default``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -246,71 +250,161 @@ def _draw_codes(rng: np.random.Generator, keys: np.ndarray, shares: dict[str, di
     return out
 
 
+def _draw_code_index(rng: np.random.Generator, keys: np.ndarray, shares: dict[int, dict[str, float]],
+                     labels: list[str]) -> np.ndarray:
+    """``_draw_codes`` on integer keys, returning positions in ``labels`` (-1 where no key matched).
+
+    The same draws in the same order as ``_draw_codes`` (one ``rng.choice`` per key, keys in dict order), so
+    the cohort's bytes do not depend on which of the two is used; integers keep 10 million rows small.
+    """
+    out = np.full(len(keys), -1, dtype=np.int16)
+    for key, dist in shares.items():
+        rows = np.flatnonzero(keys == key)
+        if len(rows) == 0:
+            continue
+        where = np.array([labels.index(c) for c in dist], dtype=np.int16)
+        probs = np.array(list(dist.values()), dtype=float)
+        out[rows] = where[rng.choice(len(where), size=len(rows), p=probs / probs.sum())]
+    return out
+
+
 def _dates(rng: np.random.Generator, years: np.ndarray) -> np.ndarray:
-    starts = pd.to_datetime(pd.Series(years.astype(str)) + "-01-01").to_numpy()
+    """Uniform days within each referral's year (one ``rng.random`` per row)."""
+    starts = (np.asarray(years, dtype=np.int64) - 1970).astype("datetime64[Y]").astype("datetime64[D]")
     days_in_year = np.where(years % 4 == 0, 366, 365)  # 2016 is the study's leap year
     return starts + (rng.random(len(years)) * days_in_year).astype("int64").astype("timedelta64[D]")
 
 
-def expand_rows(cells: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per referral, with the raw NHS fields and the truth kept apart."""
-    idx = np.repeat(np.arange(len(cells)), counts)
-    rows = cells.iloc[idx].reset_index(drop=True)
-    n = len(rows)
-    order = rng.permutation(n)  # random order before dates are drawn, so ties break at random
-    rows = rows.iloc[order].reset_index(drop=True)
+def _codes_of(values: pd.Series, levels: list) -> np.ndarray:
+    """Positions of ``values`` in ``levels`` as small integers (every value must be a level)."""
+    out = pd.Categorical(values, categories=levels).codes
+    if (out < 0).any():
+        raise ValueError(f"values {sorted(set(values) - set(levels))} are not among {levels}")
+    return out
 
-    band = rows.age_band.map({b: i for i, b in enumerate(study.AGE_BANDS)}).to_numpy()
+
+def _date_column(days: np.ndarray, keep: np.ndarray) -> pd.Categorical:
+    """Dates (days since 1970) as a categorical of ISO strings, blank where not ``keep``.
+
+    The categories are every day from the first to the last, each formatted once, so no sort of 10 million
+    dates is needed; the codes are the day offsets.
+    """
+    first = int(days.min()) if len(days) else 0
+    last = int(days.max()) if len(days) else 0
+    labels = np.datetime_as_string(np.arange(first, last + 1).astype("datetime64[D]"), unit="D")
+    offset = (days - first).astype(np.int32)
+    return pd.Categorical.from_codes(np.where(keep, offset, -1), categories=labels)
+
+
+def _codes_as(positions: np.ndarray, labels: list[str]) -> pd.Categorical:
+    """Positions in ``labels`` as a categorical; the label '' (and -1) become a blank (missing) field."""
+    kept = [x for x in labels if x != ""]
+    remap = np.array([kept.index(x) if x != "" else -1 for x in labels] + [-1], dtype=np.int16)
+    return pd.Categorical.from_codes(remap[np.where(positions < 0, len(labels), positions)], categories=kept)
+
+
+def draw_rows(cells: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per referral in compact form: the raw NHS fields and the truth, without ``PathwayID``.
+
+    Codes and dates are categoricals (missing = blank field), ages integers, in the final order (by referral
+    date). At 10 million referrals this is a few hundred MB, where strings as Python objects would be many GB.
+    ``expand_rows`` turns it into strings; ``write_cohort`` writes it straight to CSV or Parquet. The draws and
+    their order are those of the row-by-row version this replaced, so the bytes are the same.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    cell = np.repeat(np.arange(len(cells), dtype=np.int32), counts)
+    n = len(cell)
+    cell = cell[rng.permutation(n)]  # random order before dates are drawn, so ties break at random
+
+    band = _codes_of(cells.age_band, study.AGE_BANDS)[cell]
     lower = np.array(study.AGE_BREAKS)[band]
     upper = np.array(study.AGE_BREAKS[1:] + [OLDEST_AGE + 1])[band]
     # within a band ages are uniform; in 65+ they thin out with age (assumed)
     u = rng.random(n)
     u = np.where(band == len(study.AGE_BANDS) - 1, u ** 2, u)
-    age = lower + np.floor(u * (upper - lower)).astype(int)
+    age = (lower + np.floor(u * (upper - lower))).astype(np.int16)
+    del u, lower, upper, band
 
-    referral = _dates(rng, rows.year.to_numpy().astype(int))
-    stage = rows.stage.to_numpy()
-    assessed = stage != "not_assessed"
-    treated = stage == "treated"
-    assess_date = referral + (1 + rng.geometric(1 / MEAN_DAYS_TO_ASSESSMENT, n)).astype("timedelta64[D]")
-    treat_date = assess_date + (1 + rng.geometric(1 / MEAN_DAYS_TO_TREATMENT, n)).astype("timedelta64[D]")
+    referral = _dates(rng, cells.year.to_numpy().astype(int)[cell]).view(np.int64).astype(np.int32)
+    assess_date = referral + (1 + rng.geometric(1 / MEAN_DAYS_TO_ASSESSMENT, n)).astype(np.int32)
+    treat_date = assess_date + (1 + rng.geometric(1 / MEAN_DAYS_TO_TREATMENT, n)).astype(np.int32)
 
-    true_code = _draw_codes(rng, rows.group.to_numpy(), code_shares_within_group())
-    missing = rows.missing.to_numpy() == 1
-    missing_code = _draw_codes(rng, np.where(missing, "m", "o"), {"m": MISSING_CODE_SHARES})
-    recorded = np.where(missing, missing_code, true_code)
-    source_code = _draw_codes(rng, rows.referral_source.to_numpy(), SOURCE_CODE_SHARES)
+    shares = code_shares_within_group()
+    ethnic_labels = list(dict.fromkeys([c for d in shares.values() for c in d] + list(MISSING_CODE_SHARES)))
+    group_of_cell = _codes_of(cells.group, study.GROUPS)
+    true_code = _draw_code_index(rng, group_of_cell[cell],
+                                 {gi: shares[g] for gi, g in enumerate(study.GROUPS) if g in shares}, ethnic_labels)
+    missing_of_cell = cells.missing.to_numpy() == 1
+    missing_code = _draw_code_index(rng, missing_of_cell[cell].astype(np.int8), {1: MISSING_CODE_SHARES},
+                                    ethnic_labels)
+    recorded = np.where(missing_code >= 0, missing_code, true_code)
+    del missing_code
+    source_labels = list(dict.fromkeys(c for d in SOURCE_CODE_SHARES.values() for c in d))
+    source_code = _draw_code_index(rng, _codes_of(cells.referral_source, study.SOURCES)[cell],
+                                   {study.SOURCES.index(s): d for s, d in SOURCE_CODE_SHARES.items()}, source_labels)
 
-    def fmt(d: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        text = np.datetime_as_string(d, unit="D").astype(object)
-        return np.where(keep, text, "")
+    # The final order: by referral date, ties in the random order above. A stable sort of the day offsets (small
+    # integers, so numpy sorts them in linear time) gives the order a stable sort of the printed ISO dates gives.
+    by_date = np.argsort((referral - referral.min()).astype(np.int16) if n else referral, kind="stable")
+    cell, age, referral, assess_date, treat_date, true_code, recorded, source_code = (
+        a[by_date] for a in (cell, age, referral, assess_date, treat_date, true_code, recorded, source_code))
+    del by_date
+    stage = _codes_of(cells.stage, STAGE_LEVELS)[cell]
 
+    gender_labels = [GENDER_CODES[g] for g in study.GENDERS]
     raw = pd.DataFrame({
-        "ReferralRequestReceivedDate": fmt(referral, np.ones(n, bool)),
-        "Age_ReferralRequest_ReceivedDate": age.astype(str),
-        "Gender": rows.gender.map(GENDER_CODES).to_numpy(),
-        "Validated_EthnicCategory": recorded,
-        "SourceOfReferralIAPT": source_code,
-        "Borough": rows.borough.to_numpy(),
-        "Assessment_FirstDate": fmt(assess_date, assessed),
-        "TherapySession_FirstDate": fmt(treat_date, treated),
+        "ReferralRequestReceivedDate": _date_column(referral, np.ones(n, bool)),
+        "Age_ReferralRequest_ReceivedDate": age,
+        "Gender": pd.Categorical.from_codes(_codes_of(cells.gender, study.GENDERS)[cell], categories=gender_labels),
+        "Validated_EthnicCategory": _codes_as(recorded, ethnic_labels),
+        "SourceOfReferralIAPT": _codes_as(source_code, source_labels),
+        "Borough": pd.Categorical.from_codes(_codes_of(cells.borough, study.BOROUGHS)[cell], categories=study.BOROUGHS),
+        "Assessment_FirstDate": _date_column(assess_date, stage != STAGE_LEVELS.index("not_assessed")),
+        "TherapySession_FirstDate": _date_column(treat_date, stage == STAGE_LEVELS.index("treated")),
     })
-    truth = pd.DataFrame({"true_ethnic_group": rows.group.to_numpy(), "true_EthnicCategory": true_code,
-                          "ethnicity_missing": missing.astype(int)})
-    by_date = np.argsort(raw.ReferralRequestReceivedDate.to_numpy(), kind="stable")
-    raw, truth = raw.iloc[by_date].reset_index(drop=True), truth.iloc[by_date].reset_index(drop=True)
+    truth = pd.DataFrame({"true_ethnic_group": pd.Categorical.from_codes(group_of_cell[cell], categories=study.GROUPS),
+                          "true_EthnicCategory": _codes_as(true_code, ethnic_labels),
+                          "ethnicity_missing": missing_of_cell[cell].astype(int)})
+    return raw, truth
+
+
+def pathway_ids(n: int) -> list[str]:
+    """``P0000001`` ... : zero-padded to at least 7 digits (8 from 10 million referrals)."""
     width = max(7, len(str(n)))
-    ids = [f"P{i:0{width}d}" for i in range(1, n + 1)]
-    raw.insert(0, "PathwayID", ids)
-    truth.insert(0, "PathwayID", ids)
-    return raw[RAW_COLUMNS], truth[TRUTH_COLUMNS]
+    return [f"P{i:0{width}d}" for i in range(1, n + 1)]
+
+
+def as_strings(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """A compact frame (``draw_rows``) as the string frame every other module reads: blanks as '', ages as text,
+    ``PathwayID`` first."""
+    out = {"PathwayID": pathway_ids(len(frame))}
+    for c in columns[1:]:
+        col = frame[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            out[c] = np.asarray(col.cat.categories.astype(object).tolist() + [""], dtype=object)[col.cat.codes]
+        elif c == "ethnicity_missing":
+            out[c] = col.to_numpy()
+        else:  # ages: as ``str(int)`` writes them
+            out[c] = col.to_numpy().astype(np.int64).astype(str).astype(object)
+    return pd.DataFrame(out)[columns]
+
+
+def expand_rows(cells: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per referral, with the raw NHS fields and the truth kept apart (strings, as the CSV holds them)."""
+    raw, truth = draw_rows(cells, counts, rng)
+    return as_strings(raw, RAW_COLUMNS), as_strings(truth, TRUTH_COLUMNS)
 
 
 def generate(n_referrals: int = params_mod.DEFAULTS["n_referrals"], seed: int = params_mod.DEFAULTS["seed"],
              missing_mechanism: str = params_mod.DEFAULTS["missing_mechanism"],
              missing_share: float = params_mod.DEFAULTS["missing_share"],
-             outcome_mode: str = params_mod.DEFAULTS["outcome_mode"], targets_path: str | Path = "") -> Cohort:
-    """Generate a cohort; every argument is validated by ``helpers.params`` first."""
+             outcome_mode: str = params_mod.DEFAULTS["outcome_mode"], targets_path: str | Path = "",
+             compact: bool = False) -> Cohort:
+    """Generate a cohort; every argument is validated by ``helpers.params`` first.
+
+    ``compact=True`` keeps the rows as ``draw_rows`` gives them (categoricals, no ``PathwayID``) for
+    ``write_cohort``: the way to national sizes. The default gives the string frames the other modules read.
+    """
     settings = params_mod.validate(n_referrals=n_referrals, seed=seed, missing_mechanism=missing_mechanism,
                                    missing_share=missing_share, outcome_mode=outcome_mode,
                                    targets_path=str(targets_path or ""))
@@ -321,7 +415,9 @@ def generate(n_referrals: int = params_mod.DEFAULTS["n_referrals"], seed: int = 
                             settings["missing_mechanism"])
     counts = realise_counts(cells, t, settings["n_referrals"], settings["missing_share"],
                             settings["outcome_mode"], rng)
-    raw, truth = expand_rows(cells, counts, rng)
+    raw, truth = draw_rows(cells, counts, rng)
+    if not compact:
+        raw, truth = as_strings(raw, RAW_COLUMNS), as_strings(truth, TRUTH_COLUMNS)
     keep = {k: settings[k] for k in ("n_referrals", "seed", "missing_mechanism", "missing_share", "outcome_mode")}
     keep["targets_sha256"] = t.sha256
     return Cohort(raw=raw, truth=truth, counts=cells.assign(count=counts), settings=keep)
@@ -346,7 +442,55 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 of a file, read in blocks (a 10-million-row cohort need not fit in memory twice)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _file_format(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "parquet" if suffix in (".parquet", ".pq") else "csv" if suffix == ".csv" else None
+
+
+def write_cohort(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
+    """Write a compact frame (``draw_rows``, ``generate(compact=True)``) as CSV or Parquet, by the file's suffix.
+
+    DuckDB writes it without ever holding the rows as Python strings. The CSV has the exact bytes ``write_csv``
+    writes for the string frame (blank fields empty, ``\\n`` line ends, quotes never needed); the Parquet file
+    holds the same text columns, a blank field as null, and ``ethnicity_missing`` as an integer.
+    """
+    path = Path(path)
+    fmt = _file_format(path)
+    if fmt is None:
+        raise ValueError(f"{path}: the file name must end in .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Integers go in; DuckDB turns them into text: a code indexes a list literal of its labels (1-based; 0, a
+    # blank, gives NULL, an empty field), and PathwayID is the digits of 10^width + row without the leading 1.
+    width = max(7, len(str(len(frame))))
+    work = {"_row": np.arange(10**width + 1, 10**width + len(frame) + 1, dtype=np.int64)}
+    select = ["'P' || substr(CAST(_row AS VARCHAR), 2) AS PathwayID"]
+    for c in columns[1:]:
+        col = frame[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            work[c] = col.cat.codes.to_numpy().astype(np.int32) + 1
+            labels = ", ".join("'" + str(x).replace("'", "''") + "'" for x in col.cat.categories)
+            select.append(f'[{labels}]["{c}"] AS "{c}"')
+        else:
+            work[c] = col.to_numpy()
+            select.append(f'"{c}"' if c == "ethnicity_missing" else f'CAST("{c}" AS VARCHAR) AS "{c}"')
+    work = pd.DataFrame(work)
+    options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true, DELIMITER ','"
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")  # rows leave in the order given (the default, made explicit)
+        con.register("rows_in", work)
+        target = str(path).replace("'", "''")
+        con.execute(f"COPY (SELECT {', '.join(select)} FROM rows_in) TO '{target}' ({options})")
+    finally:
+        con.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,8 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--missing-share", type=str, default=str(params_mod.DEFAULTS["missing_share"]))
     parser.add_argument("--outcome-mode", default=params_mod.DEFAULTS["outcome_mode"])
     parser.add_argument("--targets", default="")
-    parser.add_argument("--out", help="CSV file for the raw extract")
-    parser.add_argument("--truth-out", help="CSV file for the truth (default: beside --out, *_truth.csv)")
+    parser.add_argument("--out", action="append", default=[],
+                        help="file for the raw extract: .csv, or .parquet for Parquet; give it twice for both")
+    parser.add_argument("--truth-out", help="file for the truth (default: beside the first --out, *_truth.*)")
     args = parser.parse_args(argv)
     try:
         values = {
@@ -374,16 +519,23 @@ def main(argv: list[str] | None = None) -> int:
     except params_mod.ParameterError as err:
         parser.error(str(err))
     if args.default:
-        out, truth_out = DEFAULT_COHORT, DEFAULT_TRUTH
+        outs, truth_out = [DEFAULT_COHORT], DEFAULT_TRUTH
     elif args.out:
-        out = Path(args.out)
-        truth_out = Path(args.truth_out) if args.truth_out else out.with_name(out.stem + "_truth.csv")
+        outs = [Path(o) for o in args.out]
+        for o in outs:
+            if _file_format(o) is None:
+                parser.error(f"--out {o}: the file name must end in .csv or .parquet")
+        first = outs[0]
+        truth_out = Path(args.truth_out) if args.truth_out else first.with_name(first.stem + "_truth" + first.suffix)
+        if _file_format(truth_out) is None:
+            parser.error(f"--truth-out {truth_out}: the file name must end in .csv or .parquet")
     else:
         parser.error("give --out FILE (or --default for data/synthetic/)")
-    cohort = generate(**values)
-    write_csv(cohort.raw, out)
-    write_csv(cohort.truth, truth_out)
-    print(f"{len(cohort.raw):,} referrals -> {out} (sha256 {sha256(out)[:16]})")
+    cohort = generate(**values, compact=True)
+    for out in outs:
+        write_cohort(cohort.raw, RAW_COLUMNS, out)
+        print(f"{len(cohort.raw):,} referrals -> {out} (sha256 {sha256(out)[:16]})")
+    write_cohort(cohort.truth, TRUTH_COLUMNS, truth_out)
     print(f"truth -> {truth_out} (sha256 {sha256(truth_out)[:16]})")
     return 0
 

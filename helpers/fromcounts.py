@@ -9,18 +9,26 @@ the same probabilities would give the same distribution), so M = 20 at 10 millio
 
 Entry points: :func:`count_data` (pattern counts -> :class:`CountData`), :func:`complete_case` (the nine
 models), :func:`impute` / :func:`mi_estimates` (weighted or MAR MI), :func:`estimates` (complete case and
-weighted MI, the paper's two analyses, long and tidy).
+weighted MI, the paper's two analyses, long and tidy), :func:`paper_estimates` (the same in the columns
+``helpers.pipeline`` writes, also when nothing is missing).
+CLI, for the folder ``python -m helpers.extract`` wrote: ``python -m helpers.fromcounts DIR --out DIR
+[--margin census2011|FILE] [--m 20] [--seed S] [--exact]`` writes ``estimates.csv`` and
+``table4_comparison.csv`` (Table 4 beside ours), with no row-level file anywhere.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from helpers import fitting, imputation, models, pooling, study
+from helpers import extract, fitting, imputation, models, pipeline, pooling, replication, study
+from helpers import params as params_mod
 
 #: Columns of a pattern-count table (as ``helpers.extract`` writes them) and the count column ``n``.
 PATTERN_COLUMNS = ["ethnicity", "age_band", "gender", "year", "borough", "referral_source", "assessed", "treated"]
@@ -241,3 +249,83 @@ def _keys(patterns: pd.DataFrame) -> list[tuple]:
     cols = [patterns[c].cat.codes.to_numpy() for c in ("age_band", "gender", "year", "borough", "referral_source")]
     cols += [patterns["assessed"].to_numpy(), np.nan_to_num(patterns["treated"].to_numpy(dtype=float), nan=-1)]
     return list(zip(*[c.tolist() for c in cols]))
+
+
+def paper_estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Complete case and weighted MI from counts, in ``pipeline.paper_estimates``' columns and order.
+
+    With nothing missing, MI is the complete-case analysis under the MI label (``m`` = 0), as in
+    ``pipeline.mi_estimates``.
+    """
+    cd = pc if isinstance(pc, CountData) else count_data(pc)
+    cc = complete_case(cd)
+    if cd.missing.sum() == 0:
+        mi = cc.assign(analysis="weighted_mi", df=np.inf, fmi=0.0, riv=0.0, m=0)
+    else:
+        imp = impute(cd, margin, m, rng, weights="conditional")
+        mi = mi_estimates(cd, imp.completed, imp.analysis)
+    both = pd.concat([cc, mi], ignore_index=True)
+    extra = [c for c in both.columns if c not in pipeline.ESTIMATE_COLUMNS]
+    return both[pipeline.ESTIMATE_COLUMNS + extra]
+
+
+def read_folder(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``pattern_counts.csv`` and ``flow.csv`` from the folder ``python -m helpers.extract --out`` wrote."""
+    folder = Path(folder)
+    need = [folder / "pattern_counts.csv", folder / "flow.csv"]
+    absent = [p.name for p in need if not p.is_file()]
+    if absent:
+        raise FileNotFoundError(f"{folder}: no {' or '.join(absent)} here; give the folder that "
+                                "'python -m helpers.extract PATH --out DIR' wrote")
+    pc, flow = extract.read_pattern_counts(need[0]), pd.read_csv(need[1])
+    analysed = flow.loc[flow["step"] == "analysed", "n_rows"] if {"step", "n_rows"} <= set(flow.columns) else []
+    if len(analysed) != 1:
+        raise ValueError(f"{need[1]}: not the flow table 'python -m helpers.extract' writes (no 'analysed' line)")
+    if int(analysed.iloc[0]) != int(pc["n"].sum()):  # the two files must come from one extract run
+        raise ValueError(f"{need[0].name} counts {int(pc['n'].sum()):,} referrals but {need[1].name} says "
+                         f"{int(analysed.iloc[0]):,} were analysed: the two files are not from the same extract run")
+    return pc, flow
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.fromcounts", description=(
+        "The paper's analyses (nine models, complete case and weighted MI) from pattern_counts.csv and flow.csv "
+        "alone: writes estimates.csv and table4_comparison.csv."))
+    ap.add_argument("folder", help="folder with pattern_counts.csv and flow.csv (from python -m helpers.extract)")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--margin", default="census2011",
+                    help="population margin for weighted MI: census2011 (default) or a CSV with ethnicity, share")
+    ap.add_argument("--m", default=str(params_mod.DEFAULTS["n_imputations"]), help="number of imputations")
+    ap.add_argument("--seed", default=str(params_mod.DEFAULTS["seed"]), help="seed of the imputation draws")
+    ap.add_argument("--exact", action="store_true",
+                    help="exact counts beside the estimates (a synthetic cohort); default: disclosure controlled")
+    a = ap.parse_args(argv)
+    try:
+        p = params_mod.validate(n_imputations=params_mod.parse_cli_value("n_imputations", a.m),
+                                seed=params_mod.parse_cli_value("seed", a.seed), margin=a.margin,
+                                data_path=str(Path(a.folder)))  # counts carry no truth: 'truth' is refused
+    except params_mod.ParameterError as err:
+        ap.error(str(err))
+    try:
+        pc, flow = read_folder(a.folder)
+        cd = count_data(pc)
+        margin = pipeline.margin_from_choice(p["margin"])
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    est = paper_estimates(cd, margin, p["n_imputations"], pipeline.rng_for(p, "imputation"))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shown = est if a.exact else pipeline.disclose_estimate_counts(est, p["suppress_threshold"], p["rounding_base"])
+    shown.to_csv(out / "estimates.csv", index=False, lineterminator="\n")
+    replication.published_vs_ours(shown, pipeline.published_table4(),
+                             threshold=None if a.exact else p["suppress_threshold"]).to_csv(
+        out / "table4_comparison.csv", index=False, lineterminator="\n")
+    print(f"{cd.n:,} referrals analysed in {len(cd.patterns):,} patterns; "
+          f"complete case and weighted MI (M = {p['n_imputations']}) -> {out / 'estimates.csv'}, "
+          f"{out / 'table4_comparison.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,12 +16,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "engines": ("fitting", "design", "disclosure", "census"),
     # calibration targets, the synthetic cohort, the extract engine, the analysis frame, the data dictionary
     "data": ("targets", "calibrate", "cohort", "extract", "prepare", "datadict"),
-    # the nine models, Rubin's rules, weighted MI, rates per resident, teaching variants, fits from counts
-    "analysis": ("models", "pooling", "imputation", "population", "teaching", "fromcounts"),
+    # the nine models, Rubin's rules, weighted MI, rates per resident, teaching variants
+    "analysis": ("models", "pooling", "imputation", "population", "teaching"),
     # Table 1 and counts; ours beside the paper and the planted truth; gaps and checklists; figures; display
     "report": ("tables", "replication", "reporting", "plots", "publish"),
-    # parameters -> data -> estimates -> outputs, computed once per run and shared by the notebooks
-    "pipeline": ("pipeline",),
+    # parameters -> data -> estimates -> outputs (from rows, or from carried pattern counts alone)
+    "pipeline": ("pipeline", "fromcounts"),
     # orchestration and tools: simulation studies, the notebook run, the book, student versions, checks
     "run": ("simulation", "run", "book", "exercises", "check_outputs", "notebook", "twins"),
 }

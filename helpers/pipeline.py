@@ -82,6 +82,11 @@ def population_margin(data: StudyData) -> pd.Series:
     choice = data.params["margin"]
     if choice == "truth":
         return imputation.margin_from_truth(true_frame(data)["ethnicity"])
+    return margin_from_choice(choice)
+
+
+def margin_from_choice(choice: str) -> pd.Series:
+    """The margin ``census2011`` or a CSV of shares (columns ``ethnicity``, ``share``) names; needs no rows."""
     if choice == "census2011":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 08 and 10 explain the choice

@@ -232,3 +232,45 @@ def test_missing_share_table_on_small_cohort() -> None:
     assert np.isclose(np.average(table["All"].to_numpy(), weights=weights), overall)
     with pytest.raises(ValueError, match="same order"):
         cohort.missing_share_table(prep.frame, truth.iloc[::-1])
+
+
+def test_both_writers_give_the_same_csv_bytes(tmp_path):
+    """The DuckDB writer (the CLI's, for national sizes) and pandas' ``write_csv`` of the string frame agree to
+    the byte, blanks included; the string frame is ``as_strings`` of the compact one."""
+    from helpers.cohort import TRUTH_COLUMNS, as_strings, csv_sha256, write_cohort
+
+    compact = generate(n_referrals=7_000, seed=9, outcome_mode="random", compact=True)
+    strings = generate(n_referrals=7_000, seed=9, outcome_mode="random")
+    assert "PathwayID" not in compact.raw.columns
+    pd.testing.assert_frame_equal(as_strings(compact.raw, RAW_COLUMNS), strings.raw)
+    assert (strings.raw.Validated_EthnicCategory == "").any() and (strings.raw.Assessment_FirstDate == "").any()
+    write_cohort(compact.raw, RAW_COLUMNS, tmp_path / "raw.csv")
+    write_cohort(compact.truth, TRUTH_COLUMNS, tmp_path / "truth.csv")
+    assert _sha(tmp_path / "raw.csv") == csv_sha256(strings.raw)
+    assert _sha(tmp_path / "truth.csv") == csv_sha256(strings.truth)
+
+
+def test_cli_parquet_holds_the_csv_rows_and_extracts_to_the_same_counts(tmp_path):
+    import duckdb
+
+    from helpers import extract
+
+    cohort_main(["--n", "6000", "--seed", "3", "--out", str(tmp_path / "c.csv"), "--out", str(tmp_path / "c.parquet")])
+    assert (tmp_path / "c_truth.csv").exists() and not (tmp_path / "c_truth.parquet").exists()
+    con = duckdb.connect()
+    from_csv = con.execute(f"SELECT * FROM read_csv('{tmp_path / 'c.csv'}', all_varchar = true)").df()
+    from_parquet = con.execute(f"SELECT * FROM '{tmp_path / 'c.parquet'}'").df()
+    assert list(from_parquet.columns) == RAW_COLUMNS
+    pd.testing.assert_frame_equal(from_csv.fillna(""), from_parquet.fillna(""))
+    assert from_parquet.Assessment_FirstDate.isna().any()  # a blank field is a null in Parquet
+    a, b = extract.run(tmp_path / "c.csv"), extract.run(tmp_path / "c.parquet")
+    pd.testing.assert_frame_equal(a.pattern_counts, b.pattern_counts)
+    assert int(a.pattern_counts["n"].sum()) == 6000
+
+
+def test_cli_rejects_an_unknown_file_type(capsys):
+    with pytest.raises(SystemExit) as info:
+        cohort_main(["--n", "2000", "--out", "cohort.xlsx"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "cohort.xlsx" in err and ".csv or .parquet" in err

@@ -113,6 +113,23 @@ def test_parquet_file_and_folder(tmp_path):
         assert res.report["borough_unknown"]["example_lines"] == (6,)
 
 
+def test_parquet_file_of_many_row_groups_keeps_file_line_numbers(tmp_path):
+    """One Parquet file is numbered by its own row number (no window over every row): across row groups too."""
+    import duckdb
+
+    raw = rows(*([{}] * 2500 + [{"Borough": "Leeds"}] + [{}] * 10 + [{"Gender": "Q"}]))
+    con = duckdb.connect()
+    con.register("r", raw)
+    path = tmp_path / "groups.parquet"
+    con.execute(f"COPY (SELECT * FROM r) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1024)")
+    assert con.execute(f"SELECT COUNT(*) FROM parquet_metadata('{path}') GROUP BY row_group_id").df().shape[0] >= 2
+    res = X.run(path)
+    ref = _expected(raw)
+    pd.testing.assert_frame_equal(res.pattern_counts, ref.pattern_counts)
+    assert res.report["borough_unknown"]["example_lines"] == (2502,)
+    assert res.report["gender_unknown_code"]["example_lines"] == (2513,)
+
+
 def test_typed_frame_as_from_spark_topandas():
     """Real dates, integers and None (what ``toPandas()`` gives) are read, not refused."""
     raw = rows({}, {"Assessment_FirstDate": "", "TherapySession_FirstDate": ""}, {"Validated_EthnicCategory": ""})

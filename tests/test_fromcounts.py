@@ -75,3 +75,59 @@ def test_bad_pattern_counts_named():
         FC.count_data(pc)
     with pytest.raises(ValueError, match="lack columns \\['n'\\]"):
         FC.count_data(pc.drop(columns="n"))
+
+
+@pytest.fixture(scope="module")
+def counts_folder(tmp_path_factory, data):
+    """What a researcher carries out: pattern_counts.csv and flow.csv, and a margin file (here the truth's)."""
+    folder = tmp_path_factory.mktemp("carried")
+    extract.write(extract.run(pipeline.cohort.DEFAULT_COHORT), folder)
+    margin = pipeline.population_margin(data)
+    margin.rename("share").rename_axis("ethnicity").reset_index().to_csv(folder / "margin.csv", index=False)
+    return folder
+
+
+def test_cli_from_the_carried_folder_alone_equals_the_row_level_route(counts_folder, data, tmp_path):
+    out = tmp_path / "out"
+    assert FC.main([str(counts_folder), "--out", str(out), "--margin", str(counts_folder / "margin.csv"),
+                    "--m", "5", "--seed", str(data.params["seed"]), "--exact"]) == 0
+    est = pd.read_csv(out / "estimates.csv", keep_default_na=False, na_values=[""])
+    rows = pipeline.paper_estimates(data)
+    cc, cc_rows = est[est.analysis == "complete_case"].reset_index(drop=True), rows[rows.analysis == "complete_case"]
+    np.testing.assert_allclose(cc[NUM].to_numpy(float), cc_rows[NUM].to_numpy(float), rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(cc["n"].to_numpy(), cc_rows["n"].to_numpy())
+    assert list(cc[["stage", "outcome_level", "model", "ethnicity"]].fillna("").itertuples(index=False)) == \
+        list(cc_rows[["stage", "outcome_level", "model", "ethnicity"]].fillna("").itertuples(index=False))
+    # weighted MI: the run's imputation stream, the same numbers as the public function on the same counts
+    p = {**data.params, "n_imputations": 5}
+    again = FC.paper_estimates(FC.count_data(extract.read_pattern_counts(counts_folder / "pattern_counts.csv")),
+                               pipeline.population_margin(data), 5, pipeline.rng_for(p, "imputation"))
+    mi = est[est.analysis == "weighted_mi"].reset_index(drop=True)
+    np.testing.assert_allclose(mi[NUM].to_numpy(float), again[again.analysis == "weighted_mi"][NUM].to_numpy(float),
+                               rtol=1e-10, atol=1e-12)
+    assert (mi["m"] == 5).all()
+    # Table 4 beside ours: the complete-case treatment ORs lie in the printed CIs (what the cohort is built for)
+    t4 = pd.read_csv(out / "table4_comparison.csv")
+    assert t4[t4.analysis == "complete_case"]["inside_paper_ci"].all()
+
+
+def test_cli_disclosure_controls_counts_by_default(counts_folder, tmp_path):
+    assert FC.main([str(counts_folder), "--out", str(tmp_path), "--m", "2", "--margin", str(counts_folder / "margin.csv")]) == 0
+    est = pd.read_csv(tmp_path / "estimates.csv")
+    shown = est["n"].dropna()
+    assert len(shown) and (shown % 5 == 0).all() and not shown.between(1, 7).any()
+
+
+def test_cli_bad_folder_and_mismatched_files_named(counts_folder, tmp_path, capsys):
+    assert FC.main([str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no pattern_counts.csv or flow.csv" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    pc = pd.read_csv(counts_folder / "pattern_counts.csv", dtype=str, keep_default_na=False)
+    pc.iloc[1:].to_csv(other / "pattern_counts.csv", index=False)
+    (other / "flow.csv").write_text((counts_folder / "flow.csv").read_text())
+    assert FC.main([str(other), "--out", str(tmp_path / "o")]) == 2
+    assert "not from the same extract run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        FC.main([str(counts_folder), "--out", str(tmp_path / "o"), "--margin", "truth"])
+    assert "truth" in capsys.readouterr().err
