@@ -7,7 +7,7 @@
 #   make twins      bring every notebook and its text twin (notebooks/NN_name.py) back in step
 #   make notebooks  re-execute the committed notebooks in place (after a change that alters their outputs)
 #   make exercises  generate student notebooks in notebooks/exercises/ (git-ignored; solutions are the source)
-#   make bench      run the benchmarks
+#   make bench      run the benchmarks (make bench-run: only the whole set, both routes side by side)
 #   make lock       re-resolve the universal lock constraints.txt from requirements.txt (uv)
 #   make clean      remove generated outputs (keeps .venv; `make distclean` removes it too)
 #
@@ -40,7 +40,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # debugpy (pulled in by ipykernel) warns on every kernel start under frozen modules; harmless noise.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv spark run test test-python installable lint pytest nbval browser lab data twins notebooks exercises bench lock clean distclean
+.PHONY: help venv spark run test test-python installable lint pytest nbval browser lab data twins notebooks exercises bench bench-run lock clean distclean
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -99,7 +99,12 @@ pytest: venv spark
 # nbval re-executes the committed notebooks and compares the outputs of cells tagged `nbval-check-output`
 # (lax mode). notebooks/exercises/ is excluded: the student versions are generated (git-ignored) and their
 # answer cells are empty on purpose; tests/test_exercises.py builds them fresh and executes them instead.
+# Every notebook is re-executed; the results they share (the analysis data, the fits) are computed by the first
+# that needs them and read back by the rest from a cache folder made for this pass (helpers.cache), and BLAS
+# keeps to one thread (its spinning threads would only contend with the kernel on a busy 2-core machine).
 nbval: venv
+	cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
+	IAPT_CACHE_DIR="$$cache" OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} \
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=notebooks/exercises notebooks/
 
@@ -156,6 +161,10 @@ exercises: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+## bench-run: only the whole set, sequential and uncached beside shared and parallel (benchmarks/bench_run.py).
+bench-run: venv
+	$(PY) benchmarks/bench_run.py --out benchmarks/results/run.json
 
 ## lock: re-resolve constraints.txt, one universal lock for every supported Python and platform, with uv
 ## (from PyPI, into a throwaway venv). Existing pins are kept where they still satisfy requirements.txt;

@@ -204,16 +204,11 @@ def _sections(args: argparse.Namespace, big: list[int], report: dict, folder: Pa
               f"(load {r['load_1min']:.1f})")
 
     if "make_run" in args.sections:
-        print("The whole run (python -m helpers.run: every notebook, the book, the tables), after set-up")
-        with tempfile.TemporaryDirectory() as out:
-            load = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "helpers.run", "--out", out], cwd=ROOT, check=True,
-                           capture_output=True, text=True)
-            seconds = time.perf_counter() - t0
-            per_notebook = json.loads((Path(out) / "run.json").read_text()).get("notebooks")
-        report["make_run"] = {"seconds": seconds, "notebooks": per_notebook, "load_1min": load}
-        print(f"  {seconds:.0f} s (load {load:.1f})")
+        print("The whole set: sequential and uncached beside shared and parallel (benchmarks/bench_run.py)")
+        run_json = RESULTS / "run.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_run.py"), "--out", str(run_json)],
+                       cwd=ROOT, check=True)
+        report["make_run"] = json.loads(run_json.read_text())
 
 
 def _blocks(report: dict) -> None:

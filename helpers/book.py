@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -331,6 +332,11 @@ def render_page(
     return _insert_after_body(body, _nav_html(book_title, prev, nxt, code_toggle=True))
 
 
+def _render(args: tuple) -> str:
+    """``render_page`` on one tuple of its arguments (what a worker process is given)."""
+    return render_page(*args)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, str):
         return value if value else "(empty)"
@@ -408,10 +414,12 @@ def build_book(
     parameters: Mapping[str, Any] | None = None,
     title: str = BOOK_TITLE,
     run_info: Mapping[str, Any] | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Render executed notebooks (in the order given) into ``out_dir``; return the path of index.html.
 
-    The index is written last, so an index.html only exists once every page has been written.
+    The index is written last, so an index.html only exists once every page has been written. ``jobs`` > 1
+    renders that many pages at a time in worker processes (the same pages: each is rendered on its own).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -431,10 +439,15 @@ def build_book(
             )
         )
     pages = [page for _, page in loaded]
-    for i, (nb, page) in enumerate(loaded):
-        prev = pages[i - 1] if i > 0 else None
-        nxt = pages[i + 1] if i + 1 < len(pages) else None
-        (out / page.html_name).write_text(render_page(nb, page, prev, nxt, title), encoding="utf-8")
+    work = [(nb, page, pages[i - 1] if i > 0 else None, pages[i + 1] if i + 1 < len(pages) else None, title)
+            for i, (nb, page) in enumerate(loaded)]
+    if jobs > 1 and len(work) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+            rendered = list(pool.map(_render, work))
+    else:
+        rendered = [_render(w) for w in work]
+    for (_, page, _, _, _), page_html in zip(work, rendered):
+        (out / page.html_name).write_text(page_html, encoding="utf-8")
     index = out / INDEX_NAME
     index.write_text(render_index(pages, parameters, title, run_info), encoding="utf-8")
     return index

@@ -23,6 +23,7 @@ same code runs at row level.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -230,26 +231,46 @@ class EngineResult:
     n_dropped: int = 0
 
 
+@dataclass
+class _UnweightedFit:
+    """The unweighted imputation model on the columns kept, and the warnings its fitter raised (held back)."""
+
+    keep: np.ndarray
+    fit: object | None
+    caught: list = field(default_factory=list)
+    drop_messages: list[str] = field(default_factory=list)
+
+    def use(self) -> object:
+        """The fit, raising the warnings the fitter raised (as fitting it again would)."""
+        for w in self.caught:  # at the fitter's own line, shown as often as Python shows a warning from there
+            module = next((m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == w.filename), None)
+            registry = None if module is None else module.__dict__.setdefault("__warningregistry__", {})
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=registry)
+        return self.fit
+
+
 def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] | None,
-                       categories: Sequence[str] | None, messages: list[str], max_rounds: int = 5) -> np.ndarray:
+                       categories: Sequence[str] | None, messages: list[str], max_rounds: int = 5) -> _UnweightedFit:
     """Columns of the imputation model's Z that the complete cases can estimate (intercept always kept).
 
     Fit the unweighted model; every column with a coefficient flagged not estimable (``fit.not_estimable``:
     an empty level x category cell, or separation) is dropped, which merges that level with the reference
     level in the imputation model, and the model is refitted until nothing is flagged. Each drop is reported
-    with an :class:`ImputationModelWarning` (the user sees it) and kept in ``messages``.
+    with an :class:`ImputationModelWarning` (the user sees it) and kept in ``messages``. The last fit is the
+    unweighted model on the kept columns, returned so that it is not fitted twice (MAR MI uses it, weighted MI
+    takes its conditional weights from it).
     """
     keep = np.arange(x.shape[1])
     for _ in range(max_rounds):
         sub_names = None if names is None else [names[j] for j in keep]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the fitter's own SparseCellWarnings are summarised below
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the fitter's own SparseCellWarnings are summarised below
             fit = fit_imputation_model(x[:, keep], counts, weights=None, robust=False, names=sub_names,
                                categories=categories)
         p = keep.size
         bad = sorted({int(i) % p for i in getattr(fit, "not_estimable", [])} - {0})
         if not bad:
-            return keep
+            return _UnweightedFit(keep, fit, list(caught))
         labels = [sub_names[j] if sub_names is not None else f"column {keep[j]}" for j in bad]
         cells = []
         for j in bad:
@@ -263,13 +284,13 @@ def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] |
         warnings.warn(msg, ImputationModelWarning, stacklevel=3)
         messages.append(msg)
         keep = np.delete(keep, bad)
-    return keep
+    return _UnweightedFit(keep, None)
 
 
 def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m: int,
                  rng: np.random.Generator, pop_shares=None, weights: str | None = "conditional",
                  categories: Sequence[str] | None = None, aggregate: bool = True,
-                 names: Sequence[str] | None = None) -> EngineResult:
+                 names: Sequence[str] | None = None, shared: dict | None = None) -> EngineResult:
     """The general engine: impute integer-coded X (-1 = missing) from a numeric design matrix.
 
     ``z_design``: (n, p) float design of the imputation model, *including* the intercept column; any mix
@@ -278,7 +299,9 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     one-hot rows, so the same fitter and draws apply. ``weights``: "conditional", "marginal", or None
     (standard MAR MI, all weights 1, model-based variance). Randomness: ``rng`` only, in a fixed order
     (per imputation: p(K-1) normals for beta*, then one uniform per missing row). ``names``: column names
-    of ``z_design`` (used in the fitter's warnings).
+    of ``z_design`` (used in the fitter's warnings). ``shared``: one dict passed to several calls on the same
+    data (MAR and weighted MI of one simulated cohort): the unweighted model, which both methods start from,
+    is then fitted once (a call on other data refits; the draws are the same either way).
     """
     z_design = np.asarray(z_design, dtype=float)
     x_codes = np.asarray(x_codes)
@@ -323,19 +346,38 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     mar_fit = None
     # Terms the complete cases cannot estimate (an empty cell, separation) are dropped from Z first, so that
     # no imputation draws beta* from a meaningless covariance (SE in the thousands).
-    keep = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+    data_key = (z_design.shape, hash(z_design.tobytes()), hash(x_codes.tobytes()), aggregate,
+                None if names is None else tuple(names), None if categories is None else tuple(categories))
+    if shared is not None and shared.get("data") == data_key:
+        unweighted = shared["unweighted"]
+        for msg in unweighted.drop_messages:  # told again, as the check would tell it on these data
+            warnings.warn(msg, ImputationModelWarning, stacklevel=2)
+            messages.append(msg)
+    else:
+        unweighted = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+        unweighted.drop_messages = list(messages)
+        if shared is not None:
+            shared.update(data=data_key, unweighted=unweighted)
+    keep = unweighted.keep
     patterns, fit_x = patterns[:, keep], fit_x[:, keep]
     names = None if names is None else [names[j] for j in keep]
+
+    def unweighted_fit() -> object:  # the model _estimable_columns fitted last, else (rounds ran out) a new fit
+        if unweighted.fit is not None:
+            return unweighted.use()
+        return fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names,
+                                    categories=categories)
+
     if weights is None:
         w = np.ones(k)
-        fit = fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+        fit = unweighted_fit()
         method = "mar_mi"
     else:
         p_pop = _check_shares(pop_shares, k)
         if weights == "marginal":
             w, more = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
         else:
-            mar_fit = fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names, categories=categories)
+            mar_fit = unweighted_fit()
             pi_hat = mnlogit_probabilities(patterns[mis_pat], np.asarray(mar_fit.params))
             w, more = conditional_weights(pi_hat, observed_counts, p_pop, categories,
                                           multiplicity=mis_counts[mis_pat], return_messages=True)

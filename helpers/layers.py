@@ -12,8 +12,9 @@ from __future__ import annotations
 LAYERS: dict[str, tuple[str, ...]] = {
     # fixed facts of the study, the NHS code lists, the run's parameters (and this map)
     "facts": ("study", "codes", "params", "layers"),
-    # generic engines that know no study model: count-based ML fits, design coding, disclosure rules, census
-    "engines": ("fitting", "design", "disclosure", "census"),
+    # generic engines that know no study model: count-based ML fits, design coding, disclosure rules, census,
+    # the run-level cache of shared results
+    "engines": ("fitting", "design", "disclosure", "census", "cache"),
     # calibration targets, the synthetic cohort, the extract engine, the analysis frame, the data dictionary
     "data": ("targets", "calibrate", "cohort", "extract", "prepare", "datadict"),
     # the nine models, Rubin's rules, weighted MI, rates per resident, teaching variants
@@ -22,8 +23,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "report": ("tables", "replication", "reporting", "plots", "publish"),
     # parameters -> data -> estimates -> outputs (from rows, or from carried pattern counts alone)
     "pipeline": ("pipeline", "fromcounts"),
-    # orchestration and tools: simulation studies, the notebook run, the book, student versions, checks
-    "run": ("simulation", "run", "book", "exercises", "check_outputs", "notebook", "twins"),
+    # orchestration and tools: simulation studies, the notebook run (and its parallel scheduler), the book,
+    # student versions, checks
+    "run": ("simulation", "run", "parallel", "book", "exercises", "check_outputs", "notebook", "twins"),
 }
 
 

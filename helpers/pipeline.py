@@ -8,14 +8,14 @@ same number in ``outputs/tables/`` cannot disagree.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from helpers import census, cohort, disclosure, extract, imputation, models, pooling, prepare, replication, study, tables
+from helpers import cache, census, cohort, disclosure, extract, imputation, models, pooling, prepare, replication, study, tables
 from helpers import params as params_mod
 
 # Independent random streams derived from the one seed, one per purpose, so that adding a step to one part
@@ -39,15 +39,48 @@ class StudyData:
     prepared: prepare.Prepared
     truth: pd.DataFrame | None  # per analysed row: referral_id, true_ethnic_group (synthetic cohorts only)
     origin: str
+    _digest: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def frame(self) -> pd.DataFrame:
         return self.prepared.frame
 
+    @property
+    def digest(self) -> str:
+        """What every fit of these data is computed from: the parameters (less output_dir), frame and truth."""
+        if self._digest is None:
+            self._digest = cache.digest(_result_params(self.params), self.frame, self.truth)
+        return self._digest
+
+
+def _result_params(p: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a result depends on: all but ``output_dir`` (where files go changes no number)."""
+    return {k: v for k, v in p.items() if k != "output_dir"}
+
+
+def _input_files(p: dict[str, Any]) -> list[Path]:
+    """The files the data are read or generated from (their bytes are part of the cache key)."""
+    if p["data_path"]:
+        return [Path(p["data_path"])]
+    files = [params_mod.targets_file(p)]
+    if params_mod.is_default_cohort(p):
+        files += [Path(cohort.DEFAULT_COHORT), Path(cohort.DEFAULT_TRUTH)]
+    return files
+
 
 def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyData:
-    """Validate parameters, then load the committed cohort, generate another, or read a real extract."""
+    """Validate parameters, then load the committed cohort, generate another, or read a real extract.
+
+    Within a ``helpers.run`` run the result is computed once and shared (``helpers.cache``)."""
     p = params_mod.validate({**(p or {}), **overrides})
+    if p["engine"] == "spark":  # a Spark session is no thing to pickle; Spark runs compute for themselves
+        return _load_study_data(p)
+    key = cache.digest(_result_params(p), *_input_files(p))
+    data = cache.memo("study_data", key, lambda: _load_study_data(p))
+    return replace(data, params=p)  # the caller's own output_dir
+
+
+def _load_study_data(p: dict[str, Any]) -> StudyData:
     truth = None
     if p["data_path"]:
         raw = extract.read_raw(p["data_path"])  # CSV (any dialect) or Parquet, v2.x names recognised
@@ -99,7 +132,7 @@ def margin_from_choice(choice: str) -> pd.Series:
 
 def complete_case_estimates(data: StudyData) -> pd.DataFrame:
     """All 3 stages x 3 models on the rows with recorded ethnicity."""
-    return models.fit_all(data.frame, analysis="complete_case")
+    return cache.memo("complete_case", data.digest, lambda: models.fit_all(data.frame, analysis="complete_case"))
 
 
 def nothing_to_impute(data: StudyData) -> bool:
@@ -121,6 +154,13 @@ def mi_estimates(data: StudyData, weighted: bool = True, progress: bool = False)
     if nothing_to_impute(data):
         out = complete_case_estimates(data).assign(analysis="weighted_mi" if weighted else "mar_mi")
         return out.assign(df=np.inf, fmi=0.0, riv=0.0, m=0)
+    if progress:  # a progress bar is output of the computation itself: nothing to share
+        return _mi_estimates(data, weighted, progress)
+    return cache.memo("weighted_mi" if weighted else "mar_mi", data.digest,
+                      lambda: _mi_estimates(data, weighted, progress))
+
+
+def _mi_estimates(data: StudyData, weighted: bool, progress: bool) -> pd.DataFrame:
     rng = rng_for(data.params, "imputation" if weighted else "mar_imputation")
     margin = population_margin(data) if weighted else None
     result = imputation.impute_ethnicity(data.frame, margin, data.params["n_imputations"], rng,
@@ -150,7 +190,8 @@ def compare_methods(estimates: pd.DataFrame, truth: pd.DataFrame | None, stage: 
 
 def truth_estimates(data: StudyData) -> pd.DataFrame:
     """The full-data estimates (every row's true group): the target each missing-data method aims at."""
-    return models.fit_all(true_frame(data), analysis="complete_case").assign(analysis="full_data_truth")
+    return cache.memo("full_data_truth", data.digest, lambda: models.fit_all(
+        true_frame(data), analysis="complete_case").assign(analysis="full_data_truth"))
 
 
 ESTIMATE_COLUMNS = ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low", "ci_high",

@@ -61,6 +61,9 @@ METHOD_COLOURS: dict[str, str] = {
     "weighted_mi": OKABE_ITO["blue"],
 }
 ANALYSIS_MARKERS: dict[str, str] = {"complete_case": "o", "mar_mi": "^", "weighted_mi": "s"}
+# Markers for other methods (e.g. one method under two margins), in order of appearance: each its own shape.
+FALLBACK_MARKERS: tuple[str, ...] = ("D", "v", "P", "X")
+FALLBACK_COLOURS: tuple[str, ...] = ("reddish_purple", "orange", "black", "grey")  # no yellow: too pale for points
 METHOD_LABELS: dict[str, str] = {
     "complete_case": "Complete case",
     "mar_mi": "MI assuming MAR",
@@ -309,10 +312,14 @@ def compare_methods_plot(
     ypos = {g: i for i, g in enumerate(groups)}
     methods = [m for m in ANALYSIS_MARKERS if m in set(est[mcol])]
     methods += [m for m in est[mcol].unique() if m not in methods]
-    fig = Figure(figsize=FIGSIZE)
+    fig = Figure(figsize=(8, 6))
     ax = fig.add_subplot()
-    offsets = _offsets(len(methods), width=0.5)
+    offsets = _offsets(len(methods), width=0.6)
     values: list[float] = []
+    extras = iter(FALLBACK_MARKERS)
+    markers = {m: ANALYSIS_MARKERS.get(m) or next(extras, "o") for m in methods}
+    extra_colours = iter(OKABE_ITO[k] for k in FALLBACK_COLOURS)
+    colours = {m: METHOD_COLOURS.get(m) or next(extra_colours, OKABE_ITO["grey"]) for m in methods}
     for k, method in enumerate(methods):
         rows = est[est[mcol] == method]
         x = rows["estimate"].to_numpy(dtype=float)
@@ -323,12 +330,17 @@ def compare_methods_plot(
             x,
             y,
             xerr=np.vstack([np.nan_to_num(x - lo), np.nan_to_num(hi - x)]),
-            fmt=ANALYSIS_MARKERS.get(method, "o"),
-            color=_colour(method, METHOD_COLOURS, k),
-            capsize=2,
+            fmt=markers[method],
+            color=colours[method],
+            markersize=8,
+            markeredgecolor="white",
+            markeredgewidth=0.8,
+            elinewidth=1.4,
+            capsize=3,
             linestyle="none",
             label=METHOD_LABELS.get(method, method),
             gid=f"method:{method}",
+            zorder=3,
         )
         values.extend([*x, *lo, *hi])
     if truth is not None:
@@ -338,12 +350,14 @@ def compare_methods_plot(
             tv.to_numpy(dtype=float),
             [ypos[g] for g in tv.index],
             marker="|",
-            markersize=22,
-            markeredgewidth=2.5,
+            markersize=30,
+            markeredgewidth=2,
             color="black",
+            alpha=0.7,
             linestyle="none",
             label="True value",
             gid="truth",
+            zorder=2,  # behind the markers, so a point on the truth stays visible
         )
         values.extend(tv.to_numpy(dtype=float))
     _ratio_axis(ax, values, _ratio_label(stage))
@@ -352,7 +366,7 @@ def compare_methods_plot(
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.set_title(title or f"Missing ethnicity: estimates by method (vs {study.REFERENCE_GROUP})", fontsize=FONT["title"])
-    ax.legend(fontsize=FONT["legend"], loc="best", frameon=False)
+    ax.legend(fontsize=FONT["legend"], frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     fig.tight_layout()
     return fig
 
@@ -617,4 +631,103 @@ def pathway_gap_plot(gaps: pd.DataFrame, title: str | None = None) -> Figure:
     handles, texts = ax.get_legend_handles_labels()
     fig.legend(handles, texts, loc="lower center", ncol=2, fontsize=FONT["legend"], frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def tilt_plot(effect: pd.Series, base_mix: pd.Series, tilt: float, group: str, covariate: str = "borough") -> Figure:
+    """How a calibration tilt shifts one group's covariate mix, in three panels a first-timer reads left to right.
+
+    ``effect``: the treatment log-odds of each level of the covariate (reference 0); ``base_mix``: the base
+    shares (White British's, tilt 0), same index; ``tilt``: the group's tilt. Panel 1 shows the effects, panel 2
+    the weight each level gets, exp(tilt x effect), panel 3 the base mix beside the re-weighted, rescaled mix.
+    Why: the group's referrals move towards (positive tilt) or away from (negative) the levels where treatment is
+    more likely, so its crude treatment rate moves while its fully adjusted OR stays the planted one.
+    """
+    if not effect.index.equals(base_mix.index):
+        raise ValueError("effect and base_mix need the same levels in the same order")
+    levels = [str(v) for v in effect.index]
+    x = np.arange(len(levels))
+    weight = np.exp(tilt * effect.to_numpy(dtype=float))
+    tilted = base_mix.to_numpy(dtype=float) * weight
+    tilted = tilted / tilted.sum()
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 3)
+    ax = axes[0]
+    ax.bar(x, effect.to_numpy(dtype=float), color=OKABE_ITO["grey"], gid="effect")
+    ax.axhline(0, color="#444444", linewidth=1)
+    ax.set_title(f"1. Treatment log-odds by {covariate}\n(assumed; {levels[0]} = 0)", fontsize=FONT["label"])
+    ax.set_ylabel("log-odds of treatment", fontsize=FONT["label"])
+    ax = axes[1]
+    ax.bar(x, weight, color=OKABE_ITO["orange"], gid="weight")
+    ax.axhline(1, color="#444444", linewidth=1, linestyle="--")
+    for xi, w in zip(x, weight):
+        ax.annotate(f"x{w:.2f}", (xi, w), ha="center", va="bottom", fontsize=FONT["legend"])
+    ax.set_title(f"2. Weight exp(tilt x log-odds)\n{group}: tilt {tilt:+.2f}", fontsize=FONT["label"])
+    ax.set_ylabel("weight on the base share", fontsize=FONT["label"])
+    ax.set_ylim(0, max(1.0, float(weight.max())) * 1.18)
+    ax = axes[2]
+    ax.bar(x - 0.2, 100 * base_mix.to_numpy(dtype=float), width=0.4, color=PALETTE[study.REFERENCE_GROUP],
+           label=f"{study.REFERENCE_GROUP} (base, tilt 0)", gid="base")
+    ax.bar(x + 0.2, 100 * tilted, width=0.4, color=PALETTE.get(group, OKABE_ITO["sky_blue"]),
+           label=f"{group} (weighted, rescaled)", gid="tilted")
+    ax.set_title(f"3. Share of referrals in each {covariate}", fontsize=FONT["label"])
+    ax.set_ylabel("% of the group's referrals", fontsize=FONT["label"])
+    ax.set_ylim(0, 100 * max(float(base_mix.max()), float(tilted.max())) * 1.4)  # room for the legend
+    ax.legend(fontsize=FONT["legend"], frameon=False, loc="upper left")
+    for ax in axes:
+        ax.set_xticks(x, labels=levels, rotation=30, ha="right")
+        ax.tick_params(labelsize=FONT["tick"])
+    fig.tight_layout()
+    return fig
+
+
+def estimand_plot(frame: pd.DataFrame) -> Figure:
+    """Estimand versus missingness mechanism: each mechanism adds different missing records, so a different truth.
+
+    ``frame``: ``helpers.simulation.estimand_by_mechanism`` output (columns mechanism, ethnicity,
+    missing_per_100_recorded, truth_or, recorded_or). Left: how many records with missing ethnicity each world
+    adds per 100 recorded ones, by group (the recorded part is the same in every world). Right: the true OR of
+    each world beside the OR of the recorded part alone.
+    """
+    mechanisms = list(dict.fromkeys(frame["mechanism"]))
+    groups = [g for g in study.GROUPS if g in set(frame["ethnicity"])]
+    ypos = {g: i for i, g in enumerate(groups)}
+    markers = ["o", "^", "s", "D"]
+    colours = [OKABE_ITO[k] for k in ("sky_blue", "orange", "vermillion", "reddish_purple")]
+    fig = Figure(figsize=(11, 6))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+    offsets = _offsets(len(mechanisms), width=0.6)
+    height = 0.8 / max(len(mechanisms), 1)
+    for k, mech in enumerate(mechanisms):
+        rows = frame[frame["mechanism"] == mech].set_index("ethnicity").reindex(groups)
+        y = np.array([ypos[g] for g in groups], dtype=float) + offsets[k]
+        left.barh(y, rows["missing_per_100_recorded"].to_numpy(dtype=float), height=height,
+                  color=colours[k % len(colours)], label=mech, gid=f"added:{mech}")
+        right.plot(rows["truth_or"].to_numpy(dtype=float), y, marker=markers[k % len(markers)], markersize=9,
+                   linestyle="none", color=colours[k % len(colours)], markeredgecolor="black", zorder=3,
+                   label=f"truth: {mech} world", gid=f"truth:{mech}")
+    recorded = frame.drop_duplicates("ethnicity").set_index("ethnicity").reindex(groups)["recorded_or"]
+    right.plot(recorded.to_numpy(dtype=float), list(range(len(groups))), marker="|", markersize=34,
+               markeredgewidth=2, alpha=0.7, linestyle="none", color="black", zorder=1,
+               label="recorded referrals only (the same in every world)", gid="recorded")
+    left.set_yticks(range(len(groups)), labels=groups)
+    left.set_ylim(len(groups) - 0.5, -0.5)
+    left.set_xlabel("missing records added per 100 recorded\n(assessed referrals, expected counts)",
+                    fontsize=FONT["label"])
+    left.set_title("1. What each world adds to the same recorded referrals", fontsize=FONT["label"])
+    left.legend(fontsize=FONT["legend"], frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
+    # A linear axis zoomed on the values: the differences between worlds are a few hundredths.
+    values = np.array([*frame["truth_or"], *frame["recorded_or"]], dtype=float)
+    pad = 0.08 * (values.max() - values.min()) + 0.005
+    right.set_xlim(values.min() - pad, values.max() + pad)
+    right.set_xlabel("Odds ratio of treatment among the assessed\n(fully adjusted, vs White British)",
+                     fontsize=FONT["label"])
+    right.set_yticks(range(len(groups)), labels=groups)
+    right.set_ylim(len(groups) - 0.5, -0.5)
+    right.set_title("2. So each world has its own true OR", fontsize=FONT["label"])
+    right.grid(axis="x", color="#dddddd", linewidth=0.6)
+    right.legend(fontsize=FONT["legend"], frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    for ax in (left, right):
+        ax.tick_params(labelsize=FONT["tick"])
+    fig.tight_layout()
     return fig

@@ -4,6 +4,7 @@
     python -m helpers.run -p n_referrals=20000 -p seed=1   # other parameters
     python -m helpers.run --params my_run.yaml --out /tmp/my_run
     python -m helpers.run --only 00 04_describing_the_cohort --no-html
+    python -m helpers.run --sequential --no-cache              # the route before 0.3: for debugging
 
 What a run leaves in OUT (default ``outputs/``):
     notebooks/NN_name.ipynb   the executed notebooks (a failed one too, with its error, for reading)
@@ -21,8 +22,15 @@ controlled, and ``helpers.check_outputs`` checks it at the end (a finding fails 
 
 The run owns OUT: a folder it made earlier (marked by ``.iapt-run``) is cleared first, a non-empty folder it
 did not make is refused, a lock (``.iapt-run.lock``) stops a second run writing into it, and SIGTERM/SIGINT
-leave ``run.json`` at ``interrupted`` with the notebook that was running. No output names a machine path:
+leave ``run.json`` at ``interrupted`` with the notebook(s) that were running. No output names a machine path:
 the extract by its file name, folders relative to OUT (``helpers.run.scrub``).
+
+Speed: notebooks run ``--jobs`` at a time (default: the cores), each in a worker process
+(``helpers.parallel``: none reads a file another writes, so none waits for another), and the shared results
+(the analysis data, the complete-case, full-data and imputed fits) are computed once per run and reused by
+the notebooks and the tables through a cache folder in OUT (``helpers.cache``; ``secure/cache`` for a real
+extract), removed when the run ends. ``--sequential --no-cache`` is the route before: one notebook after
+another in this process, each computing for itself; the tables are byte for byte the same either way.
 
 Why this shape:
 - Parameters are validated by ``helpers.params`` *before* the first notebook starts, so a typo costs a
@@ -47,6 +55,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -59,7 +68,7 @@ import papermill as pm
 import yaml
 from jupyter_client.manager import KernelManager
 
-from helpers import book, check_outputs, pipeline
+from helpers import book, cache, check_outputs, parallel, pipeline
 from helpers import params as P
 from helpers.params import ParameterError
 from helpers.study import PROJECT_ROOT
@@ -108,6 +117,7 @@ class RunRecord:
     tables: list[str] = field(default_factory=list)
     extract: dict[str, Any] | None = None
     disclosure_check: dict[str, Any] | None = None
+    wall_seconds: float | None = None  # start to finish; notebooks side by side add up to more
 
     def write(self) -> Path:
         path = self.out_dir / "run.json"
@@ -118,6 +128,7 @@ class RunRecord:
             "parameters": self.parameters,
             "notebooks": self.notebooks,
             "total_seconds": round(sum(n.get("seconds", 0.0) for n in self.notebooks), 2),
+            "wall_seconds": self.wall_seconds,
             "error": self.error,
             "tables": self.tables,
             "extract": self.extract,
@@ -401,6 +412,196 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path)
 
 
 # --------------------------------------------------------------------------------------------------------
+# The parallel route: each notebook in a worker process (python -m helpers.run --work JOB.json)
+# --------------------------------------------------------------------------------------------------------
+
+
+def work(job_file: Path) -> int:
+    """The worker: execute one notebook as ``job_file`` says and write how it ended beside it (JSON).
+
+    A worker process (not a thread) per notebook, so an interrupt can stop a notebook and its kernel.
+    """
+    job = json.loads(job_file.read_text(encoding="utf-8"))
+    result = Path(job["result"])
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    if job.get("kind") == "tables":
+        return _work_tables(job, result)
+    try:
+        execute(Path(job["notebook"]), Path(job["output"]), job["parameters"], cwd=Path(job["cwd"]))
+    except (Interrupted, KeyboardInterrupt):
+        result.write_text(json.dumps({"status": "interrupted"}), encoding="utf-8")
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the parent reports any failure of the notebook
+        result.write_text(json.dumps({"status": "failed", "failure": _describe_failure(err)}, default=str),
+                          encoding="utf-8")
+        return EXIT_NOTEBOOK_FAILED
+    result.write_text(json.dumps({"status": "ok"}), encoding="utf-8")
+    return EXIT_OK
+
+
+def _work_tables(job: dict[str, Any], result: Path) -> int:
+    secure = Path(job["secure_dir"]) if job["secure_dir"] else None
+    try:
+        written = write_result_tables(job["parameters"], Path(job["tables_dir"]), secure)
+    except Exception as err:  # noqa: BLE001 - the parent reports any failure of the tables
+        result.write_text(json.dumps({"status": "failed", "error": f"{type(err).__name__}: {err}"}), encoding="utf-8")
+        return EXIT_NOTEBOOK_FAILED
+    result.write_text(json.dumps({"status": "ok", "tables": written}), encoding="utf-8")
+    return EXIT_OK
+
+
+class TablesError(RuntimeError):
+    """The result tables could not be written (the message names the error the worker met)."""
+
+
+def write_result_tables_in_worker(parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None) -> list[str]:
+    """``write_result_tables`` in a worker process with the notebooks' environment (one BLAS thread, the run's
+    cache), so the tables are computed exactly as the notebooks compute, whichever route ran them."""
+    with tempfile.TemporaryDirectory(prefix="iapt-run-") as scratch:
+        job_file, result = Path(scratch) / "tables.job.json", Path(scratch) / "tables.result.json"
+        job_file.write_text(json.dumps({"kind": "tables", "parameters": parameters, "tables_dir": str(tables_dir),
+                                        "secure_dir": str(secure_dir) if secure_dir else "",
+                                        "result": str(result)}), encoding="utf-8")
+        process = subprocess.Popen([sys.executable, "-m", "helpers.run", "--work", str(job_file)],
+                                   stdin=subprocess.DEVNULL, env=worker_environment())
+        try:
+            code = process.wait()
+        except BaseException:
+            process.terminate()
+            process.wait()
+            raise
+        if not result.exists():
+            raise TablesError(f"the tables worker exited with code {code} without a result")
+        ended = json.loads(result.read_text(encoding="utf-8"))
+    if ended["status"] != "ok":
+        raise TablesError(ended["error"])
+    return ended["tables"]
+
+
+# BLAS on one thread in every kernel and worker of a run, in both routes, unless the user chose otherwise:
+# - its threads on top of the workers would oversubscribe the cores (they spin while they wait: on a busy
+#   2-core machine one small matrix product of the imputation model took 2.9 s instead of 0.01 s);
+# - the number of BLAS threads changes the last digits of a fit (about 1e-9 in an SE), so a fixed number
+#   keeps a run's tables byte for byte the same whichever route ran it and however many cores the machine has.
+SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def worker_environment() -> dict[str, str]:
+    """The environment of a worker and its kernel: this one, BLAS on one thread unless the user chose."""
+    return {**SINGLE_THREAD, **os.environ}
+
+
+@dataclass
+class WorkerJob:
+    """One notebook running in a worker process (``parallel.Job``)."""
+
+    name: str
+    process: subprocess.Popen
+    result: Path
+    log: Path
+    started: float
+
+    @classmethod
+    def launch(cls, notebook: Path, target: Path, parameters: dict[str, Any], scratch: Path) -> "WorkerJob":
+        job_file, result, log = (scratch / f"{notebook.stem}.{kind}" for kind in ("job.json", "result.json", "log"))
+        job_file.write_text(json.dumps({"notebook": str(notebook), "output": str(target), "cwd": str(notebook.parent),
+                                        "parameters": parameters, "result": str(result)}), encoding="utf-8")
+        with open(log, "wb") as handle:
+            process = subprocess.Popen([sys.executable, "-m", "helpers.run", "--work", str(job_file)],
+                                       stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                                       env=worker_environment())
+        return cls(notebook.stem, process, result, log, time.perf_counter())
+
+    def poll(self) -> parallel.Outcome | None:
+        code = self.process.poll()
+        if code is None:
+            return None
+        seconds = round(time.perf_counter() - self.started, 2)
+        if self.result.exists():
+            ended = json.loads(self.result.read_text(encoding="utf-8"))
+        else:  # the worker died before it could say why
+            tail = self.log.read_text(encoding="utf-8", errors="replace")[-4000:] if self.log.exists() else ""
+            ended = {"status": "failed", "failure": {"type": "WorkerExited",
+                                                     "message": f"worker exit code {code}\n{tail}".strip()}}
+        return parallel.Outcome(self.name, ended["status"], seconds, ended.get("failure"))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # the worker raises Interrupted; papermill shuts the kernel down
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def run_notebooks_parallel(notebooks: Sequence[Path], notebooks_out: Path, parameters: dict[str, Any], jobs: int,
+                           record: RunRecord, scrubber: Scrubber, current: dict[str, str]) -> list[Path] | int:
+    """The notebooks on ``jobs`` worker processes (``helpers.parallel``): the executed copies in the set's
+    order, or EXIT_NOTEBOOK_FAILED after reporting the first failure as the sequential route does."""
+    by_name = {nb.stem: nb for nb in notebooks}
+    number = {nb.stem: i for i, nb in enumerate(notebooks, 1)}
+    finished: dict[str, dict[str, Any]] = {}
+    running: list[str] = []
+    width = len(str(len(notebooks)))
+
+    def label(name: str) -> str:
+        return f"[{number[name]:>{max(2, width)}}/{len(notebooks)}] {name}"
+
+    def keep_record() -> None:
+        record.notebooks = [finished[n] for n in by_name if n in finished]
+        current["step"] = ", ".join(n for n in by_name if n in running) or current["step"]
+        record.write()
+
+    def on_start(name: str) -> None:
+        running.append(name)
+        print(f"{label(name)} ...", flush=True)
+        keep_record()
+
+    def on_finish(outcome: parallel.Outcome) -> None:
+        target = notebooks_out / f"{outcome.name}.ipynb"
+        if target.exists():
+            scrubber.notebook(target)  # papermill saves as it goes: even a partial copy holds injected paths
+        if outcome.status != "interrupted":
+            running.remove(outcome.name)
+            shown = "ok" if outcome.status == "ok" else "failed after"
+            print(f"{label(outcome.name)} {shown} {outcome.seconds:.1f} s", flush=True)
+        finished[outcome.name] = {"name": outcome.name, "seconds": outcome.seconds, "status": outcome.status}
+        if outcome.status == "interrupted":  # run() writes the record once every running notebook is stopped
+            record.notebooks = [finished[n] for n in by_name if n in finished]
+        else:
+            keep_record()
+
+    def on_discard(name: str) -> None:
+        if name in running:
+            running.remove(name)
+        finished.pop(name, None)
+        (notebooks_out / f"{name}.ipynb").unlink(missing_ok=True)
+        print(f"{label(name)} not kept: an earlier notebook failed", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="iapt-run-") as scratch:
+        def launch(name: str) -> WorkerJob:
+            return WorkerJob.launch(by_name[name], notebooks_out / f"{name}.ipynb", parameters, Path(scratch))
+
+        outcomes = parallel.schedule(list(by_name), launch, jobs, on_start=on_start, on_finish=on_finish,
+                                     on_discard=on_discard)
+    record.notebooks = [finished[o.name] for o in outcomes]
+    failed = next((o for o in outcomes if o.status != "ok"), None)
+    if failed is None:
+        record.write()
+        return [notebooks_out / f"{o.name}.ipynb" for o in outcomes]
+    info = scrubber(failed.failure or {"type": "unknown", "message": "the worker gave no reason"})
+    record.status = "failed"
+    record.error = {"notebook": failed.name, **info}
+    record.finished = _now()
+    record.write()
+    _print_failure(failed.name, info)
+    print(f"Executed notebook with the error: {notebooks_out / (failed.name + '.ipynb')}\n"
+          f"Run record: {record.out_dir / 'run.json'}", file=sys.stderr)
+    return EXIT_NOTEBOOK_FAILED
+
+
+# --------------------------------------------------------------------------------------------------------
 # The output folder belongs to the run
 # --------------------------------------------------------------------------------------------------------
 
@@ -531,11 +732,35 @@ def run(
     *,
     html: bool = True,
     screenshot: bool = True,
+    jobs: int = 1,
+    use_cache: bool = False,
 ) -> int:
-    """Execute ``notebooks`` in order into ``out_dir``; return the exit code. Parameters already validated.
+    """Execute ``notebooks`` into ``out_dir``; return the exit code. Parameters already validated.
 
-    ``out_dir`` must have been claimed (``claim_output_folder``).
+    ``out_dir`` must have been claimed (``claim_output_folder``). ``jobs`` > 1: that many notebooks at a time,
+    each in a worker process (``helpers.parallel``); 1: one after another in this process (the route before
+    0.3, kept for debugging). ``use_cache``: share results between notebooks and the tables through a cache
+    folder inside ``out_dir`` (``helpers.cache``), removed when the run ends.
     """
+    real = pipeline.is_real(parameters)
+    cache_dir = run_cache_folder(out_dir, real) if use_cache else None
+    with cache.enabled(cache_dir):
+        try:
+            return _run(parameters, out_dir, notebooks, html=html, screenshot=screenshot, jobs=jobs)
+        finally:
+            if cache_dir is not None:
+                shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def run_cache_folder(out_dir: Path, real: bool) -> Path:
+    """Where a run keeps its cache: inside the secure folder for a real extract (the analysis frame holds
+    exact rows), else a hidden folder of the output folder."""
+    return out_dir / pipeline.SECURE_DIRNAME / "cache" if real else out_dir / ".cache"
+
+
+def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *, html: bool, screenshot: bool,
+         jobs: int) -> int:
+    run_started = time.perf_counter()
     real = pipeline.is_real(parameters)
     scrubber = Scrubber.for_run(parameters, out_dir)
     shown_parameters = scrubber(parameters)
@@ -551,9 +776,17 @@ def run(
             stop = check_real_extract(parameters, out_dir, record)
             if stop is not None:
                 return stop
-        print(f"Running {len(notebooks)} notebook(s) into {out_dir}", flush=True)
+        shown_jobs = min(jobs, len(notebooks))
+        print(f"Running {len(notebooks)} notebook(s) into {out_dir}"
+              + (f", {shown_jobs} at a time" if shown_jobs > 1 else ""), flush=True)
         executed: list[Path] = []
-        for i, nb in enumerate(notebooks, 1):
+        sequential = shown_jobs <= 1
+        if not sequential:
+            done = run_notebooks_parallel(notebooks, notebooks_out, parameters, jobs, record, scrubber, current)
+            if isinstance(done, int):
+                return done
+            executed = done
+        for i, nb in enumerate(notebooks if sequential else [], 1):
             target = notebooks_out / nb.name
             current["step"] = nb.stem
             print(f"[{i:>2}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
@@ -592,13 +825,14 @@ def run(
         start = time.perf_counter()
         try:
             secure = out_dir / pipeline.SECURE_DIRNAME if real else None
-            record.tables = write_result_tables(parameters, out_dir / "tables", secure)
+            record.tables = write_result_tables_in_worker(parameters, out_dir / "tables", secure)
         except Exception as err:  # noqa: BLE001 - a failed table is a failed run, reported like a notebook
+            text = str(err) if isinstance(err, TablesError) else f"{type(err).__name__}: {err}"
             record.status = "failed"
-            record.error = scrubber({"step": "result tables", "error": f"{type(err).__name__}: {err}"})
+            record.error = scrubber({"step": "result tables", "error": text})
             record.finished = _now()
             record.write()
-            print(f"error: writing the result tables failed: {type(err).__name__}: {err}", file=sys.stderr)
+            print(f"error: writing the result tables failed: {scrubber.text(text)}", file=sys.stderr)
             return EXIT_NOTEBOOK_FAILED
         print(f"Tables: {out_dir / 'tables'} ({time.perf_counter() - start:.1f} s)", flush=True)
 
@@ -610,6 +844,7 @@ def run(
                 out_dir / "html",
                 shown_parameters,
                 run_info={"git revision": git_revision(), "python": platform.python_version()},
+                jobs=jobs,
             )
             print(f"Book: {index} ({time.perf_counter() - start:.1f} s)", flush=True)
             if screenshot and book.find_chromium():
@@ -635,8 +870,10 @@ def run(
             print("Disclosure check: no count 1-7, no unrounded count, no machine path outside secure/.", flush=True)
         record.status = "ok"
         record.finished = _now()
+        record.wall_seconds = round(time.perf_counter() - run_started, 2)
         path = record.write()
-        print(f"Done in {sum(n['seconds'] for n in record.notebooks):.1f} s. Run record: {path}", flush=True)
+        print(f"Done in {record.wall_seconds:.1f} s (notebooks {sum(n['seconds'] for n in record.notebooks):.1f} s"
+              f" added up). Run record: {path}", flush=True)
         return EXIT_OK
     except (Interrupted, KeyboardInterrupt) as err:
         name = str(err) if isinstance(err, Interrupted) else "SIGINT"
@@ -673,11 +910,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-screenshot", action="store_true", help="skip the Chromium screenshot of the book")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, metavar="DIR",
                         help="folder of NN_name.ipynb notebooks (default: the project's notebooks/)")
+    parser.add_argument("--jobs", type=int, default=parallel.default_jobs(), metavar="N",
+                        help="notebooks run at a time, each in a worker process (default: the cores, "
+                             f"here {parallel.default_jobs()})")
+    parser.add_argument("--sequential", action="store_true",
+                        help="one notebook after another in this process (same as --jobs 1; for debugging)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="every notebook and the tables compute their results for themselves (for debugging)")
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)  # a worker process of the parallel route
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.work is not None:
+        return work(args.work)
     cwd = Path.cwd()
 
     try:
@@ -692,10 +939,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not found:
             raise UsageError(f"no numbered notebooks (NN_name.ipynb) in {notebooks_dir}")
         chosen = select(found, args.only)
+        if args.jobs < 1:
+            raise UsageError(f"--jobs {args.jobs}: give a whole number >= 1 (1 runs the notebooks one after another)")
     except (ParameterError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         print("No notebook was run. See `python -m helpers.run --help` for the parameters.", file=sys.stderr)
         return EXIT_BAD_USAGE
+    for name, value in SINGLE_THREAD.items():  # kernels started by this process inherit it (both routes)
+        os.environ.setdefault(name, value)
     cmd = kernel_command()
     if cmd and Path(cmd[0]).resolve() != Path(sys.executable).resolve():
         print(f"warning: kernel {KERNEL_NAME!r} runs {cmd[0]}, not this interpreter {sys.executable}; "
@@ -707,7 +958,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("No notebook was run.", file=sys.stderr)
         return EXIT_BAD_USAGE
     try:
-        return run(parameters, out_dir, chosen, html=not args.no_html, screenshot=not args.no_screenshot)
+        return run(parameters, out_dir, chosen, html=not args.no_html, screenshot=not args.no_screenshot,
+                   jobs=1 if args.sequential else args.jobs, use_cache=not args.no_cache)
     except OSError as err:  # e.g. the disk filled up while writing: one line, not a traceback
         print(f"error: writing into --out {out_dir.name} failed: {_short_os_error(err)}", file=sys.stderr)
         return EXIT_NOTEBOOK_FAILED

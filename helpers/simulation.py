@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -277,14 +277,15 @@ def _rows(stage: str, model: str, levels: list[str], est: np.ndarray, se: np.nda
 
 
 def _impute(frame_codes: np.ndarray, design: np.ndarray, znames: list[str], method: str, margin: pd.Series,
-            m: int, rng: np.random.Generator) -> list[np.ndarray]:
+            m: int, rng: np.random.Generator, shared: dict | None = None) -> list[np.ndarray]:
     """M completed ethnicity code arrays by the project's engine (``imputation.impute_codes``): the same
-    draws ``imputation.impute_ethnicity`` makes from the same generator, without rebuilding Z each time."""
+    draws ``imputation.impute_ethnicity`` makes from the same generator, without rebuilding Z each time.
+    ``shared``: one dict per cohort, so MAR and weighted MI fit their common unweighted model once."""
     weighted = method == "weighted_mi"
     res = imputation.impute_codes(design, frame_codes, len(study.GROUPS), m, rng,
                                   pop_shares=margin.to_numpy() if weighted else None,
                                   weights="conditional" if weighted else None,
-                                  categories=study.GROUPS, names=znames)
+                                  categories=study.GROUPS, names=znames, shared=shared)
     completed = []
     for i in range(m):
         c = frame_codes.copy()
@@ -312,6 +313,7 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
         warnings.simplefilter("ignore", fitting.ModelFitWarning)
         warnings.simplefilter("ignore", imputation.MarginWarning)
         design = znames = None
+        shared: dict = {}  # the unweighted imputation model, fitted once for both MI methods
         for method in methods:
             if method in ("full_data", "complete_case"):
                 eth = true_group.codes.astype(np.int64) if method == "full_data" else codes
@@ -323,7 +325,8 @@ def analyse_replicate(frame: pd.DataFrame, true_group: pd.Categorical, margin: p
                 design, znames = imputation.z_design(frame)
             # A term the complete cases cannot estimate is dropped from the imputation model (with an
             # ImputationModelWarning, not silenced here); each MI row counts how many were dropped.
-            completed, n_dropped = _impute(codes, design, znames, method, margin, n_imputations, rngs[method])
+            completed, n_dropped = _impute(codes, design, znames, method, margin, n_imputations, rngs[method],
+                                           shared)
             for s, mo in pairs:
                 fits = [models.group_coefficients(plan.fit(s, mo, c)) for c in completed]
                 levels = fits[0][0]
@@ -527,3 +530,30 @@ def planted_coverage_random(p: dict, stage: str, seeds: Sequence[int], model: st
         planted = replication.planted_vs_estimated(est, targets, stage, model=model)
         rows.append({"seed": int(s), "inside": int(planted["planted_in_ci"].sum()), "planted": len(planted)})
     return pd.DataFrame(rows, columns=["seed", "inside", "planted"])
+
+
+def estimand_by_mechanism(worlds: Mapping[str, Any], stage: str = "treatment", model: str = "adjusted_full",
+                          labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per mechanism and group: missing records added per 100 recorded, the world's true OR, the recorded-only OR.
+
+    ``worlds``: mechanism -> ``simulation.World``. Why: every world shares the same recorded referrals and adds
+    different missing ones, so the full-population odds ratio (the estimand) differs between worlds while the
+    odds ratio of the recorded part alone does not. Counted among the referrals the stage's model uses (the
+    assessed, for treatment). Expected counts, no sampling.
+    """
+    rows = []
+    for mech, world in worlds.items():
+        cells = world.cells
+        if study.STAGE_SPECS[stage].among_assessed:
+            cells = cells[cells["stage"] != "not_assessed"]
+        by = cells.groupby(["group", "missing"], observed=True)["expected"].sum().unstack("missing")
+        added = 100 * by.get(1, 0.0) / by[0]
+        truth = world.truth[(world.truth["stage"] == stage) & (world.truth["model"] == model)]
+        recorded = true_values(world.cells[world.cells["missing"] == 0], (stage,), (model,))
+        truth = truth.set_index("ethnicity")["truth"]
+        recorded = recorded.set_index("ethnicity")["truth"]
+        for group in truth.index:
+            rows.append({"mechanism": (labels or {}).get(mech, mech), "ethnicity": group,
+                         "missing_per_100_recorded": float(added[group]),
+                         "truth_or": float(np.exp(truth[group])), "recorded_or": float(np.exp(recorded[group]))})
+    return pd.DataFrame(rows)

@@ -189,6 +189,10 @@ def table1_tableone(frame: pd.DataFrame, **kwargs):
     object is the first ``TableOne`` with that combined ``.tableone`` table (``explore.treated`` holds the
     second object).
 
+    tableone's own "Missing" column (counts of missing values per variable) is left out: every variable shown
+    is complete (a not-known value is a level of its own), so that column would be empty beside "Missing
+    ethnicity" and confuse a reader.
+
     NOT disclosure controlled: raw counts, for the notebook only. The publishable table is ``table1``.
     Extra keyword arguments go to both ``tableone.TableOne`` calls.
     """
@@ -208,7 +212,7 @@ def table1_tableone(frame: pd.DataFrame, **kwargs):
     order["assessed"] = ["Yes", "No"]
     order["treated"] = ["Yes", "No"]
     labels = {**TABLE1_VARIABLES, "assessed": "Assessed (among referred)", "treated": TABLEONE_TREATED_LABEL}
-    common = dict(groupby="ethnicity", rename=labels, pval=False, missing=True, overall=True)
+    common = dict(groupby="ethnicity", rename=labels, pval=False, missing=False, overall=True)
     options = dict(columns=columns, categorical=columns,
                    order={k: v for k, v in order.items() if k != "treated"}, **common)
     options.update(kwargs)

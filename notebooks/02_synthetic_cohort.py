@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import calibrate, cohort, models, params, pipeline, replication, study, targets
+from helpers import calibrate, cohort, models, params, pipeline, plots, replication, study, targets, teaching
 
 p = helpers.notebook.setup(globals())
 # This notebook is about the synthetic cohort: it uses one even when data_path names a real extract.
@@ -111,17 +111,26 @@ derived
 calibrate.tilts_table(solved).round(2)
 
 # %% [markdown]
-# **What a tilt of 1 means.** The tilts have a scale, set by `helpers.calibrate.covariate_probabilities`. A group's covariate mix is the *assumed* base mix (White British's, which has tilt 0) re-weighted, pattern by pattern, by
+# **What a tilt does.** *Confounding* means that a group's referrals differ from White British referrals in something that also changes the chance of treatment. If, say, a group's referrals come more often from boroughs where treatment is less likely, its crude (unadjusted) treatment rate is lower than its fully adjusted OR alone would make it; the fully adjusted model compares people within the same borough, so it is not fooled. Table 4 shows how big the gap between its columns is; the generator has to create that gap, and it does so with one number per group, the **tilt**.
 #
-# exp(tilt × the treatment linear predictor of that covariate pattern),
+# Take the borough tilt. Start from one base mix (White British's, *assumed*: what share of referrals comes from each borough). For each borough, multiply the base share by a weight
 #
-# and then rescaled to sum to 1. The linear predictor is the sum of the pattern's log-odds effects on treatment (its age band, gender and year for `agy_tilt`; its borough for `borough_tilt`; the effects themselves are *assumed*, rows `log_or_covariate` of the targets file). So a tilt of 1 shifts the mix towards patterns with higher treatment odds in proportion to their odds: a borough whose treatment log-odds are 0.3 higher than another's gets exp(0.3) ≈ 1.35 times its base share relative to the other. A tilt of 2 squares that factor, a negative tilt reverses it. The resulting mixes are shown as shaded tables further below (age band, then borough). One concrete example, computed from the solved tilts:
+# $$\text{weight} = \exp(\text{tilt} \times \text{the borough's log-odds of treatment}),$$
+#
+# then rescale the shares so that they add up to 100% again. Read it in three steps (the figure below draws them):
+#
+# 1. Each borough has a log-odds of treatment (*assumed*, rows `log_or_covariate` of the targets file; Lambeth = 0): positive where treatment is more likely than in Lambeth, negative where it is less likely.
+# 2. Tilt 0 gives every borough weight 1, so White British keeps the base mix. A positive tilt gives weights above 1 to the boroughs where treatment is more likely; a negative tilt gives them to the boroughs where it is less likely. A borough with log-odds 0.3 gets weight exp(0.3) ≈ 1.35 from a tilt of 1, and exp(0.6) ≈ 1.82 from a tilt of 2.
+# 3. After rescaling, the group's referrals sit more in the boroughs its weights favour. Its planted fully adjusted OR is untouched, but its crude treatment rate moves: that is the confounding.
+#
+# The age-gender-year tilt (`agy_tilt`) works the same way, with the summed log-odds of a referral's age band, gender and year in place of the borough's (the code is `helpers.calibrate.covariate_probabilities`). One example, worked by hand from the solved tilts, for the group whose borough tilt is furthest from 0:
 
 # %%
 tilts = calibrate.tilts_table(solved)
 borough_effect = t.effects["treatment"]["borough"]  # assumed log-odds of treatment, Lambeth = 0
 base_mix = t.covariate_share["borough"]               # assumed base mix (White British's)
-group, place = "Black African", "Southwark"
+group = tilts["borough_tilt"].abs().idxmax()  # the group whose borough mix is tilted most
+place = borough_effect.abs().idxmax()          # the borough whose treatment log-odds are furthest from Lambeth's
 weights = base_mix * np.exp(tilts.loc[group, "borough_tilt"] * borough_effect)
 by_hand = weights / weights.sum()
 built = calibrate.group_covariate_mix(t, solved, "borough")
@@ -131,6 +140,14 @@ print(f"{group} borough_tilt: {tilts.loc[group, 'borough_tilt']:.2f} -> weight f
       f"{np.exp(tilts.loc[group, 'borough_tilt'] * borough_effect[place]):.2f}")
 print(f"share of referrals in {place}: White British {built.loc['White British', place]:.1%} (the base mix), "
       f"{group} {by_hand[place]:.1%} by hand, {built.loc[group, place]:.1%} as the solved model builds it")
+
+# %%
+fig = plots.tilt_plot(borough_effect, base_mix, tilts.loc[group, "borough_tilt"], group)
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "02_tilt.png"))
+fig
+
+# %% [markdown]
+# *Figure: how one group's borough tilt builds its borough mix, in three panels read left to right. Left: the assumed log-odds of treatment in each borough (Lambeth = 0). Middle: the weight exp(tilt × log-odds) by which each borough's base share is multiplied for this group (printed above each bar; the dashed line at 1 is what White British, tilt 0, gets). Right: the base mix (White British) beside the group's mix after weighting and rescaling to 100%. Boroughs with weights above 1 gain a larger share of the group's referrals, so the group's crude treatment rate moves towards those boroughs' rates, while its fully adjusted OR, which compares within boroughs, stays the planted one.*
 
 
 # %% [markdown]
@@ -172,9 +189,12 @@ print(f"round to the printed OR: {int(comparison['rounds_to_printed'].sum())} of
 full = models.select(ours, model="adjusted_full", reference=False)
 for group, estimate in zip(full["ethnicity"], full["estimate"]):
     print(f"  fully adjusted OR, {group:<16}{estimate:.2f}")
+cis = teaching.ci_agreement(ours, pipeline.published_table4())
+print(f"95% CI limits that round to the printed ones: {int(cis['same_rounded'].sum())} of {len(cis)}; "
+      f"largest gap {cis['largest_gap'].max():.2f}")
 
 # %% [markdown]
-# With the default parameters the printed CIs are reproduced too, to within 0.01 at either end (compare `ours_ci` and `paper_ci` above): the CI widths depend on the numbers in each group, which the calibration also matches. The weighted-MI rows of Table 4 are not in this comparison: notebook 08 compares them.
+# The last line compares the **intervals** too (the 21 minority-group rows; compare `ours_ci` and `paper_ci` above): nothing in the construction targets them, but their widths follow from the numbers in each group, which the calibration matches, so they land close to the printed ones. The weighted-MI rows of Table 4 are not in this comparison: notebook 08 compares them.
 #
 # ## Calibrated versus random mode
 #
@@ -269,7 +289,7 @@ else:
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Another seed
 #
-# Predict first: if you change `seed` (keep `outcome_mode = "calibrated"`), will the new cohort still reproduce Table 4? What changes, and what does not? Then check: load a cohort with the next seed, `other = pipeline.load_study_data(p, seed=p["seed"] + 1)`, fit the three treatment models with `models.fit_stage(other.frame, "treatment", m)` for each `m` in `study.MODELS`, and compare with `replication.published_vs_ours(..., pipeline.published_table4())` as in the section above (count `inside_paper_ci` and `rounds_to_printed`).
+# Predict first: if you change `seed` (keep `outcome_mode = "calibrated"`), will the new cohort still reproduce Table 4? What changes and what does not (the paragraph before "Does the default cohort reproduce Table 4?" says what is drawn at random)? Then check, writing the code yourself: load a cohort with the next seed (`pipeline.load_study_data` takes any parameter as a keyword override), repeat the comparison of the section "Does the default cohort reproduce Table 4?" on it (the same three fits and the same two counts), and test whether its raw extract equals the default one.
 
 # %% tags=["solution"]
 other = pipeline.load_study_data(p, seed=p["seed"] + 1)
@@ -286,7 +306,7 @@ print("same rows as the default cohort:", other.raw.equals(data.raw))
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Change an assumed number
 #
-# The paper does not print its assessment ORs (its Table 3), so the targets file assumes them. Suppose the fully adjusted assessment OR for Black African referrals were 0.50 instead of the assumed value. Predict before running: (a) what happens to the assessment OR the cohort gives for Black African referrals; (b) whether Table 4 (treatment) is still reproduced; (c) whether the number of Black African referrals goes up, down or stays the same. Then check: copy `targets_table` (the targets file as text, shown above), set `value` to `"0.50"` in the row with quantity `or_adjusted_full`, stage `assessment`, ethnicity `Black African`, write it with `.to_csv(helpers.notebook.output_path(p, "exercises", "cohort_targets_changed.csv"), index=False)`, and load the regenerated cohort with `pipeline.load_study_data(p, targets_path=str(that_path))`. Fit `models.fit_stage(changed.frame, "assessment", "adjusted_full")`, repeat the Table 4 comparison, and count referrals per group in `changed.truth["true_ethnic_group"]` (the true group of every referral, missing ethnicity included) beside `data.truth`.
+# The paper does not print its assessment ORs (its Table 3), so the targets file assumes them. Suppose the fully adjusted assessment OR for Black African referrals were 0.50 instead of the assumed value. Predict before running: (a) what happens to the assessment OR the cohort gives for Black African referrals; (b) whether Table 4 (treatment) is still reproduced; (c) whether the number of Black African referrals goes up, down or stays the same. Then check: change that one row in a copy of `targets_table` (the targets file as text, shown above; find the row by its `quantity`, `stage` and `ethnicity`), write the copy as a CSV under the run's output folder (`helpers.notebook.output_path(p, "exercises", name)` gives a path there), and load a cohort built from it (parameter `targets_path`). Fit the fully adjusted assessment model to it the way the section on Table 4 fits the treatment models, repeat the Table 4 comparison, and count referrals per group in the new cohort's truth file (column `true_ethnic_group`: every referral's true group, missing ethnicity included) beside the default cohort's.
 
 # %% tags=["not-extract-counts", "solution"]
 table = targets_table.copy()

@@ -137,7 +137,7 @@ for code_, n in missing_codes.replace("", "(blank)").value_counts().sort_index()
 print(publish.flow_text(data.prepared.flow, p))
 
 # %% [markdown]
-# The synthetic extract is clean, so no row is excluded. Real extracts are not. `show_zero=True` lists every check, including those with no rows; the same numbers as a table are in `data.prepared.flow`:
+# The synthetic extract is clean, so no row is excluded. Real extracts are not. The text above hides the checks that excluded no row (`prepare.flow_text(flow, show_zero=True)` would list them too); the table below, `data.prepared.flow`, has every check:
 
 # %%
 publish.flow(data.prepared.flow, p)

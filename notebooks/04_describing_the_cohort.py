@@ -73,7 +73,8 @@ print(f"Treated, % of assessed:    {overall['pct_treated']:.1f}%")
 #
 # `tableone` is a quick way to see the cohort's make-up by group: one column per ethnic group (plus a column for
 # referrals with missing ethnicity, labelled "Missing ethnicity" because `tableone` keeps the word "Missing" for
-# its own column of missing values), percentages within each group.
+# its own count of missing values, a column left out here because every variable shown is complete), percentages
+# within each group.
 #
 # Each block has the paper's denominator. Age, gender, year, borough, referral source and "Assessed (among referred)"
 # are percentages of the group's **referrals**. "Treated (among assessed)" is a percentage of the group's
@@ -226,9 +227,11 @@ fig
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Predict the effect of stricter disclosure rules
 #
-# Some data owners suppress counts 1-10 and round to 10. Before running anything, predict for the small example
-# table in section 3: which cells will be suppressed, and what will Team C's GP count (9) become? Then check with
-# `disclosure.disclose(example, threshold=10, base=10, total_row="Total", total_col="Total")`.
+# Some data owners suppress counts 1-10 and round to 10. Before running anything, work it out on paper for the
+# small example table in section 3, rule by rule: which cells are suppressed first, which must go too so that no
+# row or column with a total has a lone `*`, what do the surviving counts round to, and what will Team C's GP
+# count (9) become? Then check by disclosing the same table yourself with the stricter rules (section 3 shows the
+# call with the default ones). Which of your predictions was wrong, and which rule caused it?
 
 # %% tags=["not-extract-counts", "solution"]
 stricter = disclosure.disclose(example, threshold=10, base=10, total_row="Total", total_col="Total")
@@ -247,10 +250,11 @@ disclosure.format_disclosed(stricter)
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: What if we had dropped the missing group?
 #
-# A colleague reports the assessment rate "among referrals" using only rows with a recorded ethnicity. Using
-# `tables.pathway_counts(frame)` (raw counts are fine for this exploration), compute the % assessed among
-# referrals with recorded ethnicity and compare it with the % among all referrals. Which is the right figure for
-# "the service's assessment rate", and why?
+# A colleague reports the assessment rate "among referrals" using only rows with a recorded ethnicity. Predict
+# first, from the funnel figure of section 5: will that rate be higher or lower than the rate among all
+# referrals, and why? Then compute both yourself from the pathway counts of section 5 (the undisclosed version is
+# fine for this exploration; `publish.pathway_counts(frame, p)` gives it in a form safe to show). Which is the
+# right figure for "the service's assessment rate" in a report to the **service manager**, and why?
 
 # %% tags=["solution"]
 raw = publish.pathway_counts(frame, p)  # exact on a synthetic cohort, disclosed on a real extract

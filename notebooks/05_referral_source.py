@@ -50,6 +50,7 @@ import time
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from scipy import stats
 
 import helpers.notebook
 from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
@@ -341,11 +342,9 @@ for _, r in missed.iterrows():
 # need sampling noise. With `outcome_mode="random"` the cohort is built from the same targets, but each referral's
 # source is *drawn* at random, as in real data (`pipeline.load_study_data(p, outcome_mode="random")`).
 # `simulation.planted_coverage_random` builds a few such cohorts (different seeds), fits the fully adjusted model to each
-# and counts the planted RRRs inside our 95% CIs (about 2 seconds per cohort at the default size).
+# and counts the planted RRRs inside our 95% CIs.
 
 # %%
-from scipy import stats
-
 seeds = [p["seed"] + k for k in range(1, 6)]
 coverage = simulation.planted_coverage_random(p, "referral_source", seeds)
 inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())
@@ -449,7 +448,7 @@ print(f"Log-likelihood, GP base {res.llf:.3f}; Self base {res_self.llf:.3f}")
 # ### Exercise 3: Change a parameter and predict
 #
 # Build a cohort a quarter of this run's size, with the same targets (`pipeline.load_study_data` takes parameter
-# overrides such as `n_referrals=...`, as in notebook 00; 2,000 is the smallest size allowed; about 10 seconds).
+# overrides such as `n_referrals=...`, as in notebook 00; 2,000 is the smallest size allowed).
 # Before running, write down: will the RRRs change much? Will the confidence intervals get wider, and by roughly
 # what factor? Will more planted values fall outside the CI? Then check, comparing with the table `planted` of
 # section 7 (a CI's width on the log scale is log(ci_high / ci_low)).

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy import stats
 
 import helpers.notebook
 from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
@@ -252,12 +253,9 @@ print(f"... with the whole 95% CI below 1:               {int(directions['ci_exc
 # **Where the 1-in-20 reasoning does apply: random outcome mode.** With `outcome_mode="random"` the cohort is built
 # from the same targets, but whether each referral was assessed is *drawn* at random, as in real data
 # (`pipeline.load_study_data(p, outcome_mode="random")`). `simulation.planted_coverage_random` builds a few such
-# cohorts (different seeds), fits the fully adjusted model to each and counts the planted ORs inside our 95% CIs
-# (about 2 seconds per cohort at the default size).
+# cohorts (different seeds), fits the fully adjusted model to each and counts the planted ORs inside our 95% CIs.
 
 # %%
-from scipy import stats
-
 seeds = [p["seed"] + k for k in range(1, 6)]
 coverage = simulation.planted_coverage_random(p, "assessment", seeds)
 inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())

@@ -43,6 +43,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 
 import helpers.notebook
 from helpers import census, imputation, models, params, pipeline, plots, pooling, replication, study, tables, targets
@@ -167,7 +168,7 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "08_methods_treatm
 fig
 
 # %% [markdown]
-# *Figure: odds ratios of being treated among the assessed, each group vs White British, fully adjusted model. For each of the seven groups three dodged points with 95% CIs show complete case (circles), standard MAR MI (triangles) and weighted MI (squares); a black vertical tick marks the full-data truth. The x axis is log scaled with a dashed line at 1.*
+# *Figure: odds ratios of being treated among the assessed, each group vs White British, fully adjusted model. For each of the seven groups three dodged points with 95% CIs show complete case (circles), standard MAR MI (triangles) and weighted MI (squares); a black vertical tick, drawn behind the points, marks the full-data truth (absent on a real extract). The x axis is log scaled with a dashed line at 1; the legend is under the plot.*
 #
 # And the assessment stage, among everyone referred:
 
@@ -179,7 +180,7 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "08_methods_assess
 fig
 
 # %% [markdown]
-# *Figure: the same comparison for the odds of being assessed among all referrals (fully adjusted; assessment effects are* assumed *in the cohort). Three dodged points with 95% CIs per group (complete case, MAR MI, weighted MI) and a black tick for the full-data truth, on a log-scaled axis with a dashed line at 1.*
+# *Figure: the same comparison for the odds of being assessed among all referrals (fully adjusted; assessment effects are* assumed *in the cohort). Three dodged points with 95% CIs per group (complete case circles, MAR MI triangles, weighted MI squares) and a black tick behind them for the full-data truth, on a log-scaled axis with a dashed line at 1.*
 #
 # The same comparison in numbers: for each method, the average and largest distance from the truth on the log scale (0.05 is about a 5% difference in the odds ratio), and how many of the seven 95% CIs contain the truth.
 
@@ -210,7 +211,7 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # How to read this, and why the stages differ. Which case applies depends on the mechanism printed above:
 #
 # - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI repairs the part that runs through the outcome, but it assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (see "Which margin?" below).
-# - **MNAR, treatment.** An odds ratio is unchanged when the chance of being recorded multiplies the odds of every cell by a factor that depends on the outcome alone or on the group alone (the reason case-control studies work). Among the assessed, our *assumed* mechanism comes close to that, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 09 shows how close "near" is over many cohorts.
+# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 09 shows how close "near" is over many cohorts.
 # - **MAR** (`missing_mechanism="mar"`): recording depends on pathway stage and borough only, not on the group. Borough is in the fully adjusted model and the stage is (almost) the outcome, so the recorded referrals give nearly the full-data odds ratios, and no method has much to repair.
 # - **MCAR** (`missing_mechanism="mcar"`, Exercise 1): the recorded referrals are a random sample of all referrals; nothing drifts, and all three methods should be close to the truth.
 #
@@ -330,6 +331,41 @@ print(f"pooled table: OR {pooled_row['estimate']:.3f}, SE {pooled_row['se']:.4f}
 # %% [markdown]
 # The hand calculation and the pooled table agree. Two things to notice. The between-imputation variance is what single imputation leaves out (fill each missing value once and analyse as if it had been observed): ignoring it makes CIs too narrow. Complete case has no imputations, so no between-imputation variance to leave out; its costs are the dropped records and, when the recorded referrals are not representative, bias. And the fmi is about the *coefficient*, not the data: it is the share of the information about this odds ratio lost to missingness, which can be larger or smaller than the share of records with missing ethnicity.
 #
+# ### The same pooled estimate with standard tools
+#
+# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but nothing in Rubin's rules depends on it. Here is the whole of multiple-imputation analysis with tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (the treatment model's denominator, as in notebook 07), fit the paper's model with `smf.logit`, and keep the Black African coefficient and its squared standard error. Then pool with the same lines as above.
+
+# %%
+rhs = ("C(ethnicity, Treatment(reference='White British'))"
+       " + C(age_band) + C(gender) + C(year) + C(borough)")  # the fully adjusted model, as in notebook 07
+term = "C(ethnicity, Treatment(reference='White British'))[T.Black African]"
+q_sm, u_sm = [], []
+for ethnicity_m in completed:  # one completed data set per imputation
+    rows_m = frame.assign(ethnicity=ethnicity_m)
+    rows_m = rows_m[rows_m["assessed"] == 1]
+    rows_m = rows_m.apply(lambda col: col.cat.remove_unused_categories()
+                          if isinstance(col.dtype, pd.CategoricalDtype) else col)  # as in notebook 07
+    res_m = smf.logit("treated ~ " + rhs, data=rows_m, missing="raise").fit(disp=0)
+    q_sm.append(res_m.params[term])
+    u_sm.append(res_m.bse[term] ** 2)
+q_sm, u_sm = np.array(q_sm), np.array(u_sm)
+q_bar_sm = q_sm.mean()
+total_sm = u_sm.mean() + (1 + 1 / M) * q_sm.var(ddof=1)
+print(f"smf.logit on each of {len(q_sm)} completed data sets, pooled by hand: "
+      f"OR {np.exp(q_bar_sm):.3f}, pooled SE {np.sqrt(total_sm):.4f}")
+print(f"the helpers' pooled table:                          OR {pooled_row['estimate']:.3f}, "
+      f"pooled SE {pooled_row['se']:.4f}")
+
+# %% tags=["nbval-check-output"]
+diff_sm = max(abs(q_bar_sm - pooled_row["log_estimate"]), abs(np.sqrt(total_sm) - pooled_row["se"]))
+print(f"Largest difference, pooled log OR or pooled SE, smf.logit route vs helpers, below 1e-6: {diff_sm < 1e-6}")
+
+# %%
+print(f"Largest difference in this run: {diff_sm:.1e}")
+
+# %% [markdown]
+# The two routes agree to rounding error. Why then the fast route? Each `smf.logit` fit works row by row; the project's fitter works on counts of covariate patterns (notebook 06, section 3.1), and this notebook's MI analyses alone need 2 methods x M imputations x 9 models, notebook 09 hundreds more per replicate. Same numbers, far less time.
+#
 # ## Which margin? Referred population or borough residents
 #
 # Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`census.margin_from_census`).
@@ -387,7 +423,7 @@ fig = plots.compare_methods_plot(census_assessment if census_sensitivity else as
 fig
 
 # %% [markdown]
-# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (squares) and to the 2011 Census mix of the four boroughs' residents (second marker), with 95% CIs, and the full-data truth as black ticks. Log-scaled axis with a dashed line at 1.*
+# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (purple diamonds) and to the 2011 Census mix of the four boroughs' residents (orange downward triangles), with 95% CIs, and the full-data truth as black ticks behind the points. Log-scaled axis with a dashed line at 1. (On a real extract, with no truth, the figure shows the three methods of the first figures instead.)*
 #
 # Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the two printed shares are equal, the imputed records carry the average pathway, and the wrong margin distorts both stages without that pattern. Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
 #
@@ -396,7 +432,7 @@ fig
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: predict, then run: complete case under MCAR
 #
-# Suppose ethnicity were missing **completely at random**: the same 18.5% chance for every referral, whatever their stage, borough or group. Before running anything, predict: would the complete-case *assessment* odds ratios be close to the full-data truth? Would their CIs be wider or narrower than the full-data ones? Then build the same cohort with MCAR missingness, `data_mcar = pipeline.load_study_data(pipeline.synthetic_params(p), missing_mechanism="mcar")  # a synthetic world`, compare `pipeline.complete_case_estimates(data_mcar)` with `pipeline.truth_estimates(data_mcar)` at the assessment stage (`replication.methods_vs_truth`, `replication.accuracy_vs_truth`), and compare the two tables' `se` columns (a CI's width is proportional to its SE).
+# Suppose ethnicity were missing **completely at random**: the same 18.5% chance for every referral, whatever their stage, borough or group. Before running anything, predict: would the complete-case *assessment* odds ratios be close to the full-data truth? Would their CIs be wider or narrower than the full-data ones, and by roughly what factor (notebook 00, Exercise 2: SEs scale with 1/√n)? Then check, writing the code yourself with the tools of section "Three methods against the truth": build the same synthetic cohort with `missing_mechanism="mcar"` (a keyword override of `pipeline.load_study_data`; on a real extract start from `pipeline.synthetic_params(p)`, since only a synthetic world has a truth), put its complete-case and full-data assessment estimates side by side, summarise their distance as the accuracy table above does, and compare the two sets of standard errors.
 
 # %% tags=["solution"]
 data_mcar = pipeline.load_study_data(pipeline.synthetic_params(p), missing_mechanism="mcar")  # a synthetic world

@@ -43,6 +43,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 import helpers.notebook
 from helpers import plots, simulation, study
@@ -105,6 +106,18 @@ print("True odds ratios (treated among assessed, fully adjusted), vs White Briti
 print(np.exp(truth).to_string(float_format=lambda x: f"{x:.3f}"))
 
 # %% [markdown]
+# The same point as a picture. For each world, the records with missing ethnicity it adds to the same recorded referrals (counted among the assessed, who are the treatment model's rows), and the true odds ratio that results, beside the odds ratio of the recorded referrals alone (identical in every world, since the recorded part is):
+
+# %%
+estimands = simulation.estimand_by_mechanism(worlds, labels=simulation.MECHANISM_LABELS)
+fig = plots.estimand_plot(estimands)
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "09_estimand_by_mechanism.png"))
+fig
+
+# %% [markdown]
+# *Figure: estimand versus missingness mechanism, two panels with one row per group (vs White British). Left: bars, one per mechanism, for the expected number of assessed referrals with missing ethnicity each world adds per 100 assessed referrals with ethnicity recorded; under MCAR every group gets the same number, under MAR and MNAR the numbers differ between groups. Right: each world's true odds ratio of treatment among the assessed (coloured markers, one per mechanism) and, as a black tick, the odds ratio of the recorded referrals alone, the same in every world; log-scaled axis with a dashed line at 1. Where a world's marker sits off the black tick, the full population of that world has another odds ratio than its recorded part: that difference is what a missing-data method must recover, and it differs between worlds.*
+
+# %% [markdown]
 # ## M · Methods
 #
 # 1. **Complete case**: the model on the referrals with recorded ethnicity; Wald 95% CI.
@@ -112,7 +125,7 @@ print(np.exp(truth).to_string(float_format=lambda x: f"{x:.3f}"))
 # 3. **Weighted MI**: as 2, calibrated to the *expected* ethnic mix of all referrals under the mechanism. That is a population figure fixed before any data are drawn, like a census, rather than each replicate's own realised mix, which no analyst could know. It is the ideal margin: the simulation asks how weighted MI behaves when its margin is right.
 # 4. **Full data** (benchmark, not a real option): the model with every referral's true group. It shows how much of any apparent bias is Monte Carlo noise, and the best precision any method could reach.
 #
-# Each MI analysis inside the simulation uses `sim_imputations` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, fewer than the 20 of notebook 08). **Why 5: run time.** The cost of an MI analysis grows roughly in proportion to the number of imputations M, and with 20 the default study would not run within a minute, which a teaching notebook must. **The cost is in Monte Carlo terms.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times what infinitely many imputations would give: for example, with f = 0.2, 4% more at M = 5 against 1% more at M = 20. So each replicate's estimate is a little noisier, the empirical SE and the MCSE of bias a little larger, and slightly more replicates are needed for the same precision. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so the method's bias and coverage are not changed.
+# Each MI analysis inside the simulation uses `sim_imputations` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, fewer than the 20 of notebook 08). **Why 5: run time.** The cost of an MI analysis grows roughly in proportion to the number of imputations M, so with 20 the study's MI analyses would take about four times as long as with 5, for a teaching notebook that CI re-runs on every change (this run's time is printed under "Running the full study"). **The cost is in Monte Carlo terms.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times what infinitely many imputations would give: for example, with f = 0.2, 4% more at M = 5 against 1% more at M = 20. So each replicate's estimate is a little noisier, the empirical SE and the MCSE of bias a little larger, and slightly more replicates are needed for the same precision. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so the method's bias and coverage are not changed.
 #
 # ## P · Performance measures
 #
@@ -200,7 +213,10 @@ flags = flags.reindex(index=list(simulation.METHODS), columns=list(simulation.ME
 n_groups = len(study.GROUPS) - 1
 print(f"Groups (of {n_groups}) with |bias| > 2 MCSE, R = {sim['n_sims']} replicates")
 print(flags.astype(int).to_string())
-print(f"Chance alone: about {0.0455 * flags.size * n_groups:.1f} of these {flags.size * n_groups} comparisons")
+beyond_2_by_chance = 2 * norm.sf(2)  # P(|Z| > 2): an unbiased, normal estimate lands > 2 SEs from the truth
+print(f"Chance alone: about {beyond_2_by_chance * flags.size * n_groups:.1f} of these {flags.size * n_groups} "
+      f"comparisons ({beyond_2_by_chance:.4f}, the chance that a normal estimate lies more than 2 SEs from its "
+      "mean, times the number of comparisons)")
 for mech in flags.columns:
     bench = int(flags.loc["full_data", mech])
     worse = [m for m in simulation.DEFAULT_METHODS if flags.loc[m, mech] > bench]
@@ -210,7 +226,7 @@ for mech in flags.columns:
                          "no bias detectable at this R"))
 
 # %% [markdown]
-# The lines above are printed from the table, so they hold for whatever number of replicates this run used. Read them with two cautions. First, with many comparisons some exceed two MCSEs by chance (the expected number is printed), and all methods analyse the *same* cohorts, so a chance excursion of the full-data estimate for a group tends to show in the other methods too: a flag counts as evidence of bias only where a method is flagged clearly more often than the full-data benchmark. Second, a bias smaller than about two MCSEs of bias (see the MNAR table above) goes undetected at this R: "not flagged" is not "unbiased". Coverage, too, is known only to within several percentage points either way (the MCSE of a 95% coverage is printed above). The default number of replicates is chosen so that the notebook runs in about a minute in continuous integration. It demonstrates the machinery; it is not a study to base conclusions on.
+# The lines above are printed from the table, so they hold for whatever number of replicates this run used. Read them with two cautions. First, with many comparisons some exceed two MCSEs by chance (the expected number is printed), and all methods analyse the *same* cohorts, so a chance excursion of the full-data estimate for a group tends to show in the other methods too: a flag counts as evidence of bias only where a method is flagged clearly more often than the full-data benchmark. Second, a bias smaller than about two MCSEs of bias (see the MNAR table above) goes undetected at this R: "not flagged" is not "unbiased". Coverage, too, is known only to within several percentage points either way (the MCSE of a 95% coverage is printed above). The default number of replicates is small so that the notebook runs quickly in continuous integration (this run's time is printed in the next section). It demonstrates the machinery; it is not a study to base conclusions on.
 #
 # ## Running the full study
 #
@@ -227,7 +243,7 @@ per_replicate = run_seconds / sim["n_sims"]
 print(f"This run: {run_seconds:.0f} s for {sim['n_sims']} replicates, {per_replicate:.2f} s per replicate "
       f"(3 mechanisms x {len(simulation.METHODS)} methods)")
 print(f"500 replicates: about {per_replicate * 500:.0f} s = {per_replicate * 500 / 60:.0f} minutes on this machine "
-      f"(plus about a minute for the rest of the notebook)")
+      "(plus the rest of the notebook, which does not grow with the number of replicates)")
 
 # %% [markdown]
 # The executed notebook and the tables `09_simulation_estimates.csv` and `09_simulation_performance.csv` land in the run's output folder. To study another stage or model, call `simulation.run_simulation(stage="assessment")`, `stage="all"` or `model="unadjusted"`; referral source gives one row per outcome level.
@@ -251,13 +267,7 @@ print(mcar_cc.assign(bias_in_mcse=mcar_cc["bias"] / mcar_cc["bias_mcse"])
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: change the stage and predict
 #
-# Notebook 08 found the **assessment** stage much more sensitive to missing ethnicity than the treatment stage. Predict: under MNAR, which method will have the largest bias at the assessment stage, and will weighted MI's coverage stay near 95%? Then run a small simulation for the assessment stage, MNAR only, with a few replicates, and compare:
-#
-# ```python
-# assess = simulation.run_simulation(n_sims=8, n_referrals=sim["n_referrals"], seed=sim["seed"], mechanisms=("mnar",),
-#                                    n_imputations=sim_imputations, stage="assessment")
-# print(simulation.overview(simulation.summarise(assess)))
-# ```
+# Notebook 08 found the **assessment** stage much more sensitive to missing ethnicity than the treatment stage. Predict: under MNAR, which method will have the largest bias at the assessment stage, and will weighted MI's coverage stay near 95%? Then check, writing the code yourself: run a small simulation (8 replicates is enough to see a large bias) for the **assessment** stage under **MNAR only**, with the same cohort size, seed, missing share, targets and number of imputations as the study above (the cell under "Running the study" shows every argument; the paragraph after "Running the full study" says how to change the stage), summarise it as the study above is summarised, and print the MCSE of a 95% coverage at your number of replicates. How far can you trust the coverage you see?
 
 # %% tags=["solution"]
 assess = simulation.run_simulation(

@@ -102,7 +102,7 @@ for borough in ["Bromley"]:
 # The numerator is the number of referrals **with recorded ethnicity** from each borough over the whole study
 # period (2013-2016, four years; `period_years=4` would give an annual rate). Referral counts are counts of
 # people from NHS records, so, like every publishable count table in this project, they pass through
-# `helpers.tables.disclose` (counts 1-7 suppressed, others rounded to 5) and **every rate and ratio is computed from
+# `helpers.disclosure.disclose` (counts 1-7 suppressed, others rounded to 5) and **every rate and ratio is computed from
 # the disclosed counts**: a rate next to an exact resident count would otherwise give the exact referral count
 # back. The rate ratio compares each group with White British in the same borough; its approximate 95% CI
 # assumes Poisson counts and fixed census denominators (SE of the log ratio = √(1/a + 1/b)).
@@ -218,9 +218,11 @@ print(f"Means: over 2013-2016, the four boroughs' services received {row.rate_ra
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Extend the calculation to treatment
-# `population.referral_rates` takes `count="treated"` to count only referrals that reached treatment. Compute
-# people treated per 1,000 residents for both boroughs together. Before running it, predict: will the rate ratios
-# for treatment be further from 1 or closer to 1 than those for referral, and why?
+# Before computing anything, predict: will the rate ratios for people **treated** per 1,000 residents be further
+# from 1 or closer to 1 than those for referrals, and why (think of the pathway as a chain of steps, notebook 01)?
+# Then compute them yourself for the four boroughs together, the way section 3 computes the referral rates; the
+# function can count only the referrals that reached treatment (read `help(population.referral_rates)` to find
+# how). Put the two pooled rate ratios side by side for each group.
 
 # %% tags=["solution"]
 treated_rates = population.referral_rates(frame, census, count="treated", disclose=True,

@@ -261,10 +261,10 @@ print(f"Splitting in the other order gives {bc_other.lost_at_assessment:.0f} + {
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Change the adjustment, predict first
 # The adjusted gaps above use the fully adjusted models (`adjusted_full`). Predict whether the shortfalls will be
-# larger or smaller with `adjusted_age_gender_year` (no borough), then compute them with
-# `reporting.pathway_gaps(frame, method="predicted", model="adjusted_age_gender_year")` and compare its
-# `treated_shortfall` column with the one from `adjusted_full` above. What would a large difference
-# tell you?
+# larger or smaller with the age-gender-year models (no borough), and for which groups (notebook 02's borough mixes
+# and Table 4's columns are your evidence). Then compute the adjusted gaps again yourself with that model instead
+# (the cell that computed `adjusted` shows how) and put the two `treated_shortfall` columns side by side. What would
+# a large difference tell a **commissioner** deciding where to act?
 
 # %% tags=["solution"]
 no_borough = reporting.pathway_gaps(frame, method="predicted", model="adjusted_age_gender_year")

@@ -48,7 +48,17 @@ def assert_student_shape(source_nb: nbformat.NotebookNode, student: nbformat.Not
     assert sum("parameters" in E.tags(c) for c in student.cells) == sum(
         "parameters" in E.tags(c) for c in source_nb.cells
     )
-    for cell in student.cells:
+    # teaching cells keep the worked run's outputs; answer cells are empty (one student note is inserted)
+    teaching = [c for c in student.cells if E.ANSWER_TAG not in E.tags(c) and "student-note" not in E.tags(c)]
+    source_teaching = [c for c in source_nb.cells if E.SOLUTION_TAG not in E.tags(c)]
+    assert len(teaching) == len(source_teaching)
+    for cell, src in zip(teaching, source_teaching):
+        assert cell.cell_type == src.cell_type
+        if "parameters" not in E.tags(src):  # the parameters cell's output_dir climbs one folder more
+            assert cell.source == src.source
+        if cell.cell_type == "code":
+            assert cell.outputs == src.outputs
+    for cell in answers:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
     assert "papermill" not in student.metadata
@@ -103,6 +113,17 @@ def test_fixture_student_version(fixture_notebook: Path, tmp_path: Path) -> None
                    resources={"metadata": {"path": str(out_dir)}}).execute()
     outputs = "".join(o.get("text", "") for c in student.cells if c.cell_type == "code" for o in c.outputs)
     assert "20" in outputs  # the cell after exercise 1 ran
+
+
+def test_student_version_carries_teaching_outputs_not_solution_outputs(fixture_notebook: Path, tmp_path: Path) -> None:
+    """Read before running: the teaching cells show the worked run's outputs; nothing a solution printed survives."""
+    (student_file,) = E.build_exercises([fixture_notebook], tmp_path / "exercises")
+    student = nbformat.read(student_file, as_version=4)
+    after = next(c for c in student.cells if c.cell_type == "code" and c.source.startswith("after = "))
+    assert [o.get("text") for o in after.outputs] == ["20\n"]  # shown without running anything
+    printed = [o.get("text", "") for c in student.cells if c.cell_type == "code" for o in c.outputs]
+    assert "42\n" not in printed  # the solution's printed output is gone with its cell
+    assert any("outputs of the worked notebook" in c.source for c in student.cells if "student-note" in E.tags(c))
 
 
 def test_solution_must_follow_an_exercise(tmp_path: Path, write_notebook) -> None:
@@ -173,3 +194,30 @@ def test_student_versions_write_to_the_project_outputs_folder():
     student = make_student_version(src)
     params = [c for c in student.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and 'output_dir = "../../outputs"' in params[0].source
+
+
+def exercise_prompts_and_solution_code(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """(exercise prompt, the code of the solution cells that follow it), per exercise."""
+    pairs: list[tuple[str, str]] = []
+    for cell in nb.cells:
+        if E.EXERCISE_TAG in E.tags(cell):
+            pairs.append((cell.source, ""))
+        elif E.SOLUTION_TAG in E.tags(cell) and cell.cell_type == "code" and pairs:
+            prompt, code = pairs[-1]
+            pairs[-1] = (prompt, code + "\n" + cell.source)
+    return pairs
+
+
+@pytest.mark.parametrize("source", numbered_notebooks(), ids=lambda p: p.stem)
+def test_exercise_prompts_do_not_hand_over_the_solution_code(source: Path) -> None:
+    """A student writes the code: no line of a worked solution (beyond a short name) is printed in its prompt."""
+    nb = nbformat.read(source, as_version=4)
+    pairs = exercise_prompts_and_solution_code(nb)
+    assert len(pairs) >= 2, f"{source.name}: fewer than two exercises"
+    for prompt, code in pairs:
+        title = prompt.splitlines()[0]
+        assert "```" not in prompt, f"{source.name} {title}: a code block in the prompt"
+        for line in code.splitlines():
+            line = line.split("#")[0].strip()
+            if len(line) >= 25:
+                assert line not in prompt, f"{source.name} {title}: the prompt contains the solution line {line!r}"

@@ -326,6 +326,42 @@ def test_mar_mi_has_unit_weights():
     assert marg.analysis == "weighted_mi" and not np.allclose(marg.weights, 1)
 
 
+def test_the_unweighted_imputation_model_is_fitted_once_and_is_the_model_refitted(monkeypatch):
+    """MAR MI uses, and weighted MI takes its conditional weights from, the unweighted model the estimability
+    check fitted last: one unweighted fit each, and it is the fit an independent call gives."""
+    from helpers import imputation as I
+
+    full, inc = synthetic_frame(4_000, np.random.default_rng(14))
+    shares = margin_from_truth(full["ethnicity"]).to_numpy()
+    z, names = I.z_design(inc)
+    codes = pd.Categorical(inc["ethnicity"], categories=study.GROUPS).codes.astype(np.int64)
+    k = len(study.GROUPS)
+    calls = []
+    real_fit = I.fit_imputation_model
+
+    def counting(x, counts, weights=None, **kwargs):
+        calls.append(weights is None)
+        return real_fit(x, counts, weights=weights, **kwargs)
+
+    monkeypatch.setattr(I, "fit_imputation_model", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fitting.ModelFitWarning)
+        mar = I.impute_codes(z, codes, k, 2, np.random.default_rng(1), weights=None, names=names,
+                             categories=study.GROUPS)
+        assert calls == [True] and mar.n_dropped == 0
+        wmi = I.impute_codes(z, codes, k, 2, np.random.default_rng(1), pop_shares=shares, names=names,
+                             categories=study.GROUPS)
+        assert calls == [True, True, False]  # unweighted (kept for the weights), then weighted
+        first, inverse = I._pattern_index(z)
+        counts = np.zeros((first.size, k))
+        np.add.at(counts, (inverse[codes >= 0], codes[codes >= 0]), 1.0)
+        rows = counts.sum(axis=1) > 0
+        again = real_fit(z[first][rows], counts[rows], weights=None, robust=False, names=names,
+                         categories=study.GROUPS)
+    np.testing.assert_array_equal(np.asarray(mar.fit.params), np.asarray(again.params))
+    np.testing.assert_array_equal(np.asarray(wmi.mar_fit.params), np.asarray(again.params))
+
+
 def test_impossible_margin_in_engine_reports_warning():
     full, inc = synthetic_frame(4_000, np.random.default_rng(13))
     margin = margin_from_truth(full["ethnicity"])

@@ -227,3 +227,65 @@ def test_pathway_diagram_names_every_step_and_source() -> None:
     for word in ["Referred", "Assessed", "Treated", "Not assessed", "among the assessed", study.REFERENCE_GROUP,
                  *study.SOURCES]:
         assert word in text, word
+
+
+def test_compare_methods_plot_other_methods_get_their_own_markers_and_colours():
+    """One method under two margins (notebook 08's census figure): two distinct, named markers, no yellow."""
+    base = tidy_estimates()
+    base = base[base["model"] == "unadjusted"]
+    est = pd.concat([base.assign(analysis="weighted MI, referred margin"),
+                     base.assign(analysis="weighted MI, census margin", estimate=base["estimate"] * 0.9)])
+    fig = P.compare_methods_plot(est, truth=base.set_index("ethnicity")["estimate"])
+    ax = fig.axes[0]
+    containers = errorbars(ax)
+    markers = [c.lines[0].get_marker() for c in containers]
+    colours = [to_rgb(c.lines[0].get_color()) for c in containers]
+    assert markers == list(P.FALLBACK_MARKERS[:2])
+    assert len(set(colours)) == 2 and to_rgb(P.OKABE_ITO["yellow"]) not in colours
+    # the truth is drawn behind the points, so a point on the truth stays visible
+    truth = next(line for line in ax.get_lines() if line.get_gid() == "truth")
+    assert all(c.lines[0].get_zorder() > truth.get_zorder() for c in containers)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"weighted MI, referred margin", "weighted MI, census margin", "True value"} == set(labels)
+
+
+def test_tilt_plot_reweights_and_rescales_the_base_mix():
+    effect = pd.Series([0.0, 0.3, -0.25], index=["A", "B", "C"])
+    base = pd.Series([0.5, 0.3, 0.2], index=effect.index)
+    fig = P.tilt_plot(effect, base, 2.0, "Black African")
+    weights = [b.get_height() for b in fig.axes[1].patches]
+    np.testing.assert_allclose(weights, np.exp(2.0 * effect.to_numpy()))
+    shares = {b.get_gid(): [] for b in fig.axes[2].patches}
+    for b in fig.axes[2].patches:
+        shares[b.get_gid()].append(b.get_height())
+    expected = base * np.exp(2.0 * effect)
+    np.testing.assert_allclose(shares["tilted"], 100 * expected / expected.sum())
+    np.testing.assert_allclose(shares["base"], 100 * base.to_numpy())
+    assert sum(shares["tilted"]) == pytest.approx(100)
+    assert "+2.00" in fig.axes[1].get_title()
+    # tilt 0 leaves the mix as it is
+    flat = P.tilt_plot(effect, base, 0.0, "Asian")
+    np.testing.assert_allclose([b.get_height() for b in flat.axes[1].patches], 1.0)
+    with pytest.raises(ValueError, match="same levels"):
+        P.tilt_plot(effect, base.iloc[::-1], 1.0, "Asian")
+
+
+def test_estimand_plot_draws_each_world_and_the_recorded_or():
+    rows = []
+    for k, mech in enumerate(["MCAR", "MAR", "MNAR"]):
+        for i, g in enumerate(NON_REF):
+            rows.append(dict(mechanism=mech, ethnicity=g, missing_per_100_recorded=10.0 + k + i,
+                             truth_or=0.7 + 0.02 * i - 0.01 * k, recorded_or=0.7 + 0.02 * i))
+    frame = pd.DataFrame(rows)
+    fig = P.estimand_plot(frame)
+    left, right = fig.axes
+    bars = {gid: [b.get_width() for b in left.patches if b.get_gid() == gid] for gid in
+            {b.get_gid() for b in left.patches}}
+    assert set(bars) == {"added:MCAR", "added:MAR", "added:MNAR"}
+    np.testing.assert_allclose(bars["added:MNAR"], frame.loc[frame["mechanism"] == "MNAR", "missing_per_100_recorded"])
+    lines = {line.get_gid(): line for line in right.get_lines()}
+    np.testing.assert_allclose(lines["truth:MNAR"].get_xdata(), frame.loc[frame["mechanism"] == "MNAR", "truth_or"])
+    np.testing.assert_allclose(lines["recorded"].get_xdata(), frame.loc[frame["mechanism"] == "MCAR", "recorded_or"])
+    assert len({lines[f"truth:{m}"].get_marker() for m in ["MCAR", "MAR", "MNAR"]}) == 3
+    lo, hi = right.get_xlim()
+    assert lo < frame["truth_or"].min() and hi > frame["truth_or"].max() and hi - lo < 0.5  # zoomed on the values

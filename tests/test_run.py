@@ -141,7 +141,8 @@ def test_small_run_writes_complete_disclosure_controlled_tables(small_run) -> No
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_failing_notebook(tmp_path: Path, write_notebook) -> None:
+@pytest.mark.parametrize("route", [[], ["--sequential", "--no-cache"]], ids=["parallel", "sequential"])
+def test_failing_notebook(tmp_path: Path, write_notebook, route: list[str]) -> None:
     nbdir = tmp_path / "nbs"
     params_cell = ("code", "n_referrals = 85800\noutput_dir = '../outputs'", ["parameters"])
     write_notebook(nbdir / "00_fine.ipynb", [("markdown", "# Fine", []), params_cell,
@@ -154,7 +155,7 @@ def test_failing_notebook(tmp_path: Path, write_notebook) -> None:
     (out / "html" / "index.html").write_text("stale success", encoding="utf-8")
     (out / R.OWNER_MARKER).write_text("an earlier run\n", encoding="utf-8")  # the folder an earlier run made
 
-    result = run_cli(["--notebooks", str(nbdir), "--out", str(out), "-p", "n_referrals=5000"])
+    result = run_cli(["--notebooks", str(nbdir), "--out", str(out), "-p", "n_referrals=5000", "--jobs", "2", *route])
 
     assert result.returncode == R.EXIT_NOTEBOOK_FAILED
     assert "01_broken" in result.stderr
@@ -167,6 +168,43 @@ def test_failing_notebook(tmp_path: Path, write_notebook) -> None:
     assert [n["status"] for n in record["notebooks"]] == ["ok", "failed"]
     assert (out / "notebooks" / "00_fine.ipynb").exists()
     assert not (out / "notebooks" / "02_never.ipynb").exists()
+
+
+def test_parallel_run_interrupted_stops_every_running_notebook(tmp_path: Path, write_notebook) -> None:
+    """SIGTERM while two notebooks run side by side: both stopped and recorded, the run says what ran."""
+    import signal
+    import subprocess
+
+    from conftest import subprocess_env
+
+    nbdir = tmp_path / "nbs"
+    for name in ("00_slow", "01_slower"):
+        write_notebook(nbdir / f"{name}.ipynb", [("markdown", "# Slow", []),
+                                                 ("code", "output_dir = '../outputs'", ["parameters"]),
+                                                 ("code", "import time\ntime.sleep(120)", [])])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "--notebooks", str(nbdir), "--out", str(out),
+                             "--no-html", "--jobs", "2"], cwd=PROJECT_ROOT, env=subprocess_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "01_slower ..." not in seen:  # both have started
+        char = proc.stdout.read(1)
+        assert char, f"the run ended early: {proc.stderr.read()}"
+        seen += char
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == R.EXIT_INTERRUPTED, err
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "interrupted"
+    assert record["error"] == {"signal": "SIGTERM", "during": "00_slow, 01_slower"}
+    assert [(n["name"], n["status"]) for n in record["notebooks"]] == [("00_slow", "interrupted"),
+                                                                      ("01_slower", "interrupted")]
+
+
+def test_jobs_must_be_positive(tmp_path: Path) -> None:
+    result = run_cli(["--jobs", "0", "--out", str(tmp_path / "out")])
+    assert result.returncode == R.EXIT_BAD_USAGE
+    assert "--jobs 0" in result.stderr and "No notebook was run" in result.stderr
 
 
 def test_help_lists_parameters() -> None:

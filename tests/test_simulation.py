@@ -60,6 +60,25 @@ def test_replicates_do_not_depend_on_what_else_is_run(small_run: pd.DataFrame) -
     pd.testing.assert_frame_equal(one.reset_index(drop=True), ref, check_exact=False, rtol=1e-12)
 
 
+def test_mar_and_weighted_mi_fit_their_common_unweighted_model_once(monkeypatch) -> None:
+    """Per cohort: one unweighted imputation model for both MI methods, one weighted (the numbers are those
+    of each method run alone: test_replicates_do_not_depend_on_what_else_is_run)."""
+    from helpers import imputation
+
+    calls = []
+    real_fit = imputation.fit_imputation_model
+
+    def counting(x, counts, weights=None, **kwargs):
+        calls.append("unweighted" if weights is None else "weighted")
+        return real_fit(x, counts, weights=weights, **kwargs)
+
+    monkeypatch.setattr(imputation, "fit_imputation_model", counting)
+    out = S.run_simulation(n_sims=1, n_referrals=20_000, mechanisms=("mcar",), methods=("mar_mi", "weighted_mi"),
+                           n_imputations=2, seed=5)
+    assert (out["imputation_terms_dropped"] == 0).all()  # the premise: no term dropped, so one round each
+    assert calls == ["unweighted", "weighted"]
+
+
 def test_cells_route_matches_generate_and_prepare() -> None:
     """Building the frame from the drawn counts gives the same complete-case and full-data estimates as
     cohort.generate(outcome_mode='random') + prepare with the same seed (same counts, same fits)."""
@@ -254,3 +273,24 @@ def test_planted_coverage_random() -> None:
     assert out["seed"].tolist() == [11, 12]
     assert (out["planted"] == 7).all()
     assert ((out["inside"] >= 0) & (out["inside"] <= out["planted"])).all()
+
+
+def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:
+    """09's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
+    worlds = {m: S.make_world(m, n_referrals=20_000) for m in S.MECHANISMS}
+    est = S.estimand_by_mechanism(worlds, labels=S.MECHANISM_LABELS)
+    assert list(est.columns) == ["mechanism", "ethnicity", "missing_per_100_recorded", "truth_or", "recorded_or"]
+    assert len(est) == len(S.MECHANISMS) * (len(study.GROUPS) - 1)
+    wide = est.pivot(index="ethnicity", columns="mechanism")
+    # the recorded referrals are the same in every world, so their odds ratio is too
+    rec = wide["recorded_or"]
+    assert np.allclose(rec.to_numpy(), rec.iloc[:, [0]].to_numpy(), atol=1e-9)
+    # MCAR adds a scaled copy: the same number per 100 recorded in every group, and the truth is unchanged
+    assert np.ptp(wide[("missing_per_100_recorded", "MCAR")]) < 1e-9
+    np.testing.assert_allclose(wide[("truth_or", "MCAR")], rec["MCAR"], atol=1e-6)
+    # MNAR adds a different slice of each group: a different number per group and another true OR
+    assert np.ptp(wide[("missing_per_100_recorded", "MNAR")]) > 1.0
+    assert (wide[("truth_or", "MNAR")] - rec["MNAR"]).abs().max() > 0.005
+    # the true ORs are exactly what the worlds' own truth tables say
+    mnar_truth = worlds["mnar"].truth.set_index("ethnicity")["truth"]
+    np.testing.assert_allclose(wide[("truth_or", "MNAR")], np.exp(mnar_truth.reindex(wide.index)), atol=1e-12)

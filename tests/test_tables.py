@@ -115,6 +115,8 @@ def test_table1_tableone_runs(small_frame):
     t1 = T.table1_tableone(small_frame)
     text = t1.tableone.to_string()
     assert T.TABLEONE_MISSING_GROUP in text and "White British" in text
+    # no empty tableone "Missing" column beside "Missing ethnicity": every variable shown is complete
+    assert "Missing" not in set(t1.tableone.columns.get_level_values(-1))
 
 
 def test_table1_tableone_treated_among_assessed(small_frame):
