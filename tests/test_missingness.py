@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import codes, cohort, imputation, missingness, pipeline, study, tables, targets
+from helpers import codes, cohort, imputation, missingness, pipeline, replication, study, targets
 from helpers.calibrate import load_solved
 
 TARGETS = targets.load_targets(study.PUBLISHED_DIR / "cohort_targets.csv")
@@ -27,7 +27,7 @@ def weighted_vs_paper(default_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", imputation.MarginWarning)
         est = pipeline.mi_estimates(default_data, weighted=True)
-    cmp = tables.published_vs_ours(est, pipeline.published_table4())
+    cmp = replication.published_vs_ours(est, pipeline.published_table4())
     return cmp[cmp.analysis == "weighted_mi"]
 
 
@@ -66,7 +66,7 @@ def test_weighted_mi_on_the_default_cohort_reproduces_the_printed_column(weighte
 
 
 def test_complete_case_half_is_unchanged(default_data):
-    cmp = tables.published_vs_ours(pipeline.complete_case_estimates(default_data), pipeline.published_table4())
+    cmp = replication.published_vs_ours(pipeline.complete_case_estimates(default_data), pipeline.published_table4())
     cc = cmp[cmp.analysis == "complete_case"]
     assert cc.rounds_to_printed.all() and (cc.ours_pct.round(1) == cc.paper_pct).all()
 
