@@ -97,6 +97,19 @@ def disclose(
     A copy with count and total columns as nullable ``Int64``: rounded values, ``pd.NA`` where suppressed.
     ``result.attrs["disclosure"]`` records the parameters and the suppressed cells (primary and secondary).
     """
+    count_columns, threshold, base = _check_arguments(table, count_columns, threshold, base, total_row, total_col)
+    inner_rows = [r for r in table.index if not (total_row is not None and r == total_row)]
+    raw = _validate_counts(table, count_columns, inner_rows)
+    has_tr, has_tc = total_row is not None, total_col is not None
+    true, shown = _grid(raw, base, has_tr, has_tc)
+    primary = _primary_suppression(raw, true, shown, threshold, has_tr, has_tc)
+    supp = _secondary_suppression(primary, true, has_tr, has_tc)
+    return _output(table, count_columns, inner_rows, shown, primary, supp, threshold, base, total_row, total_col)
+
+
+def _check_arguments(table: pd.DataFrame, count_columns: Sequence | None, threshold, base, total_row,
+                     total_col) -> tuple[list, int, int]:
+    """The count columns (default: every numeric, non-boolean column but the total), threshold and base, checked."""
     if int(threshold) != threshold or threshold < 0:
         raise ValueError(f"threshold must be a whole number >= 0, got {threshold!r}")
     if int(base) != base or base < 1:
@@ -120,13 +133,12 @@ def disclose(
             raise ValueError(f"count columns not in the table: {missing}")
     if not count_columns:
         raise ValueError("no count columns to disclose")
+    return count_columns, threshold, base
 
-    inner_rows = [r for r in table.index if not (total_row is not None and r == total_row)]
-    raw = _validate_counts(table, count_columns, inner_rows)
+
+def _grid(raw: np.ndarray, base: int, has_tr: bool, has_tc: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Full grid: inner cells, then a total column and/or total row (true and rounded-recomputed values)."""
     n_r, n_c = raw.shape
-    has_tc, has_tr = total_col is not None, total_row is not None
-
-    # Full grid: inner cells, then a total column and/or total row (true and rounded-recomputed values).
     rows_full = n_r + int(has_tr)
     cols_full = n_c + int(has_tc)
     true = np.zeros((rows_full, cols_full), dtype=np.int64)
@@ -142,16 +154,27 @@ def disclose(
     if has_tc and has_tr:
         true[n_r, n_c] = raw.sum()
         shown[n_r, n_c] = shown[:n_r, :n_c].sum()
+    return true, shown
 
+
+def _primary_suppression(raw: np.ndarray, true: np.ndarray, shown: np.ndarray, threshold: int, has_tr: bool,
+                         has_tc: bool) -> np.ndarray:
+    """Cells 1..threshold; a total is suppressed if its true value or its recomputed value is small."""
+    n_r, n_c = raw.shape
     primary = is_small(true, threshold)
     primary[:n_r, :n_c] = is_small(raw, threshold)
-    # A total is suppressed if its true value or its recomputed value is small.
     total_mask = np.zeros_like(primary)
     if has_tc:
         total_mask[:, n_c] = True
     if has_tr:
         total_mask[n_r, :] = True
     primary |= total_mask & is_small(shown, threshold)
+    return primary
+
+
+def _secondary_suppression(primary: np.ndarray, true: np.ndarray, has_tr: bool, has_tc: bool) -> np.ndarray:
+    """Primary plus secondary suppression: no line with a total keeps a lone suppressed cell."""
+    rows_full, cols_full = true.shape
     supp = primary.copy()
 
     # Lines with a total: (cells in the line, position of its total within the line).
@@ -195,7 +218,14 @@ def disclose(
             if not supp[target]:
                 supp[target] = True
                 changed = True
+    return supp
 
+
+def _output(table: pd.DataFrame, count_columns: list, inner_rows: list, shown: np.ndarray, primary: np.ndarray,
+            supp: np.ndarray, threshold: int, base: int, total_row, total_col) -> pd.DataFrame:
+    """The disclosed copy of ``table`` (``Int64``, ``pd.NA`` where suppressed) with ``attrs["disclosure"]``."""
+    rows_full, cols_full = shown.shape
+    has_tr, has_tc = total_row is not None, total_col is not None
     out = table.copy()
     col_labels = list(count_columns) + ([total_col] if has_tc else [])
     if has_tr and total_row not in out.index:
@@ -226,7 +256,6 @@ def disclose(
         "secondary": secondary_cells,
     }
     return out
-
 
 
 def smallest_shown_count(threshold: int = 7, base: int = 5) -> int:

@@ -540,9 +540,3 @@ def impute_ethnicity(frame: pd.DataFrame, margin: pd.Series | None, m: int, rng:
         analysis=res.method, method=weights or "none", m=m, n_missing=int(res.missing_rows.size),
         margin=margin, z_columns=list(z_columns), fit=res.fit, dropped_terms=list(res.dropped_terms),
     )
-
-
-def weighted_mi(frame: pd.DataFrame, margin: pd.Series, m: int, rng: np.random.Generator,
-                weights: str | None = "conditional") -> list[pd.Series]:
-    """The contract's short form: the M completed ethnicity columns of :func:`impute_ethnicity`."""
-    return impute_ethnicity(frame, margin, m, rng, weights=weights).completed

@@ -44,11 +44,11 @@ from helpers.fitting import (
 __all__ = [
     "StageFit",
     "ModelPlan",
-    "fit_stage_counts",
     "group_coefficients",
     "fit_stage",
     "fit_all",
     "predicted_probabilities",
+    "select",
     "TIDY_COLUMNS",
 ]
 
@@ -100,30 +100,49 @@ class StageFit:
     def tidy(self, analysis: str = "complete_case") -> pd.DataFrame:
         return pd.DataFrame(self._tidy_rows(analysis), columns=TIDY_COLUMNS)
 
-    def _tidy_rows(self, analysis: str) -> dict[str, list]:
-        """Columns of the tidy table as lists (vectorised: this runs for every imputed data set)."""
+    def outcome_indices(self) -> list[int]:
+        """Outcome columns that have ratios: 1 for a logit, 1..K-1 (vs the base) for a multinomial model."""
+        return [1] if self.kind == "logit" else list(range(1, len(self.counts.outcome_levels)))
+
+    def group_log_ratios(self, groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(outcome levels x ``groups``) log ORs / RRRs, their SEs and whether each is estimable.
+
+        A group absent from the design, or flagged not estimable by the fitter (sparse cell, separation), is NaN
+        with ``False``; the reference group is absent from the design, so it comes out NaN too.
+        """
         res = self.result
         names = res.names or []
         p = len(names)
-        levels = self.counts.outcome_levels
-        out_idx = [1] if self.kind == "logit" else list(range(1, len(levels)))
-        G = len(self.eth_levels)
         flat = res.flat_params
         se_all = np.sqrt(np.clip(np.diag(res.cov), 0, None))
         pos = {nm: j for j, nm in enumerate(names)}
-        col_of_group = np.array([pos.get(f"ethnicity[{g}]", -1) for g in self.eth_levels])
-        col_of_group[0] = -1
-        lg_parts, se_parts, ok_parts = [], [], []
+        col_of_group = np.array([pos.get(f"ethnicity[{g}]", -1) for g in groups], dtype=np.int64)
+        has = col_of_group >= 0
         bad = np.zeros(flat.size, dtype=bool)
         bad[list(res.not_estimable)] = True
-        for k in out_idx:
-            idx = (k - 1) * p + col_of_group
-            has = col_of_group >= 0
-            lg = np.where(has, flat[np.where(has, idx, 0)], np.nan)
-            se = np.where(has, se_all[np.where(has, idx, 0)], np.nan)
-            ok = has & ~bad[np.where(has, idx, 0)] & np.isfinite(lg) & np.isfinite(se) & (se > 0)
-            lg = np.where(ok, lg, np.nan)
-            se = np.where(ok, se, np.nan)
+        out_idx = self.outcome_indices()
+        lg_all = np.empty((len(out_idx), len(groups)))
+        se_all_k = np.empty_like(lg_all)
+        ok_all = np.empty(lg_all.shape, dtype=bool)
+        for i, k in enumerate(out_idx):
+            idx = np.where(has, (k - 1) * p + col_of_group, 0)
+            lg = np.where(has, flat[idx], np.nan)
+            se = np.where(has, se_all[idx], np.nan)
+            ok = has & ~bad[idx] & np.isfinite(lg) & np.isfinite(se) & (se > 0)
+            lg_all[i] = np.where(ok, lg, np.nan)
+            se_all_k[i] = np.where(ok, se, np.nan)
+            ok_all[i] = ok
+        return lg_all, se_all_k, ok_all
+
+    def _tidy_rows(self, analysis: str) -> dict[str, list]:
+        """Columns of the tidy table as lists (vectorised: this runs for every imputed data set)."""
+        levels = self.counts.outcome_levels
+        out_idx = self.outcome_indices()
+        G = len(self.eth_levels)
+        groups = [None, *self.eth_levels[1:]]  # the reference (first level) has no column of its own
+        lg_k, se_k, ok_k = self.group_log_ratios(groups)
+        lg_parts, se_parts, ok_parts = [], [], []
+        for lg, se, ok in zip(lg_k, se_k, ok_k):
             lg[0], ok[0] = 0.0, True  # reference row: OR 1, no interval
             lg_parts.append(lg)
             se_parts.append(se)
@@ -158,7 +177,7 @@ class ModelPlan:
     """The frame's covariates and outcomes coded once, so every stage x model refits in milliseconds.
 
     Completed data sets of a multiple imputation differ only in ethnicity: build the plan once from the
-    frame, then call :meth:`fit_all` (or :func:`fit_stage_counts`) with each imputed ethnicity column.
+    frame, then call :meth:`fit_all` (or :meth:`fit`) with each imputed ethnicity column.
     """
 
     def __init__(
@@ -275,40 +294,34 @@ class ModelPlan:
         return pd.DataFrame(cols, columns=TIDY_COLUMNS)
 
 
-def fit_stage_counts(
-    plan: ModelPlan, stage: str, model: str, ethnicity: pd.Series | np.ndarray | None = None
-) -> StageFit:
-    """Fast entry for the imputation module: refit one stage x model with an imputed ethnicity column."""
-    return plan.fit(stage, model, ethnicity)
-
-
 def group_coefficients(sf: StageFit) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Outcome levels and the (levels x non-reference groups) log ratios and SEs of one fitted stage x model.
 
-    A group absent from the design, or flagged not estimable by the fitter, gets NaN (as in the tidy tables,
-    whose reading this mirrors without building a DataFrame per imputation).
+    The numbers of the tidy table (:meth:`StageFit.group_log_ratios`) without building a DataFrame per
+    imputation (the simulation study's inner loop); NaN where not estimable.
     """
-    res = sf.result
-    names = list(res.names or [])
-    p = len(names)
-    flat = res.flat_params
-    se_all = np.sqrt(np.clip(np.diag(res.cov), 0, None))
-    bad = np.zeros(flat.size, dtype=bool)
-    bad[list(res.not_estimable)] = True
+    est, se, _ = sf.group_log_ratios(study.GROUPS[1:])
     levels = sf.counts.outcome_levels
-    out_idx = [1] if sf.kind == "logit" else list(range(1, len(levels)))
-    cols = np.array([names.index(f"ethnicity[{g}]") if f"ethnicity[{g}]" in names else -1
-                     for g in study.GROUPS[1:]])
-    has = cols >= 0
-    est = np.full((len(out_idx), cols.size), np.nan)
-    se = np.full_like(est, np.nan)
-    for i, k in enumerate(out_idx):
-        idx = (k - 1) * p + np.where(has, cols, 0)
-        ok = has & ~bad[idx] & np.isfinite(flat[idx]) & np.isfinite(se_all[idx]) & (se_all[idx] > 0)
-        est[i] = np.where(ok, flat[idx], np.nan)
-        se[i] = np.where(ok, se_all[idx], np.nan)
-    out_levels = [str(levels[k]) if sf.kind == "mnlogit" else "" for k in out_idx]
-    return out_levels, est, se
+    return [str(levels[k]) if sf.kind == "mnlogit" else "" for k in sf.outcome_indices()], est, se
+
+def select(table: pd.DataFrame, *, reference: bool = True, **where) -> pd.DataFrame:
+    """Rows of a tidy table whose columns equal the values given, e.g. ``select(est, stage="treatment",
+    model="adjusted_full")``; a list, tuple or set means any of its values; ``reference=False`` leaves the
+    reference group (White British) out. The one spelling of the filter the notebooks and reports need.
+    """
+    missing = [c for c in [*where, *([] if reference else ["ethnicity"])] if c not in table.columns]
+    if missing:
+        raise ValueError(f"select: no column {missing} in the table; its columns: {', '.join(map(str, table.columns))}")
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        values = table[column]
+        if isinstance(value, (list, tuple, set, frozenset)):
+            mask &= values.isin(list(value)).to_numpy()
+        else:
+            mask &= (values == value).to_numpy()
+    if not reference:
+        mask &= (table["ethnicity"].astype(str) != study.REFERENCE_GROUP).to_numpy()
+    return table[mask]
 
 
 def check_analysis(analysis: str) -> None:

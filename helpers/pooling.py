@@ -111,7 +111,6 @@ def rubin(q, u, df_com: float = np.inf, level: float = 0.95) -> RubinResult:
 
 
 KEY_COLUMNS = ["stage", "outcome_level", "model", "ethnicity"]
-POOLED_EXTRA = ["df", "fmi", "riv", "m"]
 
 
 def pool_tidy(tables: Sequence[pd.DataFrame], analysis: str, df_com: float = np.inf) -> pd.DataFrame:

@@ -127,7 +127,7 @@ def referral_rates(
     ``pooled``: add rows for all the boroughs together (``"Southwark + Lewisham"`` for the default pair;
     otherwise the names joined by " + "), a crude rate over the summed counts and residents.
     ``period_years``: divide rates by this many years (annual rates); the default is a rate over the whole
-    period the frame covers. ``disclose``: pass the referral counts through ``helpers.tables.disclose``
+    period the frame covers. ``disclose``: pass the referral counts through ``helpers.disclosure.disclose``
     (suppress 1..threshold, round to ``base``) and compute every rate and ratio from the disclosed counts;
     a suppressed count gives NaN.
 

@@ -1,7 +1,7 @@
 """What a notebook may show: one display rule for counts, so notebooks never branch on ``if real:``.
 
 On a **real extract** (``data_path`` set) every count a notebook shows passes through disclosure control
-(``helpers.tables.disclose``: 1-``suppress_threshold`` suppressed as "*", others rounded to
+(``helpers.disclosure.disclose``: 1-``suppress_threshold`` suppressed as "*", others rounded to
 ``rounding_base``, secondary suppression where a total is shown), and percentages are recomputed from the
 disclosed counts. On a **synthetic cohort** the same calls show the exact values: nothing there describes a
 real person, and exact values are what a student checks the arithmetic with. ``banner`` says which rule a

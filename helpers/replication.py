@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers import study
+from helpers import models, study
 from helpers.disclosure import is_small
 from helpers.tables import check_frame
 
@@ -177,8 +177,7 @@ def planted_vs_estimated(
             "source": planted["source"].astype(str).to_numpy(),
         }
     )
-    ours = estimates[(estimates["stage"] == stage) & (estimates["model"] == model)
-                     & (estimates["analysis"] == analysis)].copy()
+    ours = models.select(estimates, stage=stage, model=model, analysis=analysis).copy()
     ours["outcome_level"] = ours["outcome_level"].fillna("").astype(str)
     ours["ethnicity"] = ours["ethnicity"].astype(str)
     ours = ours[["outcome_level", "ethnicity", "estimate", "ci_low", "ci_high"]]
@@ -209,8 +208,7 @@ def check_directions(
     """
     check_frame(estimates, ["stage", "outcome_level", "model", "analysis", "ethnicity", "estimate", "ci_low",
                              "ci_high"])
-    ours = estimates[(estimates["stage"] == stage) & (estimates["model"] == model)
-                     & (estimates["analysis"] == analysis)]
+    ours = models.select(estimates, stage=stage, model=model, analysis=analysis)
     rows = []
     for key, direction in expected.items():
         if direction not in ("lower", "higher"):

@@ -4,7 +4,7 @@
   how many were assessed and treated, and how many fewer than at White British rates, split into those
   "lost" at assessment and those lost at treatment (the two parts add up to the whole shortfall).
 * :func:`replication_summary` counts how many of our estimates fall inside the paper's printed CIs and round
-  to the printed ORs (input: ``helpers.tables.published_vs_ours``).
+  to the printed ORs (input: ``helpers.replication.published_vs_ours``).
 * :func:`checklist` is the STROBE (von Elm et al. 2007) and RECORD (Benchimol et al. 2015) items mapped to
   where this project addresses each one; :func:`missing_references` lists referenced files that do not exist.
 """
@@ -159,7 +159,7 @@ def replication_summary(comparison: pd.DataFrame, reference: str = study.REFEREN
     """Per analysis: how many printed ORs (reference group left out) we compared, how many of ours lie
     inside the printed CI and round to the printed OR, and which groups missed (``group (model)``).
 
-    ``comparison``: ``helpers.tables.published_vs_ours`` output.
+    ``comparison``: ``helpers.replication.published_vs_ours`` output.
     """
     needed = {"analysis", "model", "ethnicity", "inside_paper_ci", "rounds_to_printed"}
     if not needed <= set(comparison.columns):
@@ -188,7 +188,6 @@ CHECKLIST_SOURCES = (
     "of studies Conducted using Observational Routinely-collected health Data (RECORD) statement. PLoS Med 2015."
 )
 
-NB = "notebooks/"
 # (guideline, item, topic, where (";"-separated project paths), how this project addresses it)
 _CHECKLIST: list[tuple[str, str, str, str, str]] = [
     ("STROBE", "1", "Title and abstract",

@@ -19,7 +19,7 @@ import pandas as pd
 
 from helpers import study
 from helpers.design import model_data, require_column
-from helpers.models import ModelPlan, check_analysis
+from helpers.models import ModelPlan, check_analysis, select
 
 # "C(ethnicity, Treatment(reference='White British'))[T.Black Caribbean]", "C(ethnicity)[T.Asian]" or
 # "ethnicity[T.Mixed]": the main-effect columns of the ethnicity factor in a patsy design.
@@ -121,9 +121,8 @@ def ci_agreement(estimates: pd.DataFrame, published: pd.DataFrame, analysis: str
     ``largest_gap``: the larger absolute difference of the two rounded limits from the printed ones.
     """
     keys = ["model", "ethnicity"]
-    ours = estimates[(estimates["stage"] == "treatment") & (estimates["analysis"] == analysis)
-                     & (estimates["ethnicity"].astype(str) != study.REFERENCE_GROUP)]
-    paper = published[(published["analysis"] == analysis) & (published["ethnicity"] != study.REFERENCE_GROUP)]
+    ours = select(estimates, stage="treatment", analysis=analysis, reference=False)
+    paper = select(published, analysis=analysis, reference=False)
     if paper.empty:
         raise ValueError(f"the published table has no rows for analysis {analysis!r}")
     ours = ours.assign(ethnicity=ours["ethnicity"].astype(str))[[*keys, "ci_low", "ci_high"]]

@@ -42,7 +42,7 @@ output_dir = "../outputs"
 import pandas as pd
 
 import helpers.notebook
-from helpers import pipeline, plots, publish, replication, study
+from helpers import models, pipeline, plots, publish, replication, study
 
 p = helpers.notebook.setup(globals())
 
@@ -194,7 +194,7 @@ wide = shown.pivot_table(index=["analysis", "ethnicity"], columns="model", value
 wide.rename(columns=study.MODEL_LABELS)
 
 # %% tags=["not-extract-counts", "nbval-check-output"]
-cc = table4[(table4["analysis"] == "complete_case") & (table4["model"] == "unadjusted")]
+cc = models.select(table4, analysis="complete_case", model="unadjusted")
 print(f"Table 4 rows: {len(table4)} ({table4['analysis'].nunique()} analyses x {table4['model'].nunique()} models "
       f"x {table4['ethnicity'].nunique()} groups)")
 print(f"Treated (complete case, sum of printed n): {int(cc['n'].sum()):,}")

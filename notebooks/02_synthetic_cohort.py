@@ -186,7 +186,7 @@ comparison.round({"ours_or": 3})
 # %% tags=["nbval-check-output"]
 print(f"inside the printed CI: {int(comparison['inside_paper_ci'].sum())} of {len(comparison)}")
 print(f"round to the printed OR: {int(comparison['rounds_to_printed'].sum())} of {len(comparison)}")
-full = ours[(ours["model"] == "adjusted_full") & (ours["ethnicity"] != study.REFERENCE_GROUP)]
+full = models.select(ours, model="adjusted_full", reference=False)
 for group, estimate in zip(full["ethnicity"], full["estimate"]):
     print(f"  fully adjusted OR, {group:<16}{estimate:.2f}")
 cis = teaching.ci_agreement(ours, pipeline.published_table4())

@@ -393,7 +393,7 @@ print(f"Directions that hold: {int(directions['direction_holds'].sum())}/{len(di
 # wrong.
 
 # %% tags=["solution"]
-asian = full[(full["ethnicity"] == "Asian") & (full["outcome_level"] == "Self")].iloc[0]
+asian = models.select(full, ethnicity="Asian", outcome_level="Self").iloc[0]
 p_wb = probs.loc["White British", "Self"]
 p_asian = probs.loc["Asian", "Self"]
 print(f"RRR {asian['estimate']:.2f}; predicted self-referral share: White British {p_wb:.1f}%, Asian {p_asian:.1f}%")

@@ -91,8 +91,7 @@ print(publish.exploratory(res.summary(), p, "the summary's header",
 
 # %%
 published = pipeline.published_table4()
-printed_full = (published[(published["analysis"] == "complete_case") & (published["model"] == "adjusted_full")]
-                .set_index("ethnicity"))
+printed_full = models.select(published, analysis="complete_case", model="adjusted_full").set_index("ethnicity")
 eth_terms = [t for t in res.params.index if t.startswith("C(ethnicity")]
 mine = pd.concat([np.exp(res.params).rename("OR"), np.exp(res.conf_int()).set_axis(["2.5%", "97.5%"], axis=1)],
                  axis=1).loc[eth_terms]
@@ -343,11 +342,11 @@ n_small = max(p["n_referrals"] // 4, 2_000)
 small = pipeline.load_study_data(p, n_referrals=n_small)
 small_est = pipeline.complete_case_estimates(small)
 small_cmp = replication.published_vs_ours(small_est, published)
-small_min = small_cmp[(small_cmp["analysis"] == "complete_case") & (small_cmp["ethnicity"] != study.REFERENCE_GROUP)]
+small_min = models.select(small_cmp, analysis="complete_case", reference=False)
 print(f"n = {p['n_referrals']:,} -> {n_small:,}")
 print(f"inside printed CI: {int(small_min['inside_paper_ci'].sum())}/{len(small_min)}; "
       f"rounds to printed: {int(small_min['rounds_to_printed'].sum())}/{len(small_min)}")
-trt = lambda e: e[(e["stage"] == "treatment") & (e["ethnicity"] != study.REFERENCE_GROUP)]
+trt = lambda e: models.select(e, stage="treatment", reference=False)
 width = lambda e: np.log(trt(e)["ci_high"] / trt(e)["ci_low"]).median()
 print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimates):.2f}; "
       f"expected sqrt({p['n_referrals']:,} / {n_small:,}) = {np.sqrt(p['n_referrals'] / n_small):.2f}")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from helpers import codes, study
+from helpers import codes, cohort, params, prepare, study, targets  # noqa: E402
 from helpers.cohort import DEFAULT_COHORT, DEFAULT_TRUTH, RAW_COLUMNS, generate
 from helpers.cohort import main as cohort_main
 from helpers.params import ParameterError
@@ -194,6 +194,44 @@ def test_calibrated_rounding_does_not_pile_up_in_small_cells(n, seed):
     by_stage = c.counts[c.counts.missing == 0].groupby(["group", "stage"]).agg(e=("expected", "sum"),
                                                                              r=("count", "sum"))
     assert (by_stage.r - by_stage.e).abs().max() < 2
+
+
+def test_csv_sha256_equals_written_file(tmp_path) -> None:
+    frame = pd.DataFrame({"a": ["x", "y"], "b": ["1", ""]})
+    path = tmp_path / "f.csv"
+    cohort.write_csv(frame, path)
+    assert cohort.csv_sha256(frame) == cohort.sha256(path)
+    assert cohort.csv_sha256(frame) != cohort.csv_sha256(frame.iloc[::-1])
+
+
+def test_expected_missing_share_by_mechanism() -> None:
+    by_group = cohort.expected_missing_share("group")
+    assert list(by_group.index) == study.GROUPS
+    assert list(by_group.columns) == ["mcar", "mar", "mnar"]
+    # MCAR: the same share everywhere, equal to the parameter
+    assert np.allclose(by_group["mcar"], params.DEFAULTS["missing_share"])
+    by_stage = cohort.expected_missing_share("stage")
+    assert np.allclose(by_stage["mcar"], params.DEFAULTS["missing_share"])
+    # MAR varies by stage; MNAR varies by group more than MAR does
+    assert by_stage["mar"].std() > 1e-3
+    assert by_group["mnar"].std() > by_group["mar"].std()
+    with pytest.raises(ValueError, match="by must be"):
+        cohort.expected_missing_share("borough")
+
+
+def test_missing_share_table_on_small_cohort() -> None:
+    gen = cohort.generate(n_referrals=3000, seed=5, missing_mechanism="mcar")
+    prep = prepare.prepare(gen.raw)
+    truth = prep.frame[["referral_id"]].merge(gen.truth.rename(columns={"PathwayID": "referral_id"}),
+                                              on="referral_id", how="left")
+    table = cohort.missing_share_table(prep.frame, truth)
+    assert list(table.index) == study.GROUPS
+    assert list(table.columns) == [*targets.STAGE_LEVELS, "All"]
+    overall = prep.frame["ethnicity"].isna().mean()
+    weights = truth["true_ethnic_group"].value_counts().reindex(study.GROUPS).to_numpy()
+    assert np.isclose(np.average(table["All"].to_numpy(), weights=weights), overall)
+    with pytest.raises(ValueError, match="same order"):
+        cohort.missing_share_table(prep.frame, truth.iloc[::-1])
 
 
 def test_both_writers_give_the_same_csv_bytes(tmp_path):

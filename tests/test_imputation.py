@@ -16,16 +16,13 @@ Run with ``-s`` to see the worked-example figures.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from helpers import fitting, models, pipeline, study
-from helpers.census import CensusWarning, margin_from_census
 from helpers.imputation import (
     ImputationModelWarning,
     MarginWarning,
@@ -44,75 +41,6 @@ K_SE = 4.0  # tolerance in pooled standard errors
 # ----------------------------------------------------------------------------------------------------------
 # Rubin's rules
 # ----------------------------------------------------------------------------------------------------------
-def test_rubin_by_hand_m3():
-    q = [1.0, 1.2, 0.8]
-    u = [0.04, 0.05, 0.03]
-    m = 3
-    qbar = (1.0 + 1.2 + 0.8) / 3  # 1.0
-    ubar = (0.04 + 0.05 + 0.03) / 3  # 0.04
-    b = ((1.0 - 1.0) ** 2 + (1.2 - 1.0) ** 2 + (0.8 - 1.0) ** 2) / (m - 1)  # (0 + 0.04 + 0.04) / 2 = 0.04
-    t = ubar + (1 + 1 / m) * b  # 0.04 + 4/3 * 0.04 = 0.09333...
-    lam = (1 + 1 / m) * b / t  # 0.05333 / 0.09333 = 4/7
-    r = (1 + 1 / m) * b / ubar  # 4/3
-    nu_old = (m - 1) / lam**2  # 2 / (16/49) = 6.125
-    assert math.isclose(lam, 4 / 7) and math.isclose(nu_old, 6.125) and math.isclose(r, 4 / 3)
-
-    res = rubin(q, u)  # df_com infinite: Rubin's df
-    assert res.m == 3
-    assert math.isclose(res.estimate, qbar)
-    assert math.isclose(res.within, ubar)
-    assert math.isclose(res.between, b)
-    assert math.isclose(res.total, t)
-    assert math.isclose(res.se, math.sqrt(t))  # 0.305505
-    assert math.isclose(res.lambda_, lam)
-    assert math.isclose(res.riv, r)
-    assert math.isclose(res.df, nu_old)
-    half = stats.t.ppf(0.975, 6.125) * math.sqrt(t)
-    assert math.isclose(res.ci_low, 1.0 - half) and math.isclose(res.ci_high, 1.0 + half)
-
-    # Barnard-Rubin with df_com = 10
-    nu_obs = (10 + 1) / (10 + 3) * 10 * (1 - 4 / 7)  # 11/13 * 10 * 3/7 = 330/91 = 3.6264
-    nu = nu_old * nu_obs / (nu_old + nu_obs)  # 6.125 * 3.6264 / 9.7514 = 2.2778
-    assert math.isclose(nu_obs, 330 / 91)
-    res10 = rubin(q, u, df_com=10)
-    assert math.isclose(res10.df, nu, rel_tol=1e-12)
-    assert math.isclose(res10.df, 2.27777, rel_tol=1e-4)
-    half10 = stats.t.ppf(0.975, nu) * math.sqrt(t)
-    assert math.isclose(res10.ci_high - res10.estimate, half10)
-    # the FMI as Stata reports it: (r + 2/(df + 3)) / (r + 1)
-    assert math.isclose(res10.fmi, (r + 2 / (nu + 3)) / (r + 1))
-
-
-def test_rubin_vectorised_matches_columns():
-    rng = np.random.default_rng(0)
-    q = rng.normal(size=(7, 4))
-    u = rng.uniform(0.01, 0.1, size=(7, 4))
-    both = rubin(q, u, df_com=50)
-    for j in range(4):
-        one = rubin(q[:, j], u[:, j], df_com=50)
-        for name in ("estimate", "se", "within", "between", "total", "df", "ci_low", "ci_high", "lambda_", "riv", "fmi"):
-            assert math.isclose(getattr(both, name)[j], getattr(one, name)), name
-
-
-def test_rubin_no_between_variance():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no division-by-zero RuntimeWarning
-        res = rubin([0.5, 0.5, 0.5, 0.5], [0.01, 0.02, 0.01, 0.02])
-        res_com = rubin(np.full((4, 2), 0.5), np.full((4, 2), 0.01), df_com=20)
-    assert res.between == 0 and res.lambda_ == 0 and res.riv == 0
-    assert math.isinf(res.df)
-    assert math.isclose(res.se, math.sqrt(0.015))
-    assert math.isclose(res.ci_high - 0.5, stats.norm.ppf(0.975) * math.sqrt(0.015))
-    # finite df_com: the Barnard-Rubin limit as lambda -> 0 (observed-data df), no NaN
-    assert np.allclose(res_com.df, 20 * 21 / 23)
-    assert np.all(np.isfinite(res_com.ci_low))
-
-
-def test_rubin_input_checks():
-    with pytest.raises(ValueError, match="at least 2"):
-        rubin([1.0], [0.1])
-    with pytest.raises(ValueError, match="shape"):
-        rubin([1.0, 2.0], [0.1, 0.1, 0.1])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -369,34 +297,6 @@ def test_iapt_weighted_mi_closer_to_truth_than_complete_case(iapt):
     assert err["weighted_mi"] < err["mar_mi"]
 
 
-def test_mi_estimates_table(iapt):
-    wmi, mar, truth = iapt["wmi"], iapt["mar"], iapt["truth"]
-    assert set(models.TIDY_COLUMNS) <= set(wmi.columns)
-    assert {"df", "fmi", "riv", "m"} <= set(wmi.columns)
-    assert (wmi["analysis"] == "weighted_mi").all() and (mar["analysis"] == "mar_mi").all()
-    ref = wmi["ethnicity"] == study.REFERENCE_GROUP
-    assert (wmi.loc[ref, "estimate"] == 1.0).all() and wmi.loc[ref, "ci_low"].isna().all()
-    other = wmi.loc[~ref]
-    assert (other["ci_low"] < other["estimate"]).all() and (other["estimate"] < other["ci_high"]).all()
-    assert ((other["fmi"] > 0) & (other["fmi"] < 1)).all()
-    # n: average completed-data n per group; over groups it adds up to the stage population
-    per_model = wmi[wmi["outcome_level"].isin(["", "Self"])].groupby(["stage", "model"])["n"].sum()
-    assert np.allclose(per_model.loc["assessment"], len(iapt["inc"]))
-    assert np.allclose(per_model.loc["treatment"], iapt["inc"]["assessed"].sum())
-    assert wmi[KEYS := ["stage", "outcome_level", "model", "ethnicity"]].equals(truth[KEYS])
-
-
-def test_mi_estimates_custom_fit_matches_plan():
-    rng = np.random.default_rng(5)
-    full, inc = synthetic_frame(5_000, rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fitting.ModelFitWarning)
-        res = impute_ethnicity(inc, margin_from_truth(full["ethnicity"]), 3, rng)
-        a = mi_estimates(inc, res, progress=False)
-        b = mi_estimates(inc, res, fit=models.fit_all, progress=False)
-    pd.testing.assert_frame_equal(a, b)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Reproducibility, speed-relevant details, inputs
 # ----------------------------------------------------------------------------------------------------------
@@ -516,53 +416,5 @@ def test_pathway_stage_and_fully_observed_z():
 # ----------------------------------------------------------------------------------------------------------
 # Census margin
 # ----------------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def census_path():
-    path = study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv"
-    assert path.exists(), "the committed census margins are missing from data/published/"
-    return path
 
 
-def test_census_margin_default_uses_all_four_boroughs(census_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CensusWarning)  # the committed file is complete: nothing left out
-        margin = margin_from_census(census_path)
-    raw = pd.read_csv(census_path, dtype={"nhs_code": str})
-    assert margin.attrs["boroughs"] == ["Southwark", "Lewisham", "Lambeth", "Croydon"]
-    assert list(margin.index) == study.GROUPS and math.isclose(margin.sum(), 1.0)
-    wb = raw.loc[raw["nhs_code"] == "A", "count"].sum() / raw["count"].sum()
-    assert math.isclose(margin["White British"], wb)
-    chinese_other = raw.loc[raw["nhs_code"].isin(["R", "S"]), "count"].sum() / raw["count"].sum()
-    assert math.isclose(margin["Other"], chinese_other)  # Chinese grouped with Other (helpers.codes)
-    # each borough weighted by its residents: the same as summing the four boroughs' counts
-    by_borough = [margin_from_census(census_path, boroughs=[b]) for b in margin.attrs["boroughs"]]
-    sizes = [raw.loc[raw["borough"] == b, "count"].sum() for b in margin.attrs["boroughs"]]
-    pooled = sum(m * n for m, n in zip(by_borough, sizes)) / sum(sizes)
-    np.testing.assert_allclose(margin.to_numpy(), pooled.to_numpy())
-
-
-def test_census_margin_percentages_with_population_and_incomplete_borough(census_path, tmp_path):
-    """A less complete file (as the project once had): percentages only for one borough, gaps in another."""
-    raw = pd.read_csv(census_path, dtype={"nhs_code": str})
-    lam = raw["borough"] == "Lambeth"
-    raw.loc[lam, "count"] = np.nan
-    raw.loc[lam, "status"] = "printed_percent_only"
-    cro = (raw["borough"] == "Croydon") & (raw["nhs_code"] == "P")
-    raw.loc[cro, ["count", "percent"]] = np.nan
-    raw.loc[cro, "status"] = "not_found"
-    path = tmp_path / "census_incomplete.csv"
-    raw.to_csv(path, index=False)
-    lam_pct = raw.loc[lam, "percent"]
-    lam_margin = margin_from_census(path, boroughs=["Lambeth"], populations={"Lambeth": 1_000})
-    wb_pct = raw.loc[lam & (raw["nhs_code"] == "A"), "percent"].iloc[0]
-    assert math.isclose(lam_margin["White British"], wb_pct / lam_pct.sum())  # renormalised percentages
-    assert any("percentages" in line for line in lam_margin.attrs["method"])
-    with pytest.warns(CensusWarning, match="Lambeth.*Croydon|Croydon.*Lambeth"):
-        default = margin_from_census(path)
-    assert default.attrs["boroughs"] == ["Southwark", "Lewisham"]
-    with pytest.raises(ValueError, match="Lambeth.*population"):
-        margin_from_census(path, boroughs=["Lambeth"])
-    with pytest.raises(ValueError, match="Croydon.*incomplete"):
-        margin_from_census(path, boroughs=["Croydon"])
-    with pytest.raises(ValueError, match="Bromley"):
-        margin_from_census(path, boroughs=["Bromley"])

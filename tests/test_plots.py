@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -13,8 +14,11 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from helpers import (
+    plots,  # noqa: E402
+    study,  # noqa: E402
+)
 from helpers import plots as P  # noqa: E402
-from helpers import study  # noqa: E402
 from helpers import tables as T  # noqa: E402
 
 NON_REF = [g for g in study.GROUPS if g != study.REFERENCE_GROUP]
@@ -214,6 +218,15 @@ def test_savefig_is_deterministic(tmp_path):
     fig2 = P.forest_plot(tidy_estimates(), "treatment")
     c = P.savefig(fig2, tmp_path / "c.png")
     assert c.read_bytes() == a.read_bytes()
+
+
+def test_pathway_diagram_names_every_step_and_source() -> None:
+    fig = plots.pathway_diagram()
+    assert isinstance(fig, Figure)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for word in ["Referred", "Assessed", "Treated", "Not assessed", "among the assessed", study.REFERENCE_GROUP,
+                 *study.SOURCES]:
+        assert word in text, word
 
 
 def test_compare_methods_plot_other_methods_get_their_own_markers_and_colours():

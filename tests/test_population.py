@@ -6,58 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import census, plots, population, study
+from helpers import plots, population, study
 
 Z = 1.959963984540054
-
-
-def test_census_population_maps_codes_to_groups() -> None:
-    pop = census.census_population()
-    assert list(pop.index) == study.GROUPS
-    assert list(pop.columns) == ["Lambeth", "Southwark", "Lewisham", "Croydon"]  # all four, full QS201EW counts
-    # hand sums from the printed QS201EW counts
-    assert pop.loc["White British", "Southwark"] == 114534
-    assert pop.loc["White Other", "Southwark"] == 6222 + 263 + 35330  # Irish + Gypsy/Traveller + Other White
-    assert pop.loc["Asian", "Southwark"] == 5819 + 1623 + 3912 + 7764  # Indian, Pakistani, Bangladeshi, Other
-    assert pop.loc["Other", "Lewisham"] == 6164 + 1456 + 5795  # Chinese (assumed Other), Arab, any other
-    assert pop.loc["Mixed", "Lewisham"] == 8539 + 3559 + 3045 + 5329
-    assert pop.loc["Black African", "Lambeth"] == 35187
-    assert pop.loc["Asian", "Croydon"] == 24660 + 10865 + 2570 + 17607
-    assert pop["Southwark"].sum() == 288283
-    assert "all usual residents" in pop.attrs["note"]
-
-
-def test_census_population_one_borough_as_text() -> None:
-    pop = census.census_population(boroughs="Lewisham")
-    assert list(pop.columns) == ["Lewisham"]
-
-
-def _incomplete_census(tmp_path):
-    raw = pd.read_csv(census.DEFAULT_CENSUS, dtype={"nhs_code": str})
-    lam = raw["borough"] == "Lambeth"
-    raw.loc[lam, "count"] = np.nan
-    raw.loc[lam, "status"] = "printed_percent_only"
-    cro = (raw["borough"] == "Croydon") & (raw["nhs_code"] == "P")
-    raw.loc[cro, "count"] = np.nan
-    raw.loc[cro, "status"] = "not_found"
-    path = tmp_path / "census_incomplete.csv"
-    raw.to_csv(path, index=False)
-    return path
-
-
-@pytest.mark.parametrize(
-    "borough, words",
-    [("Lambeth", "percentages only"), ("Croydon", "incomplete"),
-     ("Bromley", "available: Southwark, Lewisham, Lambeth, Croydon")],
-)
-def test_census_population_clear_errors(tmp_path, borough: str, words: str) -> None:
-    with pytest.raises(ValueError, match=words):
-        census.census_population(_incomplete_census(tmp_path), boroughs=("Southwark", borough))
-
-
-def test_census_population_missing_file(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError):
-        census.census_population(tmp_path / "nope.csv")
 
 
 def _population() -> pd.DataFrame:

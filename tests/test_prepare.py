@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import codes, datadict, study
+from helpers import codes, study
 from helpers import prepare as P
 from helpers.prepare import ExtractError
 
@@ -314,25 +314,5 @@ def test_blank_line_counted_not_dropped(tmp_path):
 
 
 # --- data dictionary ------------------------------------------------------------------------------------
-def test_data_dictionary_content():
-    dd = datadict.data_dictionary()
-    assert list(dd.columns) == datadict.DICTIONARY_COLUMNS
-    assert list(dd.loc[dd["table"] == "raw extract", "field"]) == list(codes.RAW_COLUMNS)
-    assert list(dd.loc[dd["table"] == "truth file", "field"]) == [
-        "PathwayID", "true_ethnic_group", "true_EthnicCategory", "ethnicity_missing"]
-    assert list(dd.loc[dd["table"] == "analysis frame", "field"]) == P.ANALYSIS_COLUMNS
-    assert (dd.loc[dd["table"] == "truth file", "source"] == "synthetic only").all()
-    assert dd.loc[dd["field"] == "Borough", "source"].item() == "local field"
-    eth = dd.loc[dd["field"] == "Validated_EthnicCategory", "codes_format"].item()
-    for c, g in codes.ETHNIC_CODE_TO_GROUP.items():
-        if c:
-            assert f"{c} {codes.ETHNIC_CATEGORY_LABELS[c]} -> {g or 'missing'}" in eth
 
 
-def test_data_dictionary_files_up_to_date():
-    assert datadict.DICTIONARY_CSV.read_text(encoding="utf-8") == datadict.data_dictionary_csv(), \
-        "run: python -m helpers.prepare"
-    assert datadict.DICTIONARY_MD.read_text(encoding="utf-8") == datadict.data_dictionary_markdown(), \
-        "run: python -m helpers.prepare"
-    back = pd.read_csv(datadict.DICTIONARY_CSV, dtype=str, keep_default_na=False)
-    pd.testing.assert_frame_equal(back, datadict.data_dictionary().astype(str))

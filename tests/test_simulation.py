@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from helpers import params as params_mod
-from helpers import pooling, replication, study, tables
+from helpers import simulation, study
 from helpers import simulation as S
 from helpers.targets import load_targets
 
@@ -249,61 +249,6 @@ def test_simulation_parameters_map_the_run_parameters() -> None:
 
 
 # --- one cohort against its truth (notebook 08) ---------------------------------------------------------
-@pytest.fixture(scope="module")
-def one_cohort():
-    w = S.make_world("mnar", n_referrals=6000)
-    counts = np.random.default_rng(3).multinomial(6000, w.probabilities)
-    return S.frame_from_counts(w.cells, counts)
-
-
-def test_missing_by(one_cohort) -> None:
-    frame, true_group = one_cohort
-    by_stage = tables.missing_by(frame, "pathway_stage")
-    assert by_stage["n"].sum() == len(frame)
-    assert by_stage["n_missing"].sum() == frame["ethnicity"].isna().sum()
-    by_true = tables.missing_by(frame, true_group, name="true group")
-    assert list(by_true.index) == study.GROUPS and by_true.index.name == "true group"
-    wb = np.asarray(true_group) == "White British"
-    assert by_true.loc["White British", "pct_missing"] == pytest.approx(100 * frame["ethnicity"].isna()[wb].mean())
-    # ethnicity recorded -> never missing by its own recorded value
-    assert (tables.missing_by(frame.dropna(subset=["ethnicity"]), "ethnicity")["n_missing"] == 0).all()
-
-
-def test_methods_vs_truth_and_accuracy() -> None:
-    def tidy(analysis, values):
-        return pd.DataFrame({"stage": "treatment", "outcome_level": "", "model": "adjusted_full",
-                             "analysis": analysis, "ethnicity": ["White British", "Asian", "Mixed"],
-                             "estimate": values, "ci_low": [np.nan, 0.7, 0.8], "ci_high": [np.nan, 0.9, 0.85]})
-    truth = tidy("full_data_truth", [1.0, 0.8, 0.9])
-    est = pd.concat([tidy("complete_case", [1.0, 0.8, 0.81]), tidy("weighted_mi", [1.0, 0.88, 0.9])])
-    comp = replication.methods_vs_truth(est, truth)
-    assert len(comp) == 4 and study.REFERENCE_GROUP not in set(comp["ethnicity"])
-    row = comp[(comp.method == "complete_case") & (comp.ethnicity == "Mixed")].iloc[0]
-    assert row["log_difference"] == pytest.approx(np.log(0.81 / 0.9))
-    assert not row["covers_truth"]
-    acc = replication.accuracy_vs_truth(comp)
-    assert list(acc.index) == ["complete_case", "weighted_mi"]
-    assert acc.loc["complete_case", "cis_covering_truth"] == 1 and acc.loc["complete_case", "groups"] == 2
-    assert acc.loc["weighted_mi", "max_abs_log_difference"] == pytest.approx(abs(np.log(0.88 / 0.8)))
-    with pytest.raises(ValueError, match="no estimates"):
-        replication.methods_vs_truth(est, truth, stage="assessment")
-
-
-def test_per_imputation_estimates_feed_rubin(one_cohort) -> None:
-    from helpers import imputation, models
-
-    frame, _ = one_cohort
-    res = imputation.impute_ethnicity(frame, None, 3, np.random.default_rng(0), weights=None)
-    per = pooling.per_imputation_estimates(frame, res.completed, "treatment", "unadjusted", "Asian")
-    assert list(per["imputation"]) == [1, 2, 3]
-    direct = models.fit_stage(frame.assign(ethnicity=res.completed[1]), "treatment", "unadjusted")
-    direct = direct.set_index("ethnicity")
-    assert per.loc[1, "log_estimate"] == pytest.approx(direct.loc["Asian", "log_estimate"])
-    assert per.loc[1, "se"] == pytest.approx(direct.loc["Asian", "se"])
-    pooled = pooling.mi_estimates(frame, res, progress=False)
-    row = pooled[(pooled.stage == "treatment") & (pooled.model == "unadjusted") & (pooled.ethnicity == "Asian")].iloc[0]
-    r = pooling.rubin(per["log_estimate"], per["variance"])
-    assert r.estimate == pytest.approx(row["log_estimate"]) and r.df == pytest.approx(row["df"])
 
 
 def test_expected_missing() -> None:
@@ -317,6 +262,17 @@ def test_expected_missing() -> None:
     assert st["not_assessed"] > st["assessed_not_treated"] > st["treated"]
     with pytest.raises(ValueError):
         S.expected_missing(mnar, "age_band")
+
+
+def test_planted_coverage_random() -> None:
+    from helpers import params
+
+    p = params.validate({"n_referrals": 6000})
+    out = simulation.planted_coverage_random(p, "assessment", seeds=[11, 12])
+    assert list(out.columns) == ["seed", "inside", "planted"]
+    assert out["seed"].tolist() == [11, 12]
+    assert (out["planted"] == 7).all()
+    assert ((out["inside"] >= 0) & (out["inside"] <= out["planted"])).all()
 
 
 def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from helpers import codes, study
+from helpers import calibrate, codes, cohort, params, prepare, study, targets  # noqa: E402
 from helpers.calibrate import SOLVED_PATH, Solved, solve
 from helpers.cohort import generate
 from helpers.targets import TargetsError, assessed_counts, load_targets
@@ -81,3 +81,45 @@ def test_bad_targets_are_named(tmp_path, edit, needle):
     edit(table).to_csv(path, index=False)
     with pytest.raises(TargetsError, match=needle):
         load_targets(path)
+
+
+@pytest.fixture(scope="module")
+def t_and_solved():
+    t = targets.load_targets(params.DEFAULT_TARGETS)
+    return t, calibrate.load_solved(t)
+
+
+def test_tilts_table_reference_zero(t_and_solved) -> None:
+    _, solved = t_and_solved
+    tilts = calibrate.tilts_table(solved)
+    assert list(tilts.index) == study.GROUPS
+    assert tilts.loc[study.REFERENCE_GROUP].tolist() == [0.0, 0.0]
+    assert np.allclose(tilts["borough_tilt"], solved.borough_tilt)
+
+
+@pytest.mark.parametrize("covariate", list(study.COVARIATE_LEVELS))
+def test_group_covariate_mix_rows_sum_to_one(t_and_solved, covariate) -> None:
+    t, solved = t_and_solved
+    mix = calibrate.group_covariate_mix(t, solved, covariate)
+    assert list(mix.index) == study.GROUPS
+    assert list(mix.columns) == list(study.COVARIATE_LEVELS[covariate])
+    assert np.allclose(mix.sum(axis=1), 1.0)
+    # with zero tilts every group has the assumed base margin
+    zero = calibrate.Solved(0.0, 0.0, np.zeros(3), np.zeros(len(study.GROUPS)), np.zeros(len(study.GROUPS)), "")
+    base = calibrate.group_covariate_mix(t, zero, covariate)
+    assert np.allclose(base.to_numpy(), t.covariate_share[covariate].to_numpy()[None, :])
+
+
+def test_group_covariate_mix_matches_the_committed_cohort(t_and_solved) -> None:
+    t, solved = t_and_solved
+    mix = calibrate.group_covariate_mix(t, solved, "borough")
+    raw = prepare.read_extract(cohort.DEFAULT_COHORT)
+    frame = prepare.prepare(raw).frame
+    seen = pd.crosstab(frame["ethnicity"], frame["borough"], normalize="index")
+    assert np.allclose(seen.loc[study.GROUPS, study.BOROUGHS].to_numpy(), mix.to_numpy(), atol=0.01)
+
+
+def test_group_covariate_mix_rejects_unknown_covariate(t_and_solved) -> None:
+    t, solved = t_and_solved
+    with pytest.raises(ValueError, match="not one of"):
+        calibrate.group_covariate_mix(t, solved, "ethnicity")
