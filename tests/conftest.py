@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import nbformat
 import pytest
+import synthetic_frames
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -99,3 +100,9 @@ def chromium() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (as root; installs Debian's chromium package)")
     return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def iapt() -> dict:
+    """The planted-truth frame and its fits and imputations, computed once for test_imputation and test_pooling."""
+    return synthetic_frames.iapt_fits()
