@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from helpers import codes, missingness, study
+from helpers import codes, study
 from helpers import params as params_mod
 from helpers.calibrate import (
     COVS,
@@ -85,12 +85,11 @@ class Cohort:
 def code_shares_within_group() -> dict[str, dict[str, float]]:
     """Shares of NHS ethnic codes within each analysis group.
 
-    Source: 2011 Census QS201EW counts for the four boroughs the cohort covers, pooled
-    (data/published/census2011_ethnicity_boroughs.csv), mapped to NHS codes by that file and to groups by
-    ``helpers.codes``. A code's share within its group is the same in every borough of the cohort (*assumed*).
+    Source: 2011 Census KS201EW counts for Southwark and Lewisham (data/published/census2011_ethnicity_boroughs.csv,
+    rows with printed counts), mapped to NHS codes by that file and to groups by ``helpers.codes``.
     """
     census = pd.read_csv(CENSUS_FILE, dtype={"nhs_code": str})
-    census = census[census.borough.isin(study.BOROUGHS) & census["count"].notna()]
+    census = census[census.borough.isin(["Southwark", "Lewisham"]) & census["count"].notna()]
     census = census[census.nhs_code.isin(codes.ETHNIC_CODE_TO_GROUP)]
     census = census.assign(group=census.nhs_code.map(codes.ETHNIC_CODE_TO_GROUP))
     by_code = census.groupby(["group", "nhs_code"])["count"].sum()
@@ -124,20 +123,17 @@ def expected_counts(t: Targets, solved: Solved, n_referrals: int, missing_share:
     stage = np.stack([1 - p_assess, p_assess * (1 - p_treat), p_assess * p_treat], axis=-1)  # (G, P, 3)
     observed = n_obs_group[:, None, None] * p_cov[:, :, None] * stage  # (G, P, 3)
 
-    p_src = source_probabilities(t, solved.alpha_source)  # (G, P, 4)
-    calibrated = missingness.load_solved_missingness(t) if mechanism == "mnar" else None
-    if n_missing > 0 and calibrated is not None:
-        # MNAR calibrated to Table 4's weighted-MI column (helpers.missingness), the default
-        missing = missingness.calibrated_missing(t, solved, calibrated, n_missing)
-    elif n_missing > 0:
-        odds = np.exp(_missing_odds(t, mechanism))
+    odds = np.exp(_missing_odds(t, mechanism))
+    if n_missing > 0:
         mu = optimize.brentq(lambda m: np.exp(m) * (observed * odds).sum() - n_missing, -50, 50, xtol=1e-14)
         missing = observed * odds * np.exp(mu)
-        missing = (missing * n_missing / missing.sum())[:, :, None, :] * p_src[:, :, :, None]
+        missing *= n_missing / missing.sum()
     else:
-        missing = np.zeros(observed.shape[:2] + p_src.shape[-1:] + observed.shape[-1:])
+        missing = np.zeros_like(observed)
 
-    full = np.stack([observed[:, :, None, :] * p_src[:, :, :, None], missing], axis=-1)  # (G, P, 4, 3, 2)
+    p_src = source_probabilities(t, solved.alpha_source)  # (G, P, 4)
+    cells = np.stack([observed, missing], axis=-1)  # (G, P, 3 stage, 2 missing)
+    full = cells[:, :, None, :, :] * p_src[:, :, :, None, None]  # (G, P, 4, 3, 2)
     pats = pattern_index()
     index = pd.MultiIndex.from_product(
         [study.GROUPS, range(N_PATTERNS), study.SOURCES, STAGE_LEVELS, [0, 1]],

@@ -47,9 +47,6 @@ class Targets:
     missing_group: pd.Series
     missing_stage: pd.Series
     missing_borough: pd.Series
-    # Table 4's weighted-MI column (printed), which the missing part is calibrated to; None when the file has none
-    wmi_treatment_or: pd.DataFrame | None = None  # non-reference groups x TREATMENT_MODELS
-    wmi_treated_pct: pd.Series | None = None  # by group
 
 
 def _lookup(table: pd.DataFrame, quantity: str, stage: str, ethnicity: str = "", level: str = "") -> float:
@@ -124,19 +121,12 @@ def load_targets(path: str | Path) -> Targets:
         [_lookup(t, "missing_log_odds", "missingness", "", f"borough={b}") for b in study.BOROUGHS],
         index=study.BOROUGHS,
     )
-    wmi_or, wmi_pct = None, None
-    if (t.quantity == "wmi_treated_pct").any():
-        wmi_pct = pd.Series([_lookup(t, "wmi_treated_pct", "treatment", g) for g in groups], index=groups)
-        wmi_or = pd.DataFrame(
-            {m: [_lookup(t, f"wmi_or_{m}", "treatment", g) for g in others] for m in TREATMENT_MODELS}, index=others
-        )
     out = Targets(
         table=table, sha256=hashlib.sha256(raw).hexdigest(),
         n_referrals=int(_lookup(t, "n_referrals", "cohort")), missing_share=_lookup(t, "missing_share", "cohort"),
         treated_n=treated_n, treated_pct=treated_pct, treatment_or=treatment_or, assessment_or=assessment_or,
         referral_rrr=referral_rrr, reference_share=reference_share, covariate_share=covariate_share,
         effects=effects, missing_group=missing_group, missing_stage=missing_stage, missing_borough=missing_borough,
-        wmi_treatment_or=wmi_or, wmi_treated_pct=wmi_pct,
     )
     _check_ranges(out, path.name)
     return out
@@ -190,7 +180,7 @@ def equal_access(table: pd.DataFrame, pct_treated: float | None = None) -> pd.Da
     only thing that changes is the inequality itself. Group-specific missingness is removed too: recording
     is equal as well. The % treated defaults to the reference group's.
     """
-    out = table[~table.quantity.str.startswith("wmi_")].copy()  # no printed weighted-MI column to calibrate to
+    out = table.copy()
     out["value"] = out["value"].astype(str)
     ratio = out.quantity.str.startswith(("or_", "rrr_"))
     out.loc[ratio, "value"] = "1.0"

@@ -223,8 +223,6 @@ pd.DataFrame({
 # - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
 # - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, which is exactly what is unknown when it is missing. This is the hard case, and the reason the paper used population-calibrated imputation.
 #
-# In the default cohort the MNAR mechanism is **calibrated**, not just assumed. It starts from the assumed log-odds and is then reshaped (`helpers.missingness`) so that weighted multiple imputation on the cohort reproduces the paper's printed **weighted-MI** column of Table 4, just as the recorded part reproduces the complete-case column. Each referral without a recorded ethnicity gets its true group from the same weighted imputation model the analysis fits, so in this world weighted MI is correctly specified by construction. The reshaping is *constructed*: the paper says nothing about who lacked ethnicity. It is one way the printed column can come about if the margin was that of the referred population. (A lecturer's own targets file gets the assumed mechanism unchanged, because the calibration belongs to one targets file.)
-#
 # What each mechanism does, computed from the expected counts (no random draws): the share with ethnicity missing by **true** group, then by stage.
 
 # %%
@@ -242,8 +240,6 @@ for group, share in by_group["mnar"].items():
 
 # %% [markdown]
 # Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (the group shares move only because groups differ in the stages they reach and the boroughs they are referred in); under MNAR the groups differ directly, so the referrals with recorded ethnicity no longer have the same ethnic mix as all referrals.
-#
-# The calibrated MNAR column is extreme, and the reason is worth knowing. Weighted MI can change a group's odds ratios only through the records it imputes into that group. Within one cell of the imputation model (same referral source, stage, age band, gender, year and borough), those records carry the recorded group's own link between ethnicity and treatment. Table 4 prints Black African's fully adjusted OR as 0.67 in the complete-case column and 0.77 in the weighted-MI column. Moving it that far takes many imputed Black African records, so the mechanism has to hide many of them. White British and Black Caribbean rows are printed identical in both columns, and the Mixed row almost so; the mechanism therefore hides almost none of those groups. Most of the assumed stage gradient is given up on the way: compare the MNAR column of the table by stage with the MAR one.
 #
 # The realised shares in the cohort this run uses, from its **truth file** (percent missing by true group and stage):
 

