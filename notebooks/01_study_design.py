@@ -113,7 +113,8 @@ recorded_eth = frame["ethnicity"].notna()
 assessed_all = frame["assessed"] == 1
 print(f"assessed, ethnicity recorded (follows from Table 4's n and %):  {int((assessed_all & recorded_eth).sum()):,}")
 print(f"assessed, ethnicity missing (rests on assumed values):          {int((assessed_all & ~recorded_eth).sum()):,}")
-#
+
+# %% [markdown]
 # ## Variables and how they are coded
 #
 # **Ethnicity** has the paper's eight groups, in the paper's order. Every comparison is with the **reference group**, White British:

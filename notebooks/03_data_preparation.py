@@ -60,7 +60,7 @@ print(publish.banner(p))
 datadict.ethnic_code_table()
 
 # %% [markdown]
-# Three codes and the blank map to **missing**: such rows are kept, with ethnicity empty, because they are the 18.5% the paper imputes (notebook 08). The paper's eight groups put Irish (`B`) with White Other. Whether it put Chinese (`R`) under Asian or under Other is **not known**; this project *assumes* Other, and the choice is one line in `helpers/codes.py`:
+# Two codes (`Z`, `99`) and the blank map to **missing**: such rows are kept, with ethnicity empty, because they are the 18.5% the paper imputes (notebook 08). The paper's eight groups put Irish (`B`) with White Other. Whether it put Chinese (`R`) under Asian or under Other is **not known**; this project *assumes* Other, and the choice is one line in `helpers/codes.py`:
 
 # %%
 print("codes.CHINESE_GROUP =", repr(codes.CHINESE_GROUP), "(assumed)")

@@ -169,10 +169,10 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
 # match of the ORs is partly circular: it shows that data preparation (NHS codes to groups, the assessed as the
 # denominator, White British as the reference) and the fitter agree with the construction, and a bug in the coding
 # or the denominator would break it. Section 2 breaks the circle for the fitter: statsmodels, written by other
-# people, gives the same ORs from the same rows. The intervals are a genuine check: nothing in the construction
-# targets them; their width follows from how many people each group has (the printed n and %), so limits that round
-# to the printed ones (the count above; the others miss by a hundredth or so) say the cohort's group sizes are
-# consistent with the paper's intervals. The match does **not** confirm the paper's findings: a synthetic cohort
+# people, gives the same ORs from the same rows. The intervals are a weaker check: the construction targets the ORs
+# and the printed n and %, not the limits, but an interval's width follows from how many people each group has (the
+# printed n and %), so limits that round to the printed ones (the count above, for this run's parameters; a smaller
+# cohort has wider intervals) say the cohort's group sizes are consistent with the paper's intervals. The match does **not** confirm the paper's findings: a synthetic cohort
 # cannot tell us anything about real IAPT services that was not put into it. Confirming the findings needs the real
 # data (run the notebooks with `data_path` pointing to an extract in the same schema) or an independent cohort.
 #

@@ -120,7 +120,8 @@ else:
     print(f"This run: {cc_row.rounds_to_printed} of {cc_row.compared} complete-case ORs round to the printed OR; "
           "the others miss in the second decimal, which a cohort of this size can do (whole referrals), "
           "not a sign of a bug. A miss by more than that would be.")
-#
+
+# %% [markdown]
 # **Weighted MI.** Here the construction does not force agreement: our weighted-MI estimates depend on how the
 # synthetic ethnicity went missing (an *assumed* mechanism) and on the population margin the imputation is
 # calibrated to. The summary lists the rows that fall outside the printed CIs. The paper's own numbers show why
@@ -215,7 +216,7 @@ print(f"STROBE items mapped: {counts['STROBE']}; RECORD items mapped: {counts['R
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Interpret a match
-# With the default parameters our fully adjusted complete-case OR for Black Other lies inside the printed CI and
+# With the default parameters our unadjusted complete-case OR for Black Other lies inside the printed CI and
 # rounds to the printed 0.70 (check it in the comparison table of section 1 for this run). A classmate writes:
 # "The replication confirms that Black Other referrals were less likely to be treated." Is that right? Rewrite the
 # sentence for the classmate's report, in a way a **patient group** reading it would not misunderstand.
