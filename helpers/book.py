@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -408,6 +408,59 @@ def render_index(
 """
 
 
+def page_of(path: Path, nb: nbformat.NotebookNode) -> Page:
+    """The book's facts about one notebook (its page name, title, summary, figures)."""
+    return Page(source=path, html_name=path.stem + ".html", title=notebook_title(nb, fallback=path.stem),
+                summary=notebook_summary(nb), n_images=count_image_outputs(nb))
+
+
+class EarlyPages:
+    """Pages rendered while a run is still executing notebooks, so the book costs little after the last one.
+
+    ``add(executed)`` renders that notebook's page in a worker process, with its neighbours' titles read from
+    the source notebooks (execution does not change a notebook's markdown). :func:`build_book` uses an early
+    page only when it was rendered from exactly the arguments it would use itself (the same page facts and
+    neighbours), and renders the page again otherwise, so the book is the same either way. Nothing is
+    written until ``build_book``: a run that fails leaves no book.
+    """
+
+    def __init__(self, sources: Sequence[Path], title: str = BOOK_TITLE) -> None:
+        self.title = title
+        self.order = [Path(p).stem for p in sources]
+        self.neighbour = {Path(p).stem: page_of(Path(p), nbformat.read(p, as_version=4)) for p in sources}
+        self.pool = ProcessPoolExecutor(max_workers=1)
+        self.pending: dict[str, tuple[tuple, Future]] = {}
+
+    def _arguments(self, executed: Path) -> tuple:
+        nb = nbformat.read(executed, as_version=4)
+        i = self.order.index(executed.stem)
+        prev = self.neighbour[self.order[i - 1]] if i > 0 else None
+        nxt = self.neighbour[self.order[i + 1]] if i + 1 < len(self.order) else None
+        return (nb, page_of(executed, nb), prev, nxt, self.title)
+
+    def add(self, executed: Path) -> None:
+        """Start rendering the page of an executed (and already scrubbed) notebook."""
+        args = self._arguments(Path(executed))
+        self.pending[Path(executed).stem] = (args, self.pool.submit(_render, args))
+
+    def take(self, args: tuple) -> str | None:
+        """The early page for these arguments, or None (never started, or rendered from other arguments)."""
+        entry = self.pending.get(args[1].source.stem)
+        if entry is None or _nav_facts(entry[0]) != _nav_facts(args):
+            return None
+        return entry[1].result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _nav_facts(args: tuple) -> tuple:
+    """What a page's HTML depends on besides the notebook itself: its facts, its neighbours' names and titles,
+    the book's title."""
+    _, page, prev, nxt, title = args
+    return (page, *((p.html_name, p.title) if p else None for p in (prev, nxt)), title)
+
+
 def build_book(
     notebooks: Sequence[Path | str],
     out_dir: Path | str,
@@ -415,37 +468,32 @@ def build_book(
     title: str = BOOK_TITLE,
     run_info: Mapping[str, Any] | None = None,
     jobs: int = 1,
+    early: EarlyPages | None = None,
 ) -> Path:
     """Render executed notebooks (in the order given) into ``out_dir``; return the path of index.html.
 
     The index is written last, so an index.html only exists once every page has been written. ``jobs`` > 1
     renders that many pages at a time in worker processes (the same pages: each is rendered on its own).
+    ``early``: pages a run already rendered while other notebooks were executing (used where they match).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     loaded: list[tuple[nbformat.NotebookNode, Page]] = []
     for path in map(Path, notebooks):
         nb = nbformat.read(path, as_version=4)
-        loaded.append(
-            (
-                nb,
-                Page(
-                    source=path,
-                    html_name=path.stem + ".html",
-                    title=notebook_title(nb, fallback=path.stem),
-                    summary=notebook_summary(nb),
-                    n_images=count_image_outputs(nb),
-                ),
-            )
-        )
+        loaded.append((nb, page_of(path, nb)))
     pages = [page for _, page in loaded]
     work = [(nb, page, pages[i - 1] if i > 0 else None, pages[i + 1] if i + 1 < len(pages) else None, title)
             for i, (nb, page) in enumerate(loaded)]
-    if jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
-            rendered = list(pool.map(_render, work))
+    rendered: list[str | None] = [early.take(w) if early is not None else None for w in work]
+    todo = [i for i, page_html in enumerate(rendered) if page_html is None]
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
+            for i, page_html in zip(todo, pool.map(_render, [work[i] for i in todo])):
+                rendered[i] = page_html
     else:
-        rendered = [_render(w) for w in work]
+        for i in todo:
+            rendered[i] = _render(work[i])
     for (_, page, _, _, _), page_html in zip(work, rendered):
         (out / page.html_name).write_text(page_html, encoding="utf-8")
     index = out / INDEX_NAME

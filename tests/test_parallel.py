@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from helpers import parallel as P
@@ -119,3 +120,35 @@ def test_book_pages_rendered_side_by_side_are_the_same_pages(tmp_path, write_not
     assert names == sorted(p.name for p in two.iterdir()) and len(names) == 4
     pages = [n for n in names if n != "index.html"]  # the index says when it was built
     assert all((one / n).read_bytes() == (two / n).read_bytes() for n in pages)
+
+
+def test_pages_rendered_early_are_the_pages_the_book_renders(tmp_path, write_notebook):
+    """A run renders each page as its notebook finishes; the book is byte for byte the one built at the end,
+    and a page rendered with other neighbours than the book's (here: a source whose title changed) is redone."""
+    from helpers import book
+
+    sources = [write_notebook(tmp_path / "src" / f"0{i}_page.ipynb",
+                              [("markdown", f"# Page {i}\n\nSome text, $x^{i}$.", []), ("code", f"print({i})", [])])
+               for i in range(3)]
+    executed = [write_notebook(tmp_path / "run" / p.name,
+                               [("markdown", f"# {'Renamed' if i == 2 else 'Page'} {i}\n\nSome text, $x^{i}$.", []),
+                                ("code", f"print({i})", [])])
+                for i, p in enumerate(sources)]
+    early = book.EarlyPages(sources)
+    try:
+        for path in executed:
+            early.add(path)
+        work = []
+        pages = [book.page_of(p, nbformat.read(p, as_version=4)) for p in executed]
+        for i, path in enumerate(executed):
+            work.append((nbformat.read(path, as_version=4), pages[i], pages[i - 1] if i else None,
+                         pages[i + 1] if i + 1 < len(pages) else None, book.BOOK_TITLE))
+        assert early.take(work[0]) is not None and early.take(work[2]) is not None
+        assert early.take(work[1]) is None  # its next page is titled "Renamed 2" in the run, "Page 2" in the source
+        with_early = book.build_book(executed, tmp_path / "early", {"seed": 1}, early=early).parent
+    finally:
+        early.close()
+    plain = book.build_book(executed, tmp_path / "plain", {"seed": 1}).parent
+    pages_html = sorted(p.name for p in plain.iterdir() if p.name != "index.html")
+    assert len(pages_html) == 3
+    assert all((plain / n).read_bytes() == (with_early / n).read_bytes() for n in pages_html)
