@@ -46,7 +46,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import census, cohort, imputation, params, pipeline, plots, pooling, replication, study, tables, targets
+from helpers import census, imputation, params, pipeline, plots, pooling, replication, study, tables, targets
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -93,7 +93,7 @@ print((100 * codes / codes.sum()).round(1).rename("% of missing records").to_str
 # | **MAR** (missing at random) | depends only on things we *can* see in the record | it depends on pathway stage and borough, but among referrals at the same stage in the same borough it is the same whatever their ethnic group |
 # | **MNAR** (missing not at random) | depends on the missing value itself, even after allowing for what we can see | at the same stage in the same borough, some groups' ethnicity still goes unrecorded more often than others' |
 #
-# The synthetic cohort is built with an **MNAR** mechanism by default (parameter `missing_mechanism`). It is made in two steps. First, *assumed* log-odds of being missing (the targets file, printed below): an intercept solved so that the overall share missing is the paper's 18.5%, stage terms for a gradient along the pathway (referrals never assessed are recorded least often), borough terms, and moderate group terms. Second, for the default targets, a **calibration** (`helpers.missingness`) reshapes who is missing, cell by cell (referral source x stage x age band x gender x year x borough), and draws each missing referral's true group from the weighted imputation model itself, until weighted MI on the cohort reproduces the paper's printed weighted-MI column of Table 4 (see "Against the paper's printed weighted-MI column" below). The paper does not describe its missing data beyond the 18.5%: both steps are *constructed*, and no data stand behind them.
+# The synthetic cohort is built with an **MNAR** mechanism by default (parameter `missing_mechanism`). Its log-odds of being missing are *assumed* (the paper does not describe its missing data beyond the 18.5%); they are in the targets file. Their sizes were chosen, not estimated: an intercept is solved so that the overall share missing is the paper's 18.5%, the stage terms give a clear gradient along the pathway (referrals never assessed are recorded least often), and the group terms are moderate shifts (odds of being missing between about 0.9 and 1.8 times White British's). They are plausible for routine records, but no data stand behind them.
 
 # %%
 t = targets.load_targets(params.targets_file(p))
@@ -101,7 +101,7 @@ mechanism = t.table[t.table["quantity"] == "missing_log_odds"]
 mechanism[["ethnicity", "level", "value", "source"]].rename(columns={"value": "log-odds of missing"})
 
 # %% [markdown]
-# Rows with `level` "group" are used only under MNAR; the stage and borough rows under both MAR and MNAR. Every value is *assumed*; under the default MNAR they are the starting point the calibration reshapes.
+# Rows with `level` "group" are used only under MNAR; the stage and borough rows under both MAR and MNAR. Every value is *assumed*.
 #
 # What can the **recorded** data tell us? We can see how often ethnicity is missing at each stage of the pathway and in each borough, because stage and borough are always recorded:
 
@@ -126,13 +126,7 @@ else:
     print("A real extract has no true group for the missing records: this table exists only in a synthetic cohort.")
 
 # %% [markdown]
-# The same, by true group **and** stage (percent missing; the last column is the group's overall share). This is the calibrated mechanism in one table: who lacks ethnicity in this cohort.
-
-# %% tags=["not-extract-counts"]
-(100 * cohort.missing_share_table(frame, data.truth)).round(1) if has_truth else "no truth in a real extract"
-
-# %% [markdown]
-# Read these tables with care: a group can have more missing records for two reasons. Under MNAR its own recording is worse; but even under MAR a group that is less often assessed (notebook 06) would have more missing records, because unassessed referrals are recorded less often. The table mixes both.
+# Read this table with care: a group can have more missing records for two reasons. Under MNAR its own recording is worse; but even under MAR a group that is less often assessed (notebook 06) would have more missing records, because unassessed referrals are recorded less often. The table mixes both.
 #
 # The practical lesson: **in real data you can show that ethnicity is not MCAR, but you can never show that it is MAR.** Any method that handles the missing values rests on an assumption that the data cannot check.
 #
@@ -216,8 +210,8 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # %% [markdown]
 # How to read this, and why the stages differ. Which case applies depends on the mechanism printed above:
 #
-# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI repairs the part that runs through the outcome, but it assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (see "Which margin?" below).
-# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. The calibrated mechanism is far from both harmless cases: it hides many more treated records of some groups than of others, so complete case drifts from the truth, and weighted MI, which here is correctly specified by construction, recovers it. This is a property of the constructed mechanism, not a law: notebook 09 shows how methods behave over many cohorts.
+# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI is built to repair the part that runs through the outcome (its imputation model includes the pathway stage), but in this cohort it lands no closer to the truth than complete case (the accuracy table above), because it also assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (see "Which margin?" below).
+# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 09 shows how close "near" is over many cohorts.
 # - **MAR** (`missing_mechanism="mar"`): recording depends on pathway stage and borough only, not on the group. Borough is in the fully adjusted model and the stage is (almost) the outcome, so the recorded referrals give nearly the full-data odds ratios, and no method has much to repair.
 # - **MCAR** (`missing_mechanism="mcar"`, Exercise 1): the recorded referrals are a random sample of all referrals; nothing drifts, and all three methods should be close to the truth.
 #
@@ -233,21 +227,23 @@ wmi_rows = vs_paper[(vs_paper["analysis"] == "weighted_mi") & (vs_paper["ethnici
 print(f"{int(wmi_rows['inside_paper_ci'].sum())} of {len(wmi_rows)} weighted-MI treatment ORs lie inside "
       "the paper's printed weighted-MI 95% CIs")
 print(f"(This count is for the {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'} mechanism and the margin '{margin_label}'; it "
-      "changes with both: the missing records were calibrated to the paper's column under the true margin.)")
+      "changes with both, because our missing records follow an assumed mechanism, not the paper's real ones.)")
 print(wmi_rows.loc[~wmi_rows["inside_paper_ci"], ["model", "ethnicity", "ours_or", "paper_or", "paper_ci"]]
       .round(2).to_string(index=False))
 
 # %% [markdown]
-# The cohort's recorded part was calibrated to the paper's **complete-case** column, and its missing part to the **weighted-MI** column. Table 4 of the paper prints, for Black African referrals:
+# The misses are listed above. Why do some groups miss, when the cohort was calibrated to Table 4?
+#
+# The cohort was calibrated to the paper's **complete-case** column. Its missing records were then added by an *assumed* mechanism. The paper's weighted-MI column tells us something about the real missing records that our mechanism does not contain. Table 4 of the paper prints, for Black African referrals:
 #
 # | | unadjusted OR | age-gender-year adjusted OR | fully adjusted OR | % treated |
 # |---|---|---|---|---|
 # | complete case | 0.74 | 0.73 | 0.67 | 66.1 |
 # | weighted MI | 0.80 | 0.78 | 0.77 | 67.7 |
 #
-# Weighted MI moved Black African towards White British in every model, and raised the percentage treated. For the percentage to rise, the Black African referrals the imputation created from the missing records must have been treated **more often** than those with ethnicity recorded. Black Other moved too (fully adjusted 0.65 complete case, 0.73 weighted MI), while the White British and Black Caribbean rows are printed identical in both columns.
+# Weighted MI moved Black African towards White British in every model, and raised the percentage treated. For the percentage to rise, the Black African referrals the imputation created from the missing records must have been treated **more often** than the Black African referrals with ethnicity recorded. The real data therefore seem to contain a pattern specific to one group and to the outcome, for example ethnicity less often recorded for Black African people who went on to be treated in some service. The fully adjusted weighted-MI column moved other groups too (Black Other: 0.65 complete case, 0.73 weighted MI), so similar patterns may exist for them.
 #
-# What does it take for weighted MI to reproduce that? Within one cell of the imputation model (same source, stage, age band, gender, year and borough), an imputed Black African record carries the recorded Black African link between group and treatment: weighted MI shifts *how many* records each group receives, not that link. So a group's odds ratio can move only if many records are imputed into it, in cells where the missing were often treated. The calibrated mechanism (the tables above) therefore hides a large share of Black African, Black Other, Asian, White Other and Other referrals, and almost no White British, Black Caribbean or Mixed ones. The paper's shift is reproduced, but the mechanism needed is extreme: large differences in recording between groups. Whether the real records were like that, we cannot know. A census margin is another route to the same place, and the section "Which margin?" below shows what it does.
+# Our *assumed* mechanism has no such pattern: a group's recording can be better or worse, and recording improves along the pathway, but by the same amount for every group. So our weighted MI, given the right margin, has nothing to find there, and lands near our complete-case estimates instead of the paper's shifted ones.
 #
 # Two honest caveats. First, we cannot know whether the paper's shift is a real pattern: its margin, imputation model and number of imputations are not reported. Second, weighted MI itself assumes that missingness shifts each group's chance of being recorded by one amount, the same at every stage; a pattern in which one group's recording depends on treatment (a group x outcome interaction) breaks that assumption, so even weighted MI would not fully correct it. The paper's weighted-MI column is an estimate under assumptions, not the truth.
 #
@@ -430,7 +426,7 @@ fig
 # %% [markdown]
 # *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (purple diamonds) and to the 2011 Census mix of the four boroughs' residents (orange downward triangles), with 95% CIs, and the full-data truth as black ticks behind the points. Log-scaled axis with a dashed line at 1. (On a real extract, with no truth, the figure shows the three methods of the first figures instead.)*
 #
-# Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing; compare the two shares printed under the accuracy table above. Under MAR the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general; groups that gain many imputed records then gain mostly unassessed referrals and their assessment odds ratios fall below the truth, while the treatment stage, among the assessed, moves less. Under the calibrated default MNAR the two shares are close (the calibration gave up most of the stage gradient), and what moves is decided by the groups: the census margin asks for more of some groups than the truth has, and for less of others, than the missing records can supply. Under MCAR the two shares are equal, the imputed records carry the average pathway, and the wrong margin distorts both stages alike. Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
+# Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the two printed shares are equal, the imputed records carry the average pathway, and the wrong margin distorts both stages without that pattern. Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
 #
 # ## Exercises
 
@@ -477,7 +473,7 @@ else:
     print("Needs the census sensitivity analysis above (a synthetic cohort with missing records).")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; where the missing records are more often of people never assessed than referrals in general (compare the two shares printed under the census accuracy table; under MAR they differ most), each of those groups gains a block of unassessed referrals and its odds of assessment fall. (With `missing_mechanism="mcar"` the two shares are equal and this pattern does not appear: the printed line then names no groups, or different ones.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
+# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1, as they do under the default MNAR mechanism. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; under MNAR the missing records are far more often of people never assessed than referrals in general (both shares printed under the census accuracy table), so each of those groups gains a block of unassessed referrals and its odds of assessment fall. (With `missing_mechanism="mcar"` the two shares are equal and this pattern does not appear: the printed line then names no groups, or different ones.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: critique: when would weighted MI fail?
