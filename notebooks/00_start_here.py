@@ -89,10 +89,11 @@ print(study.CITATION)
 # | **06 assessment** | the logistic model for being assessed, among everyone referred; why a fit on covariate-pattern counts gives the same answer, faster |
 # | **07 treatment** | the logistic model for being treated, among those assessed; our Table 4 beside the paper's |
 # | **08 missing ethnicity** | complete case versus standard and weighted multiple imputation, checked against the known truth |
-# | **09 simulation study** | bias and coverage of each missing-data method under different missingness mechanisms |
-# | **10 access and population** | referrals relative to the local resident population (a step beyond the paper) |
-# | **11 interpretation** | what the results mean, possible mechanisms, careful framing, limitations |
-# | **12 replication report** | ours beside the paper's: what matched, what could not be checked, and why |
+# | **09 weighted imputation** | inside the paper's method: its printed column, the calibration check, Rubin's rules, and why the margin must describe the referred population |
+# | **10 simulation study** | bias and coverage of each missing-data method under different missingness mechanisms |
+# | **11 access and population** | referrals relative to the local resident population (a step beyond the paper) |
+# | **12 interpretation** | what the results mean, possible mechanisms, careful framing, limitations |
+# | **13 replication report** | ours beside the paper's: what matched, what could not be checked, and why |
 
 # %% [markdown]
 # ## How to run
@@ -204,5 +205,5 @@ pd.DataFrame({
 # - The project replicates Harwood et al. (2021): ethnic inequalities at three stages of IAPT care (referral source, assessment among the referred, treatment among the assessed), each group compared with White British.
 # - The real data are confidential, so the notebooks run on a synthetic cohort built to reproduce the paper's printed Table 4; everything the paper does not report is labelled *assumed*.
 # - Every notebook starts with the same `parameters` cell; values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
-# - `make run` runs everything; `make test` checks everything; notebooks 01 to 12 follow the pathway in order.
+# - `make run` runs everything; `make test` checks everything; notebooks 01 to 13 follow the pathway in order.
 # - Differences between groups are described as differences in how services reach and serve people, not as traits of groups.

@@ -194,7 +194,7 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
 # %% [markdown]
 # One fit in a few seconds is fine for a lesson. The paper's main analysis, multiple imputation of the missing
 # ethnicity (notebook 08), refits all nine models (three stages x three models) on each of 20 or more completed
-# data sets, and the simulation study of notebook 09 repeats that many times over: hundreds to thousands of fits.
+# data sets, and the simulation study of notebook 10 repeats that many times over: hundreds to thousands of fits.
 # That is what the fast route is for. For your own data, one `smf.mnlogit` or `smf.logit` is all you need.
 #
 # From here on the notebook uses the project's tables: every stage and model at once, complete case.
