@@ -357,7 +357,10 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
 
 # %% [markdown]
 # Now misses are expected, scattered across cohorts and groups: about 1 in 20 on average, with the chance
-# variation the last line prints (a count inside that range is unremarkable). Several misses in the *same small groups* across seeds
+# variation the last line prints (a count inside that range is unremarkable). The arithmetic: 5 cohorts x 21 planted
+# values = 105 intervals; if each misses with chance 0.05, the number missed is binomial(105, 0.05), mean 105 x 0.05 =
+# 5.25 (the line above rounds it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one cohort share their White
+# British reference group, so their misses are not quite independent and the range is a guide, not an exact test.) Several misses in the *same small groups* across seeds
 # would instead point to how the cohort is realised. Either way these are *assumed* values: a lecturer who holds the
 # paper's Table 2 can type it into a copy of the targets file and rebuild the cohort (see `02_synthetic_cohort`).
 #
