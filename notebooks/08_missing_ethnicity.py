@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import cohort, imputation, params, pipeline, plots, replication, tables, targets
+from helpers import imputation, params, pipeline, plots, replication, tables, targets
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -122,13 +122,7 @@ else:
     print("A real extract has no true group for the missing records: this table exists only in a synthetic cohort.")
 
 # %% [markdown]
-# The same, by true group **and** stage (percent missing; the last column is the group's overall share). This is the assumed mechanism in one table: who lacks ethnicity in this cohort. Each group's recording is better or worse by its own amount, and recording improves along the pathway by the same factor (on the odds scale) for every group.
-
-# %% tags=["not-extract-counts"]
-(100 * cohort.missing_share_table(frame, data.truth)).round(1) if has_truth else "no truth in a real extract"
-
-# %% [markdown]
-# Read these tables with care: a group can have more missing records for two reasons. Under MNAR its own recording is worse; but even under MAR a group that is less often assessed (notebook 06) would have more missing records, because unassessed referrals are recorded less often. The table mixes both.
+# Read this table with care: a group can have more missing records for two reasons. Under MNAR its own recording is worse; but even under MAR a group that is less often assessed (notebook 06) would have more missing records, because unassessed referrals are recorded less often. The table mixes both.
 #
 # The practical lesson: **in real data you can show that ethnicity is not MCAR, but you can never show that it is MAR.** Any method that handles the missing values rests on an assumption that the data cannot check.
 #
@@ -212,7 +206,7 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # %% [markdown]
 # How to read this, and why the stages differ. Which case applies depends on the mechanism printed above:
 #
-# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI repairs the part that runs through the outcome, but it assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (notebook 09, "Which margin?").
+# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI is built to repair the part that runs through the outcome (its imputation model includes the pathway stage), but in this cohort it lands no closer to the truth than complete case (the accuracy table above), because it also assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (notebook 09, "Which margin?").
 # - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 10 shows how close "near" is over many cohorts.
 # - **MAR** (`missing_mechanism="mar"`): recording depends on pathway stage and borough only, not on the group. Borough is in the fully adjusted model and the stage is (almost) the outcome, so the recorded referrals give nearly the full-data odds ratios, and no method has much to repair.
 # - **MCAR** (`missing_mechanism="mcar"`, Exercise 1): the recorded referrals are a random sample of all referrals; nothing drifts, and all three methods should be close to the truth.
