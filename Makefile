@@ -93,8 +93,14 @@ lint: venv
 	$(PY) -m ruff check helpers tests benchmarks
 
 # IAPT_REQUIRE_SPARK: the Spark tests fail instead of skipping if PySpark is missing.
+# TEST_WORKERS pytest-xdist workers (default 2, the cores CI has): most of the suite's time is spent waiting
+# on notebook kernels and child runs, so a second worker keeps the second core busy. --dist loadgroup keeps
+# every test that shares an expensive fixture (a real run, a Spark session, a module's fitted data) on one
+# worker, so each is still built once (tests/conftest.py); each worker has its own temporary folders.
+# TEST_WORKERS=0 runs the suite in this process, one test at a time, as before.
+TEST_WORKERS ?= 2
 pytest: venv spark
-	IAPT_REQUIRE_SPARK=1 $(PY) -m pytest tests
+	IAPT_REQUIRE_SPARK=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup tests
 
 # nbval re-executes the committed notebooks and compares the outputs of cells tagged `nbval-check-output`
 # (lax mode). notebooks/exercises/ is excluded: the student versions are generated (git-ignored) and their
@@ -102,10 +108,13 @@ pytest: venv spark
 # Every notebook is re-executed; the results they share (the analysis data, the fits) are computed by the first
 # that needs them and read back by the rest from a cache folder made for this pass (helpers.cache), and BLAS
 # keeps to one thread (its spinning threads would only contend with the kernel on a busy 2-core machine).
+# Notebooks run TEST_WORKERS at a time, each whole on one worker (--dist loadscope: a notebook's cells share
+# one kernel, in order); the cache's per-entry lock makes a second notebook wait for a result the first is
+# computing rather than compute it again.
 nbval: venv
 	cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
 	IAPT_CACHE_DIR="$$cache" OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} \
-	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --ignore=notebooks/exercises notebooks/
 
 ## browser: headless Chromium for tests/test_book_browser.py (Debian package; no-op when present).

@@ -1,6 +1,14 @@
-"""Shared fixtures: project paths, fixture notebooks, one small real run, Chromium.
+"""Shared fixtures: project paths, fixture notebooks, one small real run, Chromium; how tests share workers.
 
 Kept small on purpose: module-specific helpers live in their test files.
+
+`make pytest` runs the suite on two pytest-xdist workers (``--dist loadgroup``): most of its time is spent
+waiting for notebook kernels and child runs, one at a time, so a second worker uses the second core.
+:func:`pytest_collection_modifyitems` keeps a fixture built once: tests that share an expensive session
+fixture go to one worker (a group per fixture), tests that use a module- or class-scoped fixture stay with
+their module, and the rest (each notebook's student version, every plain unit test) go to whichever worker
+is free. The whole-run tests come first, so the longest work starts first and the short tests fill in
+around it. A serial run (``pytest tests``) runs the same tests in the same new order.
 """
 
 from __future__ import annotations
@@ -31,6 +39,36 @@ SMALL_PARAMS = {
     "n_simulations": 2,
     "simulation_n_referrals": 2000,
 }
+
+
+# Session fixtures that cost a real run or a large fit: every test that uses one runs on the same worker.
+SHARED_SESSION_FIXTURES = ("small_run", "iapt")
+
+
+def _worker_group(item: pytest.Item) -> str | None:
+    """The xdist group of a test: the shared session fixture it uses, else its module when it uses a module-
+    or class-scoped fixture, else None (any worker)."""
+    used = set(item.fixturenames)
+    for name in SHARED_SESSION_FIXTURES:
+        if name in used:
+            return name
+    definitions = getattr(item, "_fixtureinfo", None)
+    for name, defs in (definitions.name2fixturedefs.items() if definitions else ()):
+        if name in used and defs and defs[-1].scope in ("module", "class", "package"):
+            return item.nodeid.split("::", 1)[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Whole-run tests first, those sharing a fixture before the rest (stable order otherwise); a worker group
+    on every test that shares a fixture."""
+    groups = {item.nodeid: _worker_group(item) for item in items}
+    items.sort(key=lambda item: (item.get_closest_marker("whole_run") is None, groups[item.nodeid] is None))
+    for item in items:
+        group = groups[item.nodeid]
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def numbered_notebooks() -> list[Path]:
