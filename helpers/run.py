@@ -29,8 +29,11 @@ Speed: notebooks run ``--jobs`` at a time (default: the cores), each in a worker
 (``helpers.parallel``: none reads a file another writes, so none waits for another), and the shared results
 (the analysis data, the complete-case, full-data and imputed fits) are computed once per run and reused by
 the notebooks and the tables through a cache folder in OUT (``helpers.cache``; ``secure/cache`` for a real
-extract), removed when the run ends. ``--sequential --no-cache`` is the route before: one notebook after
-another in this process, each computing for itself; the tables are byte for byte the same either way.
+extract), removed when the run ends. The result tables are written by a worker started beside the first
+notebooks (into a staging folder, moved into ``tables/`` once every notebook passed), and each book page is
+rendered as soon as its notebook finished, so little is left to do after the last notebook.
+``--sequential --no-cache`` is the route before: one notebook after another in this process, each computing
+for itself, then the tables, then the book; the tables are byte for byte the same either way.
 
 Why this shape:
 - Parameters are validated by ``helpers.params`` *before* the first notebook starts, so a typo costs a
@@ -60,7 +63,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from helpers import book, cache, parallel, pipeline
 from helpers.execute import KERNEL_NAME, Interrupted, describe_failure, execute, kernel_command, print_failure, raise_interrupted
@@ -83,13 +86,15 @@ from helpers.runcli import (
 )
 from helpers.runrecord import RunRecord, git_revision, now
 from helpers.scrub import Scrubber
-from helpers.worker import SINGLE_THREAD, TablesError, WorkerJob, work, write_result_tables_in_worker
+from helpers.worker import SINGLE_THREAD, TablesError, TablesWorker, WorkerJob, work, write_result_tables_in_worker
 
 
 def run_notebooks_parallel(notebooks: Sequence[Path], notebooks_out: Path, parameters: dict[str, Any], jobs: int,
-                           record: RunRecord, scrubber: Scrubber, current: dict[str, str]) -> list[Path] | int:
+                           record: RunRecord, scrubber: Scrubber, current: dict[str, str],
+                           on_executed: Callable[[Path], None] = lambda path: None) -> list[Path] | int:
     """The notebooks on ``jobs`` worker processes (``helpers.parallel``): the executed copies in the set's
-    order, or EXIT_NOTEBOOK_FAILED after reporting the first failure as the sequential route does."""
+    order, or EXIT_NOTEBOOK_FAILED after reporting the first failure as the sequential route does.
+    ``on_executed`` is given each executed (and scrubbed) copy as soon as its notebook succeeded."""
     by_name = {nb.stem: nb for nb in notebooks}
     number = {nb.stem: i for i, nb in enumerate(notebooks, 1)}
     finished: dict[str, dict[str, Any]] = {}
@@ -118,6 +123,8 @@ def run_notebooks_parallel(notebooks: Sequence[Path], notebooks_out: Path, param
             shown = "ok" if outcome.status == "ok" else "failed after"
             print(f"{label(outcome.name)} {shown} {outcome.seconds:.1f} s", flush=True)
         finished[outcome.name] = {"name": outcome.name, "seconds": outcome.seconds, "status": outcome.status}
+        if outcome.status == "ok":
+            on_executed(target)
         if outcome.status == "interrupted":  # run() writes the record once every running notebook is stopped
             record.notebooks = [finished[n] for n in by_name if n in finished]
         else:
@@ -179,6 +186,22 @@ def run(
                 shutil.rmtree(cache_dir, ignore_errors=True)
 
 
+def staging_folder(out_dir: Path, real: bool) -> Path:
+    """Where the parallel route's tables worker writes until every notebook has passed: inside the secure
+    folder for a real extract (its exact tables), else a hidden folder of the output folder."""
+    return out_dir / pipeline.SECURE_DIRNAME / "staging" if real else out_dir / ".staging"
+
+
+def move_staged(written: Sequence[str], staging: Path, out_dir: Path) -> list[str]:
+    """Move the tables the worker wrote under ``staging`` (paths relative to it) to the same places in
+    ``out_dir``; the same names back."""
+    for name in written:
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+    return list(written)
+
+
 def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *, html: bool, screenshot: bool,
          jobs: int) -> int:
     run_started = time.perf_counter()
@@ -192,6 +215,12 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
     record.write()
     current: dict[str, str] = {"step": "extract check" if real else "starting"}
     previous = {sig: signal.signal(sig, raise_interrupted) for sig in (signal.SIGTERM,)}
+    # The parallel route starts the result tables beside the notebooks (into a staging folder, moved into
+    # place once every notebook passed) and renders each book page as its notebook finishes, so neither
+    # waits for the last notebook; the sequential route (the one before, for debugging) does each at the end.
+    staging = staging_folder(out_dir, real)
+    early_tables: TablesWorker | None = None
+    early_pages: book.EarlyPages | None = None
     try:
         if real:
             stop = check_real_extract(parameters, out_dir, record)
@@ -203,7 +232,12 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
         executed: list[Path] = []
         sequential = shown_jobs <= 1
         if not sequential:
-            done = run_notebooks_parallel(notebooks, notebooks_out, parameters, jobs, record, scrubber, current)
+            shutil.rmtree(staging, ignore_errors=True)
+            early_tables = TablesWorker.start(parameters, staging / "tables",
+                                              staging / pipeline.SECURE_DIRNAME if real else None)
+            early_pages = book.EarlyPages(notebooks) if html else None
+            done = run_notebooks_parallel(notebooks, notebooks_out, parameters, jobs, record, scrubber, current,
+                                          on_executed=early_pages.add if early_pages else lambda path: None)
             if isinstance(done, int):
                 return done
             executed = done
@@ -245,8 +279,11 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
         current["step"] = "result tables"
         start = time.perf_counter()
         try:
-            secure = out_dir / pipeline.SECURE_DIRNAME if real else None
-            record.tables = write_result_tables_in_worker(parameters, out_dir / "tables", secure)
+            if early_tables is not None:
+                record.tables = move_staged(early_tables.finish(), staging, out_dir)
+            else:
+                secure = out_dir / pipeline.SECURE_DIRNAME if real else None
+                record.tables = write_result_tables_in_worker(parameters, out_dir / "tables", secure)
         except Exception as err:  # noqa: BLE001 - a failed table is a failed run, reported like a notebook
             text = str(err) if isinstance(err, TablesError) else f"{type(err).__name__}: {err}"
             record.status = "failed"
@@ -266,6 +303,7 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
                 shown_parameters,
                 run_info={"git revision": git_revision(), "python": platform.python_version()},
                 jobs=jobs,
+                early=early_pages,
             )
             print(f"Book: {index} ({time.perf_counter() - start:.1f} s)", flush=True)
             if screenshot and book.find_chromium():
@@ -306,6 +344,11 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
               file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        if early_tables is not None:
+            early_tables.stop()
+        if early_pages is not None:
+            early_pages.close()
+        shutil.rmtree(staging, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

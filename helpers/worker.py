@@ -65,25 +65,61 @@ class TablesError(RuntimeError):
 def write_result_tables_in_worker(parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None) -> list[str]:
     """``write_result_tables`` in a worker process with the notebooks' environment (one BLAS thread, the run's
     cache), so the tables are computed exactly as the notebooks compute, whichever route ran them."""
-    with tempfile.TemporaryDirectory(prefix="iapt-run-") as scratch:
-        job_file, result = Path(scratch) / "tables.job.json", Path(scratch) / "tables.result.json"
+    return TablesWorker.start(parameters, tables_dir, secure_dir).finish()
+
+
+@dataclass
+class TablesWorker:
+    """The result tables being written by a worker process: ``start`` it, then ``finish()`` (wait; the tables
+    written, as ``write_result_tables`` names them) or ``stop()``.
+
+    The parallel route starts it beside the first notebooks, into a staging folder, so the tables (and the
+    shared results they compute first, which the notebooks then find in the cache) cost no time after the
+    last notebook; the sequential route starts it after the notebooks and waits for it at once.
+    """
+
+    process: subprocess.Popen
+    result: Path
+    scratch: tempfile.TemporaryDirectory
+
+    @classmethod
+    def start(cls, parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None) -> "TablesWorker":
+        scratch = tempfile.TemporaryDirectory(prefix="iapt-run-")
+        job_file, result = Path(scratch.name) / "tables.job.json", Path(scratch.name) / "tables.result.json"
         job_file.write_text(json.dumps({"kind": "tables", "parameters": parameters, "tables_dir": str(tables_dir),
                                         "secure_dir": str(secure_dir) if secure_dir else "",
                                         "result": str(result)}), encoding="utf-8")
         process = subprocess.Popen([sys.executable, "-m", "helpers.run", "--work", str(job_file)],
                                    stdin=subprocess.DEVNULL, env=worker_environment())
+        return cls(process, result, scratch)
+
+    def finish(self) -> list[str]:
+        """Wait for the worker; the tables it wrote, or TablesError naming what went wrong."""
         try:
-            code = process.wait()
+            code = self.process.wait()
         except BaseException:
-            process.terminate()
-            process.wait()
+            self.stop()
             raise
-        if not result.exists():
-            raise TablesError(f"the tables worker exited with code {code} without a result")
-        ended = json.loads(result.read_text(encoding="utf-8"))
-    if ended["status"] != "ok":
-        raise TablesError(ended["error"])
-    return ended["tables"]
+        try:
+            if not self.result.exists():
+                raise TablesError(f"the tables worker exited with code {code} without a result")
+            ended = json.loads(self.result.read_text(encoding="utf-8"))
+        finally:
+            self.scratch.cleanup()
+        if ended["status"] != "ok":
+            raise TablesError(ended["error"])
+        return ended["tables"]
+
+    def stop(self) -> None:
+        """End the worker if it is still running (an earlier notebook failed, or the run was interrupted)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.scratch.cleanup()
 
 
 # BLAS on one thread in every kernel and worker of a run, in both routes, unless the user chose otherwise:

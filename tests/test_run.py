@@ -145,6 +145,8 @@ def test_failing_notebook(tmp_path: Path, write_notebook, route: list[str]) -> N
     assert [n["status"] for n in record["notebooks"]] == ["ok", "failed"]
     assert (out / "notebooks" / "00_fine.ipynb").exists()
     assert not (out / "notebooks" / "02_never.ipynb").exists()
+    # The parallel route starts the result tables beside the notebooks: a failed run keeps none of them.
+    assert not (out / "tables" / "estimates.csv").exists() and not (out / ".staging").exists()
 
 
 def test_parallel_run_interrupted_stops_every_running_notebook(tmp_path: Path, write_notebook) -> None:
@@ -176,6 +178,7 @@ def test_parallel_run_interrupted_stops_every_running_notebook(tmp_path: Path, w
     assert record["error"] == {"signal": "SIGTERM", "during": "00_slow, 01_slower"}
     assert [(n["name"], n["status"]) for n in record["notebooks"]] == [("00_slow", "interrupted"),
                                                                       ("01_slower", "interrupted")]
+    assert not (out / "tables" / "estimates.csv").exists() and not (out / ".staging").exists()
 
 
 def test_jobs_must_be_positive(tmp_path: Path) -> None:
