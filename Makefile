@@ -150,8 +150,11 @@ data: venv
 twins: venv
 	$(PY) -m helpers.twins
 
-## notebooks: re-execute every committed notebook in place (refreshes the outputs nbval compares), then twins.
+## notebooks: twins, then re-execute every committed notebook in place (refreshes the outputs nbval compares), then twins.
 notebooks: venv
+	@# Twins first: a .py twin edited (or reverted) since its .ipynb was saved must reach the .ipynb before it runs,
+	@# or the run would save the stale cells and the twin step after it would copy them back over the .py.
+	$(PY) -m helpers.twins
 	cd notebooks && for nb in [0-9][0-9]_*.ipynb; do \
 	  echo "executing $$nb"; ../$(PY) -m papermill --no-progress-bar -k python3 "$$nb" "$$nb" || exit 1; done
 	$(PY) -m helpers.twins
