@@ -241,7 +241,8 @@ _CHECKLIST: list[tuple[str, str, str, str, str]] = [
      "notebooks/13_replication_report.ipynb",
      "Unadjusted and adjusted RRRs/ORs with 95% CIs; ours beside the printed Table 4."),
     ("STROBE", "17", "Other analyses",
-     "notebooks/08_missing_ethnicity.ipynb; notebooks/09_weighted_imputation.ipynb; notebooks/10_simulation_study.ipynb; notebooks/11_access_and_population.ipynb",
+     "notebooks/08_missing_ethnicity.ipynb; notebooks/09_weighted_imputation.ipynb; "
+     "notebooks/10_simulation_study.ipynb; notebooks/11_access_and_population.ipynb",
      "MAR MI vs weighted MI; simulation under MCAR/MAR/MNAR; referral rates per resident (beyond the paper)."),
     ("STROBE", "18", "Key results",
      "notebooks/12_interpretation.ipynb; notebooks/13_replication_report.ipynb",
