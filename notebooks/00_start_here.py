@@ -13,7 +13,7 @@
 #
 # **Learning objectives**
 # - By the end you can say in three sentences what Harwood et al. (2021) studied and found.
-# - By the end you can name the thirteen notebooks in order and say what each one teaches.
+# - By the end you can name the fourteen notebooks in order and say what each one teaches.
 # - By the end you can run the notebooks (all of them, or one) with the default or with your own parameters.
 # - By the end you can find where a parameter is defined and checked, and read its allowed values.
 # - By the end you can open the raw synthetic extract and say what one row stands for.
