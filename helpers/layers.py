@@ -15,17 +15,21 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # generic engines that know no study model: count-based ML fits, design coding, disclosure rules, census,
     # the run-level cache of shared results
     "engines": ("fitting", "design", "disclosure", "census", "cache"),
-    # calibration targets, the synthetic cohort, the extract engine, the analysis frame, the data dictionary
-    "data": ("targets", "calibrate", "cohort", "extract", "prepare", "datadict"),
+    # calibration targets, the synthetic cohort, the extract engine (its checks, column mapping, reading, SQL,
+    # engines, flow, and its face), the analysis frame, the data dictionary
+    "data": ("targets", "calibrate", "cohort", "extract_checks", "extract_columns", "extract_read", "extract_sql",
+             "extract_engines", "extract_flow", "extract", "prepare", "datadict"),
     # the nine models, Rubin's rules, weighted MI, rates per resident, teaching variants
     "analysis": ("models", "pooling", "imputation", "population", "teaching"),
     # Table 1 and counts; ours beside the paper and the planted truth; gaps and checklists; figures; display
     "report": ("tables", "replication", "reporting", "plots", "publish"),
     # parameters -> data -> estimates -> outputs (from rows, or from carried pattern counts alone)
     "pipeline": ("pipeline", "fromcounts"),
-    # orchestration and tools: simulation studies, the notebook run (and its parallel scheduler), the book,
+    # orchestration and tools: simulation studies, the notebook run (its command line, output folder, run.json,
+    # path scrubbing, papermill execution, worker processes, real-extract checks, parallel scheduler), the book,
     # student versions, checks
-    "run": ("simulation", "run", "parallel", "book", "exercises", "check_outputs", "notebook", "twins"),
+    "run": ("simulation", "run", "runcli", "outfolder", "runrecord", "scrub", "execute", "worker", "real_extract",
+            "parallel", "book", "exercises", "check_outputs", "notebook", "twins"),
 }
 
 

@@ -30,7 +30,7 @@ Conventions (also in docs/data_dictionary.md, generated from this module):
 * **Real-world variants are normalised, never guessed silently**: trimmed and case-folded codes, two-character
   local ethnic codes, negative not-known codes, decimal ages, other datasets' gender codes, dates with a time
   part or day-first; each is counted in the flow (``step == "normalised"``), see
-  :data:`helpers.extract.NORMALISATIONS`. Anything else that does not match is an exclusion with a reason.
+  :data:`helpers.extract_checks.NORMALISATIONS`. Anything else that does not match is an exclusion with a reason.
   Missing ethnicity means one of ``codes.MISSING_ETHNIC_CODES`` (``"Z"``, ``"99"``, blank) after
   normalisation; such rows are kept with ``ethnicity`` NaN. ``"NA"`` is an unknown code, not missing.
 """
@@ -45,17 +45,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import extract, study
+from helpers import extract, extract_checks, extract_columns, extract_flow, extract_read, study
 
 # --- Schema and constants (defined once, in the extract engine) ------------------------------------------
-REQUIRED_COLUMNS: list[str] = extract.REQUIRED_COLUMNS
-FIRST_DATA_LINE = extract.FIRST_DATA_LINE
-N_EXAMPLES = extract.N_EXAMPLES
-AGE_MIN_VALID = extract.AGE_MIN_VALID
-AGE_MAX_VALID = extract.AGE_MAX_VALID
-AGE_MIN_STUDY = extract.AGE_MIN_STUDY
-STUDY_START = pd.Timestamp(extract.STUDY_START)
-STUDY_END = pd.Timestamp(extract.STUDY_END)
+REQUIRED_COLUMNS: list[str] = extract_checks.REQUIRED_COLUMNS
+FIRST_DATA_LINE = extract_checks.FIRST_DATA_LINE
+N_EXAMPLES = extract_checks.N_EXAMPLES
+AGE_MIN_VALID = extract_checks.AGE_MIN_VALID
+AGE_MAX_VALID = extract_checks.AGE_MAX_VALID
+AGE_MIN_STUDY = extract_checks.AGE_MIN_STUDY
+STUDY_START = pd.Timestamp(extract_checks.STUDY_START)
+STUDY_END = pd.Timestamp(extract_checks.STUDY_END)
 
 ANALYSIS_COLUMNS: list[str] = [
     "referral_id",
@@ -72,16 +72,16 @@ ANALYSIS_COLUMNS: list[str] = [
     "treated",
 ]
 
-ETHNIC_CODES: list[str] = extract.ETHNIC_CODES
-ExtractError = extract.ExtractError
-Check = extract.Check
-CHECKS = extract.CHECKS
-CHECK_BY_CODE = extract.CHECK_BY_CODE
-EXCLUSION_CHECKS = extract.EXCLUSION_CHECKS
-NORMALISATIONS = extract.NORMALISATIONS
-REPORT_COLUMNS = extract.REPORT_COLUMNS
-FLOW_COLUMNS = extract.FLOW_COLUMNS
-ValidationReport = extract.ValidationReport
+ETHNIC_CODES: list[str] = extract_checks.ETHNIC_CODES
+ExtractError = extract_checks.ExtractError
+Check = extract_checks.Check
+CHECKS = extract_checks.CHECKS
+CHECK_BY_CODE = extract_checks.CHECK_BY_CODE
+EXCLUSION_CHECKS = extract_checks.EXCLUSION_CHECKS
+NORMALISATIONS = extract_checks.NORMALISATIONS
+REPORT_COLUMNS = extract_checks.REPORT_COLUMNS
+FLOW_COLUMNS = extract_checks.FLOW_COLUMNS
+ValidationReport = extract_flow.ValidationReport
 
 
 # --- Reading --------------------------------------------------------------------------------------------
@@ -167,8 +167,8 @@ def check_required_columns(raw: pd.DataFrame, columns=None) -> None:
     recognised) and refusing text columns holding pandas' NaN (what ``pd.read_csv`` makes of 'NA')."""
     if not isinstance(raw, pd.DataFrame):
         raise ExtractError(f"Expected a pandas DataFrame of raw extract rows, got {type(raw).__name__}.")
-    extract.resolve_columns(list(raw.columns), columns)
-    extract._check_pandas(raw)
+    extract_columns.resolve_columns(list(raw.columns), columns)
+    extract_read.check_pandas(raw)
 
 
 # --- Checking: served by the extract engine ---------------------------------------------------------------

@@ -19,8 +19,8 @@ if os.environ.get("IAPT_REQUIRE_SPARK") or os.environ.get("CI"):
 else:
     pytest.importorskip("pyspark", reason="PySpark is optional (make spark installs it; make test runs these)")
 
+from extract_rows import rows  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
-from test_extract import rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
