@@ -21,8 +21,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "extract_engines", "extract_flow", "extract", "prepare", "datadict"),
     # the nine models, Rubin's rules, weighted MI, rates per resident, teaching variants
     "analysis": ("models", "pooling", "imputation", "population", "teaching"),
-    # Table 1 and counts; ours beside the paper and the planted truth; gaps and checklists; figures; display
-    "report": ("tables", "replication", "reporting", "plots", "publish"),
+    # Table 1 and counts; ours beside the paper and the planted truth; gaps and checklists; figures (their
+    # shared look, the results', the lessons', and the one name notebooks call them by); display
+    "report": ("tables", "replication", "reporting", "figstyle", "report_plots", "teaching_plots", "plots",
+               "publish"),
     # parameters -> data -> estimates -> outputs (from rows, or from carried pattern counts alone)
     "pipeline": ("pipeline", "fromcounts"),
     # orchestration and tools: simulation studies, the notebook run (its command line, output folder, run.json,

@@ -106,8 +106,8 @@ def run_notebooks_parallel(notebooks: Sequence[Path], notebooks_out: Path, param
 
     def on_start(name: str) -> None:
         running.append(name)
+        keep_record()  # before the line that says it started, so an interrupt seen after it names it
         print(f"{label(name)} ...", flush=True)
-        keep_record()
 
     def on_finish(outcome: parallel.Outcome) -> None:
         target = notebooks_out / f"{outcome.name}.ipynb"

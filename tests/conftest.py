@@ -6,6 +6,7 @@ Kept small on purpose: module-specific helpers live in their test files.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -52,6 +53,28 @@ def run_cli(args: Sequence[str], cwd: Path = PROJECT_ROOT, timeout: float = 900)
         [sys.executable, "-m", "helpers.run", *args],
         cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+# A notebook that runs until it is stopped (for the interrupt tests).
+SLOW_NOTEBOOK = [("markdown", "# Slow", []), ("code", "output_dir = '../outputs'", ["parameters"]),
+                 ("code", "import time\ntime.sleep(120)", [])]
+
+
+def sigterm_once_started(args: Sequence[str], started: str) -> tuple[int, str]:
+    """Start ``python -m helpers.run ARGS``, wait until its output shows ``started``, send SIGTERM.
+
+    Returns the run's exit code and its stderr. Waits on the run's own progress line, not on a clock.
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", *args], cwd=PROJECT_ROOT, env=subprocess_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while started not in seen:
+        char = proc.stdout.read(1)
+        assert char, f"the run ended early: {proc.stderr.read()}"
+        seen += char
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
 
 
 @pytest.fixture

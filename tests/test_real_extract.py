@@ -8,16 +8,13 @@ nothing outside secure/.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_ROOT, run_cli, subprocess_env
+from conftest import PROJECT_ROOT, SLOW_NOTEBOOK, run_cli, sigterm_once_started
 
 from helpers import check_outputs, cohort, pipeline, prepare, real_extract
 from helpers import runcli as C
@@ -127,21 +124,11 @@ def test_a_blocking_extract_stops_before_any_notebook_and_leaves_the_flow(tmp_pa
 
 def test_sigterm_marks_the_run_interrupted(tmp_path, write_notebook):
     nbdir = tmp_path / "nbs"
-    write_notebook(nbdir / "00_slow.ipynb", [("markdown", "# Slow", []),
-                                            ("code", "output_dir = '../outputs'", ["parameters"]),
-                                            ("code", "import time\ntime.sleep(120)", [])])
+    write_notebook(nbdir / "00_slow.ipynb", SLOW_NOTEBOOK)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "--notebooks", str(nbdir), "--out", str(out),
-                             "--no-html"], cwd=PROJECT_ROOT, env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    seen = ""
-    while "00_slow ..." not in seen:  # the notebook has started
-        char = proc.stdout.read(1)
-        assert char, f"the run ended early: {proc.stderr.read()}"
-        seen += char
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == C.EXIT_INTERRUPTED, err
+    code, err = sigterm_once_started(["--notebooks", str(nbdir), "--out", str(out), "--no-html"],
+                                     started="00_slow ...")  # the notebook has started
+    assert code == C.EXIT_INTERRUPTED, err
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "interrupted"
     assert record["error"] == {"signal": "SIGTERM", "during": "00_slow"}

@@ -7,11 +7,10 @@ The CLI is exercised as users call it (a subprocess), against the real helpers.p
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_cli
+from conftest import SLOW_NOTEBOOK, run_cli, sigterm_once_started
 
 from helpers import outfolder
 from helpers import runcli as C
@@ -149,28 +148,13 @@ def test_failing_notebook(tmp_path: Path, write_notebook, route: list[str]) -> N
 
 def test_parallel_run_interrupted_stops_every_running_notebook(tmp_path: Path, write_notebook) -> None:
     """SIGTERM while two notebooks run side by side: both stopped and recorded, the run says what ran."""
-    import signal
-    import subprocess
-
-    from conftest import subprocess_env
-
     nbdir = tmp_path / "nbs"
     for name in ("00_slow", "01_slower"):
-        write_notebook(nbdir / f"{name}.ipynb", [("markdown", "# Slow", []),
-                                                 ("code", "output_dir = '../outputs'", ["parameters"]),
-                                                 ("code", "import time\ntime.sleep(120)", [])])
+        write_notebook(nbdir / f"{name}.ipynb", SLOW_NOTEBOOK)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "--notebooks", str(nbdir), "--out", str(out),
-                             "--no-html", "--jobs", "2"], cwd=PROJECT_ROOT, env=subprocess_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = ""
-    while "01_slower ..." not in seen:  # both have started
-        char = proc.stdout.read(1)
-        assert char, f"the run ended early: {proc.stderr.read()}"
-        seen += char
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == C.EXIT_INTERRUPTED, err
+    code, err = sigterm_once_started(["--notebooks", str(nbdir), "--out", str(out), "--no-html", "--jobs", "2"],
+                                     started="01_slower ...")  # both have started
+    assert code == C.EXIT_INTERRUPTED, err
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "interrupted"
     assert record["error"] == {"signal": "SIGTERM", "during": "00_slow, 01_slower"}
