@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: notebook 00. You have met logistic regression and odds ratios once (a reminder is given below).
 #
-# **Time needed**: about 40 minutes.
+# **Time needed**: about 45 minutes.
 
 # %% tags=["parameters"]
 n_referrals = 85_800
@@ -106,13 +106,18 @@ print(f"treated:                                            {publish.count((fram
 # %% [markdown]
 # The second and third lines agree: the treatment outcome exists exactly for the assessed.
 #
-# Only the first number is printed in the paper (85,800 referrals, abstract). The others are the synthetic cohort's: for referrals with a recorded ethnicity the number treated and the number assessed follow from Table 4 (its `n` treated, and `n` divided by its % treated), but the referrals with missing ethnicity, and how many of them were assessed and treated, follow from *assumed* values (the overall assessment rate and the missingness mechanism; notebooks 02 and 04). The next cell splits the count of the assessed that way.
+# Only the first number is printed in the paper (85,800 referrals, abstract). The others are the synthetic cohort's. For referrals with a recorded ethnicity the numbers treated and assessed were built from Table 4, read as the study notes read it (`docs/study/README.md`): `n` is most naturally read as the number treated and `%` as the percentage of the assessed who were treated, so the number assessed in a group is about `n` / (`%` / 100). "About", because `%` is rounded to one decimal: `n` / (`%` / 100) is not a whole number, and notebook 02 shows how one whole number per group is chosen, so the cohort's count below is a few people off the sum of the unrounded quotients (the cell after it computes that sum from the printed table). The referrals with missing ethnicity, and how many of them were assessed and treated, follow from *assumed* values (the overall assessment rate and the missingness mechanism; notebooks 02 and 04). The next cell splits the count of the assessed that way.
 
 # %% tags=["nbval-check-output"]
 recorded_eth = frame["ethnicity"].notna()
 assessed_all = frame["assessed"] == 1
-print(f"assessed, ethnicity recorded (follows from Table 4's n and %):  {int((assessed_all & recorded_eth).sum()):,}")
-print(f"assessed, ethnicity missing (rests on assumed values):          {int((assessed_all & ~recorded_eth).sum()):,}")
+print(f"assessed, ethnicity recorded (built from Table 4's n and %):  {publish.count((assessed_all & recorded_eth).sum(), p)}")
+print(f"assessed, ethnicity missing (rests on assumed values):         {publish.count((assessed_all & ~recorded_eth).sum(), p)}")
+
+# %% tags=["not-extract-counts", "nbval-check-output"]
+printed = pipeline.published_table4().query("analysis == 'complete_case' and model == 'unadjusted'")
+quotients = printed["n"] / (printed["pct_treated"] / 100)  # Table 4's printed n and %, no cohort involved
+print(f"Table 4, sum over the eight groups of n / (% / 100): {quotients.sum():,.1f} (not whole numbers)")
 
 # %% [markdown]
 # ## Variables and how they are coded
@@ -179,7 +184,7 @@ pd.DataFrame({
 #
 # ## Table 4 as printed
 #
-# The file `data/published/harwood2021_table4.csv` holds Table 4 exactly as printed: for each group the number treated (`n`), the percentage of the assessed who were treated, and the three ORs with 95% confidence intervals, for the complete-case analysis and for weighted multiple imputation.
+# The file `data/published/harwood2021_table4.csv` holds Table 4 exactly as printed: for each group a count `n` and a percentage `%`, and the three ORs with 95% confidence intervals, for the complete-case analysis and for weighted multiple imputation. The table's labels leave the two columns open to reading; the study notes (`docs/study/README.md`) say that `n` is *most naturally read as* the number treated and `%` as the percentage of the assessed who were treated, because the printed unadjusted ORs agree with the printed percentages (Exercise 1 checks this). This project adopts that reading, and the column names below (`pct_treated`) follow it.
 
 # %% tags=["not-extract-counts"]
 table4 = pipeline.published_table4()
@@ -209,12 +214,12 @@ print(f"Treated (complete case, sum of printed n): {int(cc['n'].sum()):,}")
 treated = frame["treated"] == 1
 recorded = frame["ethnicity"].notna()
 n_treated, n_treated_recorded = int(treated.sum()), int((treated & recorded).sum())
-print(f"treated, all referrals in the cohort:          {n_treated:,}")
-print(f"  with ethnicity recorded (complete case):     {n_treated_recorded:,}")
-print(f"  with ethnicity missing:                      {n_treated - n_treated_recorded:,}"
-      f"  ({100 * (n_treated - n_treated_recorded) / n_treated:.1f}% of the treated)")
+print(f"treated, all referrals in the cohort:          {publish.count(n_treated, p)}")
+print(f"  with ethnicity recorded (complete case):     {publish.count(n_treated_recorded, p)}")
+print(f"  with ethnicity missing:                      {publish.count(n_treated - n_treated_recorded, p)}"
+      f"  ({publish.percent(n_treated - n_treated_recorded, n_treated, p)} of the treated)")
 print(f"Table 4, sum of printed n (complete case):     {int(cc['n'].sum()):,}")
-print(f"ethnicity missing among all referrals:         {100 * (~recorded).mean():.1f}%")
+print(f"ethnicity missing among all referrals:         {publish.percent((~recorded).sum(), len(frame), p)}")
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: An odds ratio from two percentages
@@ -234,7 +239,7 @@ check["OR from %"] = ((q / (1 - q)) / (ref_pct / (1 - ref_pct))).round(2)
 check
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The odds are 0.668 / 0.332 = 2.01 and 0.724 / 0.276 = 2.62, and their ratio is 0.77, the printed unadjusted OR. (b) The unadjusted model has only ethnicity in it, one parameter per group: such a model is *saturated* and reproduces each group's observed proportion exactly, so its OR is just the ratio of the two groups' observed odds. The table above repeats the calculation for every group and matches the printed ORs to two decimals. This agreement is also how we know Table 4's `%` is "treated among the assessed" (`docs/study/README.md`). Note the Mixed row: 73.1% against 72.4%, an unadjusted OR of 1.04 (0.97-1.10), so the abstract's "all minority groups were less likely to be treated" holds in Table 4 only after full adjustment (Mixed 0.93, 0.88-1.00). (c) No: adjusted ORs compare people within the same age band, gender, year (and borough) and combine those within-stratum comparisons, so they depend on how each group is spread over those strata, which Table 4 does not print.
+# **Solution.** (a) The odds are 0.668 / 0.332 = 2.01 and 0.724 / 0.276 = 2.62, and their ratio is 0.77, the printed unadjusted OR. (b) The unadjusted model has only ethnicity in it, one parameter per group: such a model is *saturated* and reproduces each group's observed proportion exactly, so its OR is just the ratio of the two groups' observed odds. The table above repeats the calculation for every group and matches the printed ORs to two decimals. What this agreement shows is that the printed `%` and the printed OR share a denominator: the `%` is the treated share of the same people the OR's model was fitted to. That those people are the assessed comes from the paper's stated design (treatment was studied among those assessed; `docs/study/README.md`), not from the arithmetic. Note the Mixed row: 73.1% against 72.4%, an unadjusted OR of 1.04 (0.97-1.10), so the abstract's "all minority groups were less likely to be treated" holds in Table 4 only after full adjustment (Mixed 0.93, 0.88-1.00). (c) No: adjusted ORs compare people within the same age band, gender, year (and borough) and combine those within-stratum comparisons, so they depend on how each group is spread over those strata, which Table 4 does not print.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Critique the reference group
@@ -247,7 +252,7 @@ check
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Predict, then check: treatment among the referred
 #
-# Suppose the paper had measured treatment among **everyone referred** instead of among the assessed. Predict: compared with White British, would Black African referrals look further behind, less far behind, or the same? Then check on the synthetic cohort (its assessment-stage effects are *assumed*, so the sizes are illustrative; their direction follows the paper's abstract). Write the pandas yourself: on the referrals with a recorded ethnicity, compute by group the three proportions of the table in section 2 (assessed of referred, treated of assessed, treated of referred; the paragraph under that table says which referrals the column `treated` is empty for, and what that means for each denominator). Divide each group's proportions by White British's, and do the same with the odds p / (1 - p). Do the two steps' ratios multiply to the whole pathway's? Do the odds ratios?
+# Suppose the paper had measured treatment among **everyone referred** instead of among the assessed. Predict: compared with White British, would Black African referrals look further behind, less far behind, or the same? Then check on the synthetic cohort (its assessment-stage effects are *assumed*, so the sizes are illustrative; their direction follows the paper's abstract). Write the pandas yourself: on the referrals with a recorded ethnicity, compute by group the three proportions of the table in "Why denominators matter: a worked example" (assessed of referred, treated of assessed, treated of referred; the paragraph under that table says which referrals the column `treated` is empty for, and what that means for each denominator). Divide each group's proportions by White British's, and do the same with the odds p / (1 - p). Do the two steps' ratios multiply to the whole pathway's? Do the odds ratios?
 
 # %% tags=["solution"]
 known = frame[frame["ethnicity"].notna()]

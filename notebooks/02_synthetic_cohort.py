@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: notebooks 00 and 01 (odds ratios, the three models, Table 4).
 #
-# **Time needed**: about 50 minutes.
+# **Time needed**: about 60 minutes.
 
 # %% tags=["parameters"]
 n_referrals = 85_800
@@ -54,7 +54,7 @@ solved = calibrate.load_solved(t)
 # %% [markdown]
 # ## Why a synthetic cohort with a known truth
 #
-# A synthetic cohort does two jobs. It lets anyone run the whole analysis without access to confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it. That is what lets notebooks 08 and 10 test whether a missing-data method gets the right answer, something no real data set allows.
+# A synthetic cohort does two jobs. It lets anyone run the whole analysis without access to confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it. That is what lets notebooks 08 to 10 test whether a missing-data method gets the right answer, something no real data set allows.
 #
 # The price is honesty about what is invented. The cohort is built so that the paper's analysis, run on it, gives the paper's printed Table 4. Everything the paper does not print had to be chosen; those choices are labelled *assumed* wherever they appear.
 #
@@ -84,7 +84,7 @@ print(f"printed rows: {counts.get('printed', 0)}, assumed rows: {counts.get('ass
 #
 # ## One derived quantity: how many were assessed
 #
-# Table 4 prints, per group, `n` (the number treated) and `%` (the percentage of the assessed who were treated). The number **assessed** is not printed, but it follows: assessed = n / (% / 100). Because `%` is rounded to one decimal, several whole numbers fit; `targets.assessed_counts` takes the one whose unadjusted OR is closest to the printed unadjusted OR.
+# Table 4 prints, per group, `n` and `%`. The study notes (`docs/study/README.md`) say `n` is *most naturally read as* the number treated and `%` as the percentage of the assessed who were treated, since the printed unadjusted ORs agree with the printed percentages (notebook 01, Exercise 1); the cohort is built on that reading. The number **assessed** is not printed, but under that reading it follows: assessed = n / (% / 100). Because `%` is rounded to one decimal, several whole numbers fit; `targets.assessed_counts` takes the one whose unadjusted OR is closest to the printed unadjusted OR.
 
 # %%
 derived = pd.DataFrame({
@@ -181,11 +181,12 @@ comparison = comparison[comparison["analysis"] == "complete_case"]
 comparison.round({"ours_or": 3})
 
 # %% [markdown]
-# `inside_paper_ci` says whether our OR, rounded to two decimals, lies inside the printed 95% CI; `rounds_to_printed` says whether it rounds to the printed OR. The checked cell below counts both, over all 24 printed complete-case rows (8 groups x 3 models, White British included), and prints the fully adjusted ORs:
+# `inside_paper_ci` says whether our OR, rounded to two decimals, lies inside the printed 95% CI; `rounds_to_printed` says whether it rounds to the printed OR. The checked cell below counts both over the 21 ORs that compare a group with White British (7 groups x 3 models; the White British rows are 1 by definition, so every count in this course leaves them out), and prints the fully adjusted ORs:
 
 # %% tags=["nbval-check-output"]
-print(f"inside the printed CI: {int(comparison['inside_paper_ci'].sum())} of {len(comparison)}")
-print(f"round to the printed OR: {int(comparison['rounds_to_printed'].sum())} of {len(comparison)}")
+compared = comparison[comparison["ethnicity"] != study.REFERENCE_GROUP]  # the 21 non-reference ORs
+print(f"inside the printed CI: {int(compared['inside_paper_ci'].sum())} of {len(compared)}")
+print(f"round to the printed OR: {int(compared['rounds_to_printed'].sum())} of {len(compared)}")
 full = models.select(ours, model="adjusted_full", reference=False)
 for group, estimate in zip(full["ethnicity"], full["estimate"]):
     print(f"  fully adjusted OR, {group:<16}{estimate:.2f}")
@@ -194,7 +195,7 @@ print(f"95% CI limits that round to the printed ones: {int(cis['same_rounded'].s
       f"largest gap {cis['largest_gap'].max():.2f}")
 
 # %% [markdown]
-# The last line compares the **intervals** too (the 21 minority-group rows; compare `ours_ci` and `paper_ci` above): nothing in the construction targets them, but their widths follow from the numbers in each group, which the calibration matches, so they land close to the printed ones. The weighted-MI rows of Table 4 are not in this comparison: notebook 08 compares them.
+# The last line compares the **intervals** too (the same 21 rows; compare `ours_ci` and `paper_ci` above): nothing in the construction targets them, but their widths follow from the numbers in each group, which the calibration matches, so they land close to the printed ones. The weighted-MI rows of Table 4 are not in this comparison: notebook 09 compares them.
 #
 # ## Calibrated versus random mode
 #
@@ -295,7 +296,7 @@ else:
 other = pipeline.load_study_data(p, seed=p["seed"] + 1)
 other_fit = pd.concat([models.fit_stage(other.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
 other_cmp = replication.published_vs_ours(other_fit, pipeline.published_table4())
-other_cmp = other_cmp[other_cmp["analysis"] == "complete_case"]
+other_cmp = other_cmp[(other_cmp["analysis"] == "complete_case") & (other_cmp["ethnicity"] != study.REFERENCE_GROUP)]
 print(f"inside the printed CI: {int(other_cmp['inside_paper_ci'].sum())} of {len(other_cmp)}")
 print(f"round to the printed OR: {int(other_cmp['rounds_to_printed'].sum())} of {len(other_cmp)}")
 print("same rows as the default cohort:", other.raw.equals(data.raw))
@@ -321,7 +322,8 @@ changed = pipeline.load_study_data(p, targets_path=str(changed_path))
 for label, d in [("default", data), ("changed", changed)]:
     fit = models.fit_stage(d.frame, "assessment", "adjusted_full").set_index("ethnicity")
     treat = pd.concat([models.fit_stage(d.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
-    cmp = replication.published_vs_ours(treat, pipeline.published_table4()).query("analysis == 'complete_case'")
+    cmp = replication.published_vs_ours(treat, pipeline.published_table4()).query(
+        "analysis == 'complete_case' and ethnicity != @study.REFERENCE_GROUP")
     n_ba = int((d.frame["ethnicity"] == "Black African").sum())
     print(f"{label:>8}: assessment OR Black African {fit.loc['Black African', 'estimate']:.2f}; "
           f"Table 4 rows rounding to printed {int(cmp['rounds_to_printed'].sum())}/{len(cmp)}; "
@@ -343,7 +345,7 @@ print(f"Black African referrals {int(by_group.loc['Black African', 'default']):,
 by_group
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (a second or so) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. That has a **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, and every other group's number of referrals shrinks. In other words, the ethnic mix of *referrals* in the synthetic cohort is itself driven by the *assumed* assessment ORs (through Table 4's fixed numbers assessed), not observed. This matters for notebook 11, which compares referrals with the resident population: referral rates by group there inherit this assumption. This is also the route by which a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
+# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (this takes several seconds, where the default cohort loads its stored solution) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. That has a **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, and every other group's number of referrals shrinks. In other words, the ethnic mix of *referrals* in the synthetic cohort is itself driven by the *assumed* assessment ORs (through Table 4's fixed numbers assessed), not observed. This matters for notebook 11, which compares referrals with the resident population: referral rates by group there inherit this assumption. This is also the route by which a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: What a calibrated cohort cannot tell you

@@ -129,6 +129,13 @@ for code_, n in missing_codes.replace("", "(blank)").value_counts().sort_index()
     print(f"  {code_:<8}{publish.count(n, p):>7}")
 
 # %% [markdown]
+# How a missing ethnicity is split between `Z`, `99` and blank in the synthetic cohort is *assumed*: the paper does not report it. The generator gives each referral whose ethnicity it hides one of the three codes at random with the fixed shares below (so the counts above are close to those shares, not equal to them); notebook 08 discusses what the split would tell you in a real extract.
+
+# %% tags=["not-extract-counts"]
+print("assumed shares of the missing codes in the synthetic cohort:",
+      ", ".join(f"{code_ or '(blank)'} {share:.0%}" for code_, share in cohort.MISSING_CODE_SHARES.items()))
+
+# %% [markdown]
 # ## The flow table: every row accounted for
 #
 # `prepare` never drops a row without counting it. The **flow table** starts from the rows in the extract, subtracts each exclusion with its reason, and ends with the rows analysed; below that it counts, within the analysed rows, how many have ethnicity recorded or missing, and how many were assessed and treated. For the default synthetic cohort:
@@ -153,6 +160,8 @@ publish.flow(data.prepared.flow, p)
 # - an age of 17 (a valid value, but outside the study population of adults).
 #
 # The age rule is *assumed*: the paper does not state its age criterion. This project takes adults aged 18 and over because IAPT served adults and Southwark's service, for example, takes adults 18+ with no upper age limit (`docs/study/iapt_context.md`). Like the gender rule above, it is a study-population choice (severity `out of scope`), not a data error.
+#
+# The flow table above lists **two** age rules, and they do different jobs. "age outside 16-110" (severity `invalid`) is a plausibility check on the recorded value: an age below 16 or above 110 is taken to be a recording error (both limits are the project's *assumed* choice, in `helpers/extract_checks.py`). "age under 18" (severity `out of scope`) applies to the ages that pass that check: 16 and 17 are believable ages, but outside the (assumed) adult study population. A 15 is therefore excluded as a data error and a 17 as out of scope, and each row is counted under the first rule it fails.
 
 # %% tags=["not-extract-counts"]
 # from the cohort's raw rows; with a real extract, from a small synthetic cohort instead (rows get printed)

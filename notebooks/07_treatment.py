@@ -21,11 +21,12 @@
 #
 # **Prerequisites**: `06_assessment` (odds ratios and probabilities; the three models).
 #
-# **Time needed**: about 40 minutes.
+# **Time needed**: about 50 minutes.
 #
 # > The synthetic cohort was **constructed** so that its referrals with recorded ethnicity reproduce the paper's
-# > printed Table 4 (complete case). Unlike notebooks 05-06, the target values here are *printed* figures, not
-# > assumed ones.
+# > printed Table 4 (complete case). Unlike notebooks 05-06, the ethnicity targets here (numbers treated,
+# > percentages and all three models' ORs) are *printed* figures, not assumed ones; the covariate effects and mixes
+# > behind them (age, gender, year, borough) are *assumed*, as at every stage.
 
 # %% tags=["parameters"]
 n_referrals = 85_800
@@ -119,7 +120,7 @@ check
 #
 # One call fits every stage and model; we keep the treatment rows. Then `replication.published_vs_ours` puts each of our
 # ORs beside the paper's printed OR and CI (complete case here; the paper's weighted-MI rows are compared in
-# notebook 08).
+# notebook 09).
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
@@ -183,27 +184,14 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
 # ## 5. What goes wrong with "treated among referred"?
 #
 # Suppose we had modelled treatment among **everyone referred**, counting "never assessed" as "not treated"
-# (`teaching.treated_among_referred` fits exactly that; it is not the paper's model). That OR mixes two gaps into one
-# number. A toy table first, with **made-up round numbers, for illustration only** (not from the cohort or the
-# paper): two groups of 100 referrals; group B is assessed less often, but *once assessed* both groups are treated
-# at the same rate, 75%. An assessment gap, and **no** treatment gap. `teaching.pathway_odds` turns counts into
-# probabilities per stage and odds ratios vs the reference group.
-
-# %%
-toy = pd.DataFrame({"referred": [100, 100], "assessed": [80, 60], "treated": [60, 45]},
-                   index=pd.Index(["A (reference)", "B"], name="illustrative group"))
-toy_stages = teaching.pathway_odds(toy, reference="A (reference)")
-toy_stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_100_referred",
-            "or_assessed", "or_treated_given_assessed", "or_treated_given_referred"]].T.round(3)
-
-# %% [markdown]
-# The table is turned on its side (one row per quantity, one column per group) so that every column fits on the
-# page. Read column B. Per 100 assessed, both groups are treated equally: the treated | assessed OR is exactly 1. Per 100
-# referred, B has 45 treated against A's 60, so the treated | referred OR is well below 1 (0.55). A model with
-# everyone referred as the denominator would report a "treatment gap" that is entirely an assessment gap. Note also
-# that the assessment OR, (0.6/0.4) / (0.8/0.2) = 0.375, times the treatment OR, 1, is not the treated | referred OR (0.55): **odds do not
-# multiply along a pathway; probabilities do** (B: 0.60 assessed per referral × 0.75 treated per assessed = 0.45
-# treated per referral).
+# (`teaching.treated_among_referred` fits exactly that; it is not the paper's model). Notebook 01 has already shown
+# the two facts this section builds on: its worked example (groups A and B, 80% and 60% assessed, 70% of the
+# assessed treated in both) has an assessment gap and **no** treatment gap, yet B is treated less often per
+# referral; and its Exercise 3 showed that ratios of probabilities multiply along the pathway while odds ratios do
+# not. In that example B's assessment OR is (0.6/0.4) / (0.8/0.2) = 0.375 and its treated | assessed OR is 1, but
+# its treated | referred OR, (0.42/0.58) / (0.56/0.44) ≈ 0.57, is neither their product nor 1: a model with
+# everyone referred as the denominator would report a "treatment gap" that is entirely an assessment gap. What is
+# new here is how that all-referred OR splits into a part for each step.
 #
 # Now the cohort, as probabilities per stage (crude: all referrals with recorded ethnicity, raw, for exploration).
 # The last column is the product of the first two: treated per 100 referred = assessed per 100 referred × treated
@@ -224,7 +212,7 @@ stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_10
 #
 # Expect each part to be closer to 1 than the OR of its own stage. The reason is how odds ratios behave. When an
 # outcome is common, odds stretch small differences: 80% against 60% assessed is a ratio of probabilities of 0.75
-# but an odds ratio of 0.375 (the toy table). When an outcome is less common, the odds ratio sits closer to the ratio
+# but an odds ratio of 0.375 (notebook 01's worked example). When an outcome is less common, the odds ratio sits closer to the ratio
 # of probabilities. "Treated per referral" is less common than "assessed per referral" or "treated per assessed",
 # because a referral has to pass both steps, so each step's gap shows up in it as an odds ratio nearer 1.
 
@@ -252,7 +240,7 @@ for g in minority:
 # closer to 1 than the treatment OR; the assessment gap then supplies the "assessment part", and with the default
 # parameters (the cohort's *assumed* assessment ORs) the two factors happen to multiply back to roughly the treatment
 # OR. With a larger assessment gap the all-referred OR would fall well below the treatment OR; with no treatment gap
-# at all (the toy table) it is still below 1. That is exactly the danger: read as "the treatment gap", it would blame
+# at all (notebook 01's worked example) it is still below 1. That is exactly the danger: read as "the treatment gap", it would blame
 # treatment for losses that happened before assessment. It answers a real question (how likely is a referral to end
 # in treatment?) but cannot say *where* people are lost, and that is what a service needs to know: a gap at
 # assessment calls for different action (contact, waiting times, booking, outreach) than a gap after assessment
@@ -381,6 +369,7 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # - `smf.logit("treated ~ ...")` on the assessed rows fits the paper's model; `np.exp(res.params)` and
 #   `np.exp(res.conf_int())` give the ORs and intervals, and the project's fitter gives the same numbers.
 # - The cohort was constructed to match Table 4 with the same fitter, so the OR match checks coding and
-#   denominators, not the paper's findings; the intervals, which nothing targets, are an independent check.
+#   denominators, not the paper's findings; the intervals are a weaker check: nothing targets their limits, but
+#   their widths follow from the group sizes the construction fixes (section 4).
 # - An OR of 0.77 at a 72% baseline means about 67% vs 72%, not "23% less likely".
 # - The paper's weighted multiple imputation results are compared in notebook 09.

@@ -14,7 +14,7 @@
 #
 # **Learning objectives**
 # - By the end you can turn stage-wise results into people per 1,000 referred, and split the treatment shortfall into those not assessed and those assessed but not treated.
-# - By the end you can describe mechanisms the literature proposes for ethnic inequalities in talking-therapy pathways, and say why this synthetic replication cannot test them.
+# - By the end you can describe mechanisms that are often put forward for ethnic inequalities in talking-therapy pathways, and say why this synthetic replication cannot test them.
 # - By the end you can write about ethnicity as a social category, using the paper's group names and the language of service provision.
 # - By the end you can name the main limitations of routine data and of a replication calibrated by construction, and suggest what services, data teams, policy makers and researchers could do.
 #
@@ -143,12 +143,15 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # rates measure need itself (the prevalence of common mental disorders by group), which routine IAPT data do not
 # contain.
 #
-# ## 3. Mechanisms the literature proposes
+# ## 3. Possible mechanisms, for discussion
 #
-# The paper describes *where* differences occur, not *why*. Researchers and services have proposed several
-# mechanisms for ethnic inequalities in access to and progress through talking therapies. These are **proposed
-# mechanisms, not findings of this synthetic replication**: our cohort was built to reproduce printed figures, so it
-# contains no mechanism at all, and nothing in it can support or refute any of them.
+# The paper describes *where* differences occur, not *why*. The list below is this course's summary of explanations
+# that are often put forward for ethnic inequalities in access to and progress through talking therapies. It is
+# **not a review of the evidence**: the page does not cite a study for each item, and only two items rest on
+# something this project holds (the paper's abstract reports the community-services routes and the 18.5% missing
+# ethnicity). Treat every item as a **hypothesis to check against the literature**, not as a finding, and least of
+# all as a finding of this synthetic replication: our cohort was built to reproduce printed figures, so it contains
+# no mechanism at all, and nothing in it can support or refute any of them.
 #
 # - **Trust and past experience of services.** Earlier experiences of mental health care, including coercive care,
 #   and of discrimination may shape whether people take up an offered assessment or treatment.
@@ -163,12 +166,15 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # - **Recording of ethnicity.** Missing or inaccurate recording (18.5% missing in the paper) can itself create or
 #   hide differences, especially if recording depends on how far someone travels along the pathway.
 # - **Service and borough differences.** Boroughs differ in population, services and waiting times; a difference
-#   between groups can partly be a difference between services (which is why the paper adjusted for borough).
+#   between groups can partly be a difference between services. (The paper adjusted for borough in its third model;
+#   its reasons are not in any source this project holds. Notebook 06, section 4, discusses what adjusting means.)
 #
-# The NHS Race and Health Observatory's *Ethnic Inequalities in Healthcare: A Rapid Evidence Review* (2022)
-# reviews evidence on ethnic inequalities in several areas of care, mental health services among them, and is a
-# good starting point for reading beyond this course. The paper itself (Harwood et al., 2021) discusses its own
-# findings in its Discussion section.
+# Where to check them: the NHS Race and Health Observatory's *Ethnic Inequalities in Healthcare: A Rapid Evidence
+# Review* (2022) reviews evidence on ethnic inequalities in several areas of care, mental health services among
+# them; the Observatory also commissioned a review of IAPT itself, *Ethnic Inequalities in Improving Access to
+# Psychological Therapies (IAPT)* (2023). The paper itself (Harwood et al., 2021) discusses its own findings in its
+# Discussion section. Find out which of the items above these sources support, for which groups and which stage,
+# before using any of them as an explanation.
 #
 # ## 4. Ethnicity as a social category: language
 #
@@ -194,13 +200,24 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #
 # **Of this synthetic replication.** The cohort is *calibrated by construction*: the treatment stage was built to
 # reproduce the printed Table 4, so matching Table 4 shows the pipeline works, not that the paper is right (notebook
-# 12). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
+# 13). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
 # ethnic mix, the age bands and the missing-data mechanism are *assumed*. The next cell counts the calibration
 # targets by stage and whether each was printed in the paper or assumed.
 
 # %%
 targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
 targets.groupby(["stage", "source"]).size().unstack(fill_value=0)
+
+# %% [markdown]
+# The treatment row has assumed targets too, although notebook 07 says its targets are printed. They are different
+# kinds of number: every **ethnicity** target at the treatment stage (numbers treated, percentages, the three models'
+# ORs) is printed in Table 4, while the assumed ones are the **covariate effects** (how age band, gender, year and
+# borough change the odds of treatment), which the paper does not print. The next cell lists them by quantity:
+
+# %%
+treatment_assumed = targets[(targets["stage"] == "treatment") & (targets["source"] == "assumed")]
+print("assumed treatment-stage targets, by quantity:", treatment_assumed["quantity"].value_counts().to_dict())
+print("their levels:", ", ".join(treatment_assumed["level"]))
 
 # %% [markdown]
 # ## 6. What could be done
@@ -268,15 +285,33 @@ print(f"Splitting in the other order gives {bc_other.lost_at_assessment:.0f} + {
 
 # %% tags=["solution"]
 no_borough = reporting.pathway_gaps(frame, method="predicted", model="adjusted_age_gender_year")
-pd.concat({"adjusted_full": adjusted["treated_shortfall"],
-           "adjusted_age_gender_year": no_borough["treated_shortfall"]}, axis=1).round(0)
+both = pd.concat({"adjusted_full": adjusted["treated_shortfall"],
+                  "adjusted_age_gender_year": no_borough["treated_shortfall"]}, axis=1)
+for group in study.GROUPS[1:]:
+    with_b, without_b = both.loc[group]
+    print(f"  {group:<16} shortfall per 1,000 without borough {without_b:4.0f}, with borough {with_b:4.0f}: "
+          f"{'larger' if with_b > without_b else 'smaller' if with_b < without_b else 'the same'} once borough is held equal")
+both.round(0)
 
 # %% [markdown] tags=["solution"]
 # **Solution.** If groups are unevenly spread over boroughs and boroughs differ in how often referrals are assessed
 # and treated, leaving borough out moves the shortfalls; which way depends on whether a group is concentrated in
-# boroughs with lower or higher rates. A large difference says part of the gap is a difference *between services*
-# (a target for service-level action), the rest a difference *within* services. In the paper, Table 4's Black
-# African OR moves from 0.73 (age, gender, year) to 0.67 (plus borough), complete case: borough mattered there.
+# boroughs with lower or higher rates. A group referred mostly where the services assess and treat more people looks
+# better before borough is held equal, so its shortfall *grows* once borough is in the model; a group referred
+# mostly where they assess and treat fewer looks worse, and its shortfall shrinks.
+#
+# The lines printed above show both kinds for this run, and Table 4 is the evidence for the treatment part of them.
+# Adding borough moves the printed complete-case ORs further from 1 for Black Caribbean (0.76 to 0.72), Black
+# African (0.73 to 0.67) and Mixed (1.00 to 0.93), and towards 1 for Black Other (0.63 to 0.65) and Asian (0.78 to
+# 0.81); White Other (0.81 to 0.80) and Other (0.76 to 0.77) barely move. The cohort was built to reproduce those columns (notebook 02), so its treatment stage moves the same way,
+# and the shortfalls, which add the assessment stage, mostly follow. Mixed is the clearest case: at the
+# age-gender-year OR of 1.00 it has almost no treatment gap, and the gap it shows with borough held equal exists only
+# within boroughs. Two cautions: *which* boroughs carry the difference in this cohort is assumed (notebook 02's
+# borough mixes are constructed, not observed), and the assessment part of each shortfall rests on assumed effects.
+# For a commissioner, a large difference says part of the gap is a difference *between services* (where a group's
+# referrals go), a target for service-level action, and the rest a difference *within* services. For the groups
+# whose shortfall grows with borough held equal, the services they mostly reach do better overall, and the gap is
+# within them.
 
 # %% [markdown]
 # ## Key points

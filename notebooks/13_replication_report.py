@@ -67,7 +67,7 @@ estimates = pipeline.paper_estimates(data)
 comparison = replication.published_vs_ours(estimates, pipeline.published_table4())
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
 reporting.label_table(comparison, data).to_csv(
-    helpers.notebook.output_path(p, "tables", "12_table4_replication.csv"), index=False)
+    helpers.notebook.output_path(p, "tables", "13_table4_replication.csv"), index=False)
 comparison.round(3)
 
 # %% tags=["nbval-check-output"]
@@ -191,15 +191,45 @@ print(f"Referrals with missing ethnicity in this run: {imputed.n_missing / len(d
 (100 * margins).round(1)
 
 # %% [markdown]
-# **A clue about the paper's margin.** In the table above, White British, Black Caribbean and Mixed referrals with
-# recorded ethnicity already make up a larger share of *all* referrals than their census share. Calibrated to the
-# census, weighted MI therefore gives those groups a weight of almost zero and imputes (almost) no missing record
-# into them, so their completed-data rows equal their complete-case rows. That is the pattern of the printed Table 4,
-# where the White British and Black Caribbean weighted-MI rows are identical to the complete-case rows. It is
-# *consistent with* the paper having calibrated to a census margin of this kind; the paper does not say, so it stays
-# a hypothesis. (Try it: `pipeline.mi_estimates(pipeline.load_study_data(p, margin="census2011"))` gives
-# completed-data % treated for those groups equal to the complete-case ones. The minority groups then move *away*
-# from 1, not towards it as printed, because in our cohort the referrals without recorded ethnicity are more
+# **A clue about the paper's margin, and evidence against it.** In the table above, some groups' referrals with
+# recorded ethnicity already make up a larger share of *all* referrals than their census share (the share among
+# recorded referrals times one minus the missing share; the next cell names them). Calibrated to the census,
+# weighted MI cannot add any missing record to such a group: its weight is cut to zero, so its completed-data rows
+# equal its complete-case rows.
+
+# %%
+recorded_of_all = imputed.calibration["observed"] * (1 - imputed.n_missing / len(data.frame))
+at_zero = [g for g in census_margin.index if recorded_of_all[g] >= census_margin[g]]
+print("groups whose recorded referrals alone reach their census share (census weight 0):", ", ".join(at_zero))
+
+# %% [markdown]
+# If the paper had calibrated to a margin of this kind, every group named above should have weighted-MI rows in
+# Table 4 identical to its complete-case rows. The printed table says (percentage treated, OR and CI; Table 4 prints
+# no `n` for weighted MI):
+
+# %% tags=["not-extract-counts"]
+columns = ["pct_treated", "or", "ci_low", "ci_high"]
+for group in ["White British", "Black Caribbean", "Mixed"]:
+    rows = published[published["ethnicity"] == group]
+    cc_rows = rows[rows["analysis"] == "complete_case"].set_index("model")[columns]
+    mi_rows = rows[rows["analysis"] == "weighted_mi"].set_index("model")[columns]
+    print(f"{group:<16} printed weighted-MI rows {'identical to' if cc_rows.equals(mi_rows) else 'differ from'} "
+          "the complete-case rows")
+mixed = published[published["ethnicity"] == "Mixed"].pivot(index="model", columns="analysis", values=columns)
+mixed
+
+# %% [markdown]
+# So the evidence points both ways. The White British and Black Caribbean weighted-MI rows are printed identical to
+# the complete-case rows, as a census-type margin would give them. But Mixed's are not (72.8% against 73.1% treated;
+# ORs 1.02 against 1.04 and 0.98 against 1.00), although in this cohort the census margin gives Mixed a weight of 0
+# too (the cell above names it, with the default parameters: its recorded referrals alone are a larger share of all
+# referrals than the 6.9% of the four boroughs' residents the 2011 Census counts as Mixed, margins table). Either the paper's margin was not the all-residents 2011
+# census mix of the four boroughs, or its recorded Mixed share was smaller than our cohort's (the paper's Table 1,
+# which would tell, is not available), or its imputation differed in another way. The paper does not say which
+# margin it used, so the margin stays *unknown*, and the census reading is one hypothesis with evidence for and
+# against it. (Try it: `pipeline.mi_estimates(pipeline.load_study_data(p, margin="census2011"))` gives
+# completed-data % treated for the groups named above equal to the complete-case ones. The other groups then move
+# *away* from 1, not towards it as printed, because in our cohort the referrals without recorded ethnicity are more
 # often never assessed or not treated: the printed column needs missing records among the assessed that were
 # treated *more* often than the recorded ones.)
 
@@ -239,8 +269,8 @@ print(f"STROBE items mapped: {counts['STROBE']}; RECORD items mapped: {counts['R
 # one minus the missing share.)
 #
 # Then check, writing the code yourself: load the data again with the census margin (the parameter `margin`, as a
-# keyword override of `pipeline.load_study_data`), impute as the last code cell of section 2 does but with that
-# data's margin (look at the result's `.calibration` and `.weights`), and get that data's weighted-MI estimates
+# keyword override of `pipeline.load_study_data`), impute as the cell of section 2 that prints the conditional weights
+# does (`imputation.impute_ethnicity`), but with that data's margin (look at the result's `.calibration` and `.weights`), and get that data's weighted-MI estimates
 # (`pipeline.mi_estimates`) to read the Black African unadjusted treatment OR.
 
 # %% tags=["solution"]
