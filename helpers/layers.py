@@ -25,9 +25,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "report": ("tables", "replication", "reporting", "plots", "publish"),
     # parameters -> data -> estimates -> outputs (from rows, or from carried pattern counts alone)
     "pipeline": ("pipeline", "fromcounts"),
-    # orchestration and tools: simulation studies, the notebook run (and its parallel scheduler), the book,
+    # orchestration and tools: simulation studies, the notebook run (its command line, output folder, run.json,
+    # path scrubbing, papermill execution, worker processes, real-extract checks, parallel scheduler), the book,
     # student versions, checks
-    "run": ("simulation", "run", "parallel", "book", "exercises", "check_outputs", "notebook", "twins"),
+    "run": ("simulation", "run", "runcli", "outfolder", "runrecord", "scrub", "execute", "worker", "real_extract",
+            "parallel", "book", "exercises", "check_outputs", "notebook", "twins"),
 }
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 AFTER: dict[str, tuple[str, ...]] = {}
 #: The longest notebooks start first, so the short ones fill the other cores around them (longest first
 #: keeps the last core from idling while one long notebook finishes alone).
-FIRST: tuple[str, ...] = ("09_simulation_study", "08_missing_ethnicity")
+FIRST: tuple[str, ...] = ("10_simulation_study", "09_weighted_imputation", "08_missing_ethnicity")
 POLL_SECONDS = 0.05
 
 

@@ -1,6 +1,6 @@
 """A simulation study of the missing-ethnicity methods: complete case, standard (MAR) MI and weighted MI.
 
-Notebook ``09_simulation_study`` tells the story in the ADEMP structure of Morris, White & Crowther (2019),
+Notebook ``10_simulation_study`` tells the story in the ADEMP structure of Morris, White & Crowther (2019),
 "Using simulation studies to evaluate statistical methods", Statistics in Medicine 38:2074-2102.
 
 **Data-generating mechanisms.** For each missingness mechanism (``mcar``, ``mar``, ``mnar``; the cohort
@@ -506,7 +506,7 @@ def overview(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulation_parameters(p: dict[str, Any]) -> dict[str, Any]:
-    """The run parameters that drive the simulation (notebook 09): n_sims, n_referrals, seed, missing share."""
+    """The run parameters that drive the simulation (notebook 10): n_sims, n_referrals, seed, missing share."""
     return dict(n_sims=p["n_simulations"], n_referrals=p["simulation_n_referrals"], seed=p["seed"],
                 missing_share=p["missing_share"], targets_path=p["targets_path"])
 

@@ -89,10 +89,11 @@ print(study.CITATION)
 # | **06 assessment** | the logistic model for being assessed, among everyone referred; why a fit on covariate-pattern counts gives the same answer, faster |
 # | **07 treatment** | the logistic model for being treated, among those assessed; our Table 4 beside the paper's |
 # | **08 missing ethnicity** | complete case versus standard and weighted multiple imputation, checked against the known truth |
-# | **09 simulation study** | bias and coverage of each missing-data method under different missingness mechanisms |
-# | **10 access and population** | referrals relative to the local resident population (a step beyond the paper) |
-# | **11 interpretation** | what the results mean, possible mechanisms, careful framing, limitations |
-# | **12 replication report** | ours beside the paper's: what matched, what could not be checked, and why |
+# | **09 weighted imputation** | inside the paper's method: its printed column, the calibration check, Rubin's rules, and why the margin must describe the referred population |
+# | **10 simulation study** | bias and coverage of each missing-data method under different missingness mechanisms |
+# | **11 access and population** | referrals relative to the local resident population (a step beyond the paper) |
+# | **12 interpretation** | what the results mean, possible mechanisms, careful framing, limitations |
+# | **13 replication report** | ours beside the paper's: what matched, what could not be checked, and why |
 
 # %% [markdown]
 # ## How to run
@@ -186,10 +187,12 @@ print("n_referrals must be", params.SCHEMA["n_referrals"].valid_text())
 #
 # One fact you need (notebooks 06-07 return to it): an estimate's **standard error** (SE) measures how much it would vary from sample to sample, and it shrinks in proportion to **1/√n**, the square root of the number of people behind it. Four times the data halves the SE; half the data multiplies it by √2 ≈ 1.41. A 95% confidence interval for an odds ratio is, on the log scale, the estimate ± 1.96 SE, so its width moves with the SE.
 #
-# Before running anything, write down what you expect if `n_referrals` is halved (to 42,900 from the default 85,800): (a) to the odds ratios for treatment, (b) to the width of their 95% confidence intervals. Then check, writing the code yourself from two facts: `pipeline.load_study_data(p, name=value)` loads a cohort with one parameter changed (the same override `helpers.run -p` makes, above), and `models.fit_stage(frame, stage, model)` fits one of the paper's models to a prepared frame (`data.frame`) and returns a table with one row per group and columns `estimate` (the OR) and `se` (its standard error on the log scale); the paper's main model is `"adjusted_full"` at stage `"treatment"`. Put the two cohorts' ORs side by side with the ratio of their SEs. Notebooks 06-07 show how such a model is fitted with standard tools; here you only read its output.
+# A second fact (notebook 02 shows how it is done): the default cohort is not a random sample. It is *built* from the paper's printed figures, so that at any size its counts give back the paper's odds ratios, up to rounding to whole people.
+#
+# Before running anything, write down what you expect if `n_referrals` is halved (to 42,900 from the default 85,800): (a) to the odds ratios for treatment, first if the cohort were a random sample of half the size, then for this built cohort; (b) to the width of their 95% confidence intervals. Then check, writing the code yourself from two facts: `pipeline.load_study_data(p, name=value)` loads a cohort with one parameter changed (the same override `helpers.run -p` makes, above), and `models.fit_stage(frame, stage, model)` fits one of the paper's models to a prepared frame (`data.frame`) and returns a table with one row per group and columns `estimate` (the OR) and `se` (its standard error on the log scale); the paper's main model is `"adjusted_full"` at stage `"treatment"`. Put the two cohorts' ORs side by side with the ratio of their SEs. Notebooks 06-07 show how such a model is fitted with standard tools; here you only read its output.
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The odds ratios should barely move: the default synthetic cohort is *calibrated* (notebook 02), so a smaller cohort is built from the same truth scaled down, and the estimates stay close to the paper's. (b) The SE shrinks with the square root of the sample size, so halving the data multiplies it by about √2: the confidence intervals, on the log scale, should be about 1.4 times as wide. The table below shows both, and the line above it prints the ratio expected from 1/√n.
+# **Solution.** (a) A random sample of half the size would move each odds ratio by chance, typically by about one of its (new, larger) standard errors on the log scale. This cohort is built, not drawn, so the smaller one is the same truth scaled down: the odds ratios barely move (a change in the second decimal comes from rounding cells to whole people). (b) The SE shrinks with the square root of the sample size, so halving the data multiplies it by about √2: the confidence intervals, on the log scale, should be about 1.4 times as wide. The table below shows both, and the line above it prints the ratio expected from 1/√n.
 
 # %% tags=["solution"]
 half_n = max(p["n_referrals"] // 2, params.SCHEMA["n_referrals"].minimum)  # the smallest cohort allowed
@@ -210,5 +213,5 @@ pd.DataFrame({
 # - The project replicates Harwood et al. (2021): ethnic inequalities at three stages of IAPT care (referral source, assessment among the referred, treatment among the assessed), each group compared with White British.
 # - The real data are confidential, so the notebooks run on a synthetic cohort built to reproduce the paper's printed Table 4; everything the paper does not report is labelled *assumed*.
 # - Every notebook starts with the same `parameters` cell; values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
-# - `make run` runs everything; `make test` checks everything; notebooks 01 to 12 follow the pathway in order.
+# - `make run` runs everything; `make test` checks everything; notebooks 01 to 13 follow the pathway in order.
 # - Differences between groups are described as differences in how services reach and serve people, not as traits of groups.

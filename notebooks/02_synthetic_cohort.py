@@ -54,7 +54,7 @@ solved = calibrate.load_solved(t)
 # %% [markdown]
 # ## Why a synthetic cohort with a known truth
 #
-# A synthetic cohort does two jobs. It lets anyone run the whole analysis without access to confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it. That is what lets notebooks 08 and 09 test whether a missing-data method gets the right answer, something no real data set allows.
+# A synthetic cohort does two jobs. It lets anyone run the whole analysis without access to confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it. That is what lets notebooks 08 and 10 test whether a missing-data method gets the right answer, something no real data set allows.
 #
 # The price is honesty about what is invented. The cohort is built so that the paper's analysis, run on it, gives the paper's printed Table 4. Everything the paper does not print had to be chosen; those choices are labelled *assumed* wherever they appear.
 #
@@ -198,7 +198,7 @@ print(f"95% CI limits that round to the printed ones: {int(cis['same_rounded'].s
 #
 # ## Calibrated versus random mode
 #
-# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, as if the cohort were one sample from the population the targets describe. This is what the simulation study (notebook 09) needs: many cohorts that differ by chance. Here is one random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
+# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, as if the cohort were one sample from the population the targets describe. This is what the simulation study (notebook 10) needs: many cohorts that differ by chance. Here is one random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
 
 # %%
 random_data = pipeline.load_study_data(p, outcome_mode="random")
@@ -343,7 +343,7 @@ print(f"Black African referrals {int(by_group.loc['Black African', 'default']):,
 by_group
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (a second or so) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. That has a **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, and every other group's number of referrals shrinks. In other words, the ethnic mix of *referrals* in the synthetic cohort is itself driven by the *assumed* assessment ORs (through Table 4's fixed numbers assessed), not observed. This matters for notebook 10, which compares referrals with the resident population: referral rates by group there inherit this assumption. This is also the route by which a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
+# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (a second or so) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. That has a **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, and every other group's number of referrals shrinks. In other words, the ethnic mix of *referrals* in the synthetic cohort is itself driven by the *assumed* assessment ORs (through Table 4's fixed numbers assessed), not observed. This matters for notebook 11, which compares referrals with the resident population: referral rates by group there inherit this assumption. This is also the route by which a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: What a calibrated cohort cannot tell you
@@ -351,7 +351,7 @@ by_group
 # The default cohort reproduces Table 4 almost exactly. Name two things that this agreement does **not** show.
 
 # %% [markdown] tags=["solution"]
-# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement mainly checks that the building and the model fitting are consistent with each other. It says nothing about the assumed parts: the assessment and referral-source effect sizes, the age and borough mixes (one choice among many that fit), and the missingness effects could all be different in reality while Table 4 stays the same. And because calibrated counts carry no sampling noise, the cohort cannot show how much estimates vary from sample to sample; that is what `random` mode and notebook 09 are for.
+# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement mainly checks that the building and the model fitting are consistent with each other. It says nothing about the assumed parts: the assessment and referral-source effect sizes, the age and borough mixes (one choice among many that fit), and the missingness effects could all be different in reality while Table 4 stays the same. And because calibrated counts carry no sampling noise, the cohort cannot show how much estimates vary from sample to sample; that is what `random` mode and notebook 10 are for.
 
 # %% [markdown]
 # ## Key points

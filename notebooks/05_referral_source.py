@@ -194,7 +194,7 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
 # %% [markdown]
 # One fit in a few seconds is fine for a lesson. The paper's main analysis, multiple imputation of the missing
 # ethnicity (notebook 08), refits all nine models (three stages x three models) on each of 20 or more completed
-# data sets, and the simulation study of notebook 09 repeats that many times over: hundreds to thousands of fits.
+# data sets, and the simulation study of notebook 10 repeats that many times over: hundreds to thousands of fits.
 # That is what the fast route is for. For your own data, one `smf.mnlogit` or `smf.logit` is all you need.
 #
 # From here on the notebook uses the project's tables: every stage and model at once, complete case.
@@ -357,7 +357,10 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
 
 # %% [markdown]
 # Now misses are expected, scattered across cohorts and groups: about 1 in 20 on average, with the chance
-# variation the last line prints (a count inside that range is unremarkable). Several misses in the *same small groups* across seeds
+# variation the last line prints (a count inside that range is unremarkable). The arithmetic: 5 cohorts x 21 planted
+# values = 105 intervals; if each misses with chance 0.05, the number missed is binomial(105, 0.05), mean 105 x 0.05 =
+# 5.25 (the line above rounds it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one cohort share their White
+# British reference group, so their misses are not quite independent and the range is a guide, not an exact test.) Several misses in the *same small groups* across seeds
 # would instead point to how the cohort is realised. Either way these are *assumed* values: a lecturer who holds the
 # paper's Table 2 can type it into a copy of the targets file and rebuild the cohort (see `02_synthetic_cohort`).
 #

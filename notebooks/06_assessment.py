@@ -194,7 +194,7 @@ print(f"Fully adjusted ORs with the whole 95% CI below 1: {position['whole CI be
 # Whether borough *should* be adjusted for is a judgement, not something the data can settle. Each borough had its
 # own IAPT service. If borough is a **confounder** (where people live shapes both their ethnic mix and which service
 # they meet, for reasons outside the pathway), adjusting compares referrals served by the same service, and this is
-# why the paper adjusted for it (notebook 11). If borough differences are **part of the pathway** (a group living
+# why the paper adjusted for it (notebook 12). If borough differences are **part of the pathway** (a group living
 # mostly where the service assesses fewer referrals is served less well, and that is part of the inequality),
 # adjusting removes part of the gap we want to describe. Reporting the model with and without borough, as the paper
 # does, shows how much rests on that choice.
@@ -269,7 +269,7 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
 # %% [markdown]
 # Here misses are what chance gives: about 1 in 20 on average, but with this few planted values the count varies a
 # lot from run to run (the last line prints the range; none at all is unremarkable). Matching planted values shows the pipeline recovers what was built in; it says nothing about the real paper's
-# Table 3. The paper's main analysis handles the missing ethnicity by weighted multiple imputation: notebook 08.
+# Table 3. The paper's main analysis handles the missing ethnicity by weighted multiple imputation: notebooks 08 and 09.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Interpret an OR for a commissioner

@@ -371,7 +371,7 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # people assessed by South London IAPT services, those from most minority ethnic groups were less likely to go on to
 # treatment than White British people." ("Most": in Table 4, Mixed referrals were treated about as often as White British ones, 73.1% vs 72.4%, and their odds ratio is below 1 only in the fully adjusted model.) Possible reasons lie in the services (what is offered after assessment,
 # in which languages, with whom, with what waits) as much as in anything else, and a descriptive study cannot
-# separate them (notebook 11).
+# separate them (notebook 12).
 
 # %% [markdown]
 # ## Key points
@@ -383,4 +383,4 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # - The cohort was constructed to match Table 4 with the same fitter, so the OR match checks coding and
 #   denominators, not the paper's findings; the intervals, which nothing targets, are an independent check.
 # - An OR of 0.77 at a 72% baseline means about 67% vs 72%, not "23% less likely".
-# - The paper's weighted multiple imputation results are compared in notebook 08.
+# - The paper's weighted multiple imputation results are compared in notebook 09.

@@ -9,18 +9,16 @@
 # %% [markdown]
 # # 08 · Missing ethnicity
 #
-# Nearly one referral in five in the paper had no recorded ethnicity; this notebook asks what that does to the pathway comparisons of notebooks 05-07, and compares three ways of handling it against a truth that only a synthetic cohort can show.
+# Nearly one referral in five in the paper had no recorded ethnicity; this notebook asks what that does to the pathway comparisons of notebooks 05-07, and compares three ways of handling it against a truth that only a synthetic cohort can show. Notebook 09 then opens up the paper's method, weighted multiple imputation.
 #
 # **Learning objectives**
 # - By the end you can give three reasons why ethnicity goes unrecorded in IAPT records, and explain why those reasons make "missing completely at random" unlikely.
 # - By the end you can define MCAR, MAR and MNAR using this cohort, and say which of them the recorded data can and cannot rule out.
 # - By the end you can compare complete-case, standard (MAR) multiple imputation and weighted multiple imputation estimates with the known full-data truth, and explain why the assessment stage is hit harder than the treatment stage.
-# - By the end you can pool one coefficient over imputations by Rubin's rules by hand (within, between and total variance, degrees of freedom, fraction of missing information).
-# - By the end you can explain why weighted MI must be calibrated to the ethnic mix of the *referred* population and not to the boroughs' residents, and read a calibration check.
 #
 # **Prerequisites**: `06_assessment` and `07_treatment` (the logistic models and their odds ratios); the idea of a sampling distribution. No earlier exposure to multiple imputation is assumed.
 #
-# **Time needed**: about 60 minutes.
+# **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
 n_referrals = 85_800
@@ -38,15 +36,13 @@ suppress_threshold = 7
 rounding_base = 5
 output_dir = "../outputs"
 
-# %%
-import warnings
 
+# %%
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import census, imputation, params, pipeline, plots, pooling, replication, study, tables, targets
+from helpers import imputation, params, pipeline, plots, replication, tables, targets
 
 p = helpers.notebook.setup(globals())
 data = pipeline.load_study_data(p)
@@ -75,13 +71,16 @@ if nothing_to_impute:
 
 # %% tags=["nbval-check-output"]
 missing_rows = frame["ethnicity"].isna()
-codes = frame.loc[missing_rows, "ethnic_code"].astype(str).replace({"": "blank"}).value_counts()
-codes = codes[codes > 0]
 print(f"Ethnicity missing: {100 * missing_rows.mean():.1f}% of referrals")
-print((100 * codes / codes.sum()).round(1).rename("% of missing records").to_string())
+if data.from_counts:  # Z, 99 and blank are one "missing" in pattern counts
+    print("Not available from pattern counts: the split by code (Z, 99, blank); the counts keep only 'missing'.")
+else:
+    codes = frame.loc[missing_rows, "ethnic_code"].astype(str).replace({"": "blank"}).value_counts()
+    codes = codes[codes > 0]
+    print((100 * codes / codes.sum()).round(1).rename("% of missing records").to_string())
 
 # %% [markdown]
-# The split between Z, 99 and blank is itself *assumed* in the synthetic cohort (the paper does not report it). In a real extract this split is worth reporting: a high share of "not stated" (Z) suggests people were asked and declined, while "not known" (99) and blanks suggest they were not asked. Both are facts about the recording processes of services (whether staff ask, how they ask, whether people feel able to answer), not about the people referred, which is how notebook 11 describes missing ethnicity.
+# The split between Z, 99 and blank is itself *assumed* in the synthetic cohort (the paper does not report it). In a real extract this split is worth reporting: a high share of "not stated" (Z) suggests people were asked and declined, while "not known" (99) and blanks suggest they were not asked. Both are facts about the recording processes of services (whether staff ask, how they ask, whether people feel able to answer), not about the people referred, which is how notebook 12 describes missing ethnicity.
 #
 # ## MCAR, MAR and MNAR, with this cohort
 #
@@ -140,7 +139,7 @@ else:
 #
 # Note that the imputation model includes the **outcomes** (referral source, assessed, treated): an imputation model must contain every variable of the analysis model, or it would pull the odds ratios towards 1.
 #
-# The margin here is the parameter `margin`: by default `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (we come back to this choice below). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
+# The margin here is the parameter `margin`: by default `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (notebook 09 comes back to this choice). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
 
 # %%
 margin_label = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}.get(
@@ -210,223 +209,12 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # %% [markdown]
 # How to read this, and why the stages differ. Which case applies depends on the mechanism printed above:
 #
-# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI is built to repair the part that runs through the outcome (its imputation model includes the pathway stage), but in this cohort it lands no closer to the truth than complete case (the accuracy table above), because it also assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (see "Which margin?" below).
-# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 09 shows how close "near" is over many cohorts.
+# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI is built to repair the part that runs through the outcome (its imputation model includes the pathway stage), but in this cohort it lands no closer to the truth than complete case (the accuracy table above), because it also assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (notebook 09, "Which margin?").
+# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 10 shows how close "near" is over many cohorts.
 # - **MAR** (`missing_mechanism="mar"`): recording depends on pathway stage and borough only, not on the group. Borough is in the fully adjusted model and the stage is (almost) the outcome, so the recorded referrals give nearly the full-data odds ratios, and no method has much to repair.
 # - **MCAR** (`missing_mechanism="mcar"`, Exercise 1): the recorded referrals are a random sample of all referrals; nothing drifts, and all three methods should be close to the truth.
 #
-# A single cohort is one draw: a method can land close to the truth by luck. Notebook 09 repeats the comparison over many cohorts.
-#
-# ## Against the paper's printed weighted-MI column
-#
-# The paper prints a weighted-MI column in Table 4 beside the complete-case one. How many of our weighted-MI treatment odds ratios (rounded to two decimals, as printed) lie inside the paper's printed weighted-MI 95% CIs?
-
-# %% tags=["nbval-check-output"]
-vs_paper = replication.published_vs_ours(wmi, pipeline.published_table4())
-wmi_rows = vs_paper[(vs_paper["analysis"] == "weighted_mi") & (vs_paper["ethnicity"] != study.REFERENCE_GROUP)]
-print(f"{int(wmi_rows['inside_paper_ci'].sum())} of {len(wmi_rows)} weighted-MI treatment ORs lie inside "
-      "the paper's printed weighted-MI 95% CIs")
-print(f"(This count is for the {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'} mechanism and the margin '{margin_label}'; it "
-      "changes with both, because our missing records follow an assumed mechanism, not the paper's real ones.)")
-print(wmi_rows.loc[~wmi_rows["inside_paper_ci"], ["model", "ethnicity", "ours_or", "paper_or", "paper_ci"]]
-      .round(2).to_string(index=False))
-
-# %% [markdown]
-# The misses are listed above. Why do some groups miss, when the cohort was calibrated to Table 4?
-#
-# The cohort was calibrated to the paper's **complete-case** column. Its missing records were then added by an *assumed* mechanism. The paper's weighted-MI column tells us something about the real missing records that our mechanism does not contain. Table 4 of the paper prints, for Black African referrals:
-#
-# | | unadjusted OR | age-gender-year adjusted OR | fully adjusted OR | % treated |
-# |---|---|---|---|---|
-# | complete case | 0.74 | 0.73 | 0.67 | 66.1 |
-# | weighted MI | 0.80 | 0.78 | 0.77 | 67.7 |
-#
-# Weighted MI moved Black African towards White British in every model, and raised the percentage treated. For the percentage to rise, the Black African referrals the imputation created from the missing records must have been treated **more often** than the Black African referrals with ethnicity recorded. The real data therefore seem to contain a pattern specific to one group and to the outcome, for example ethnicity less often recorded for Black African people who went on to be treated in some service. The fully adjusted weighted-MI column moved other groups too (Black Other: 0.65 complete case, 0.73 weighted MI), so similar patterns may exist for them.
-#
-# Our *assumed* mechanism has no such pattern: a group's recording can be better or worse, and recording improves along the pathway, but by the same amount for every group. So our weighted MI, given the right margin, has nothing to find there, and lands near our complete-case estimates instead of the paper's shifted ones.
-#
-# Two honest caveats. First, we cannot know whether the paper's shift is a real pattern: its margin, imputation model and number of imputations are not reported. Second, weighted MI itself assumes that missingness shifts each group's chance of being recorded by one amount, the same at every stage; a pattern in which one group's recording depends on treatment (a group x outcome interaction) breaks that assumption, so even weighted MI would not fully correct it. The paper's weighted-MI column is an estimate under assumptions, not the truth.
-#
-# ## Did the imputations hit the margin?
-#
-# A calibration check compares the ethnic mix of the completed data (averaged over the imputations) with the margin. The imputations below use the same random streams as `pipeline.mi_estimates` above, so they are the same draws.
-
-# %% tags=["nbval-check-output"]
-if nothing_to_impute:
-    wmi_result = mar_result = None
-    print(pipeline.NOTHING_TO_IMPUTE, "Every method's completed mix is the recorded mix.")
-else:
-    wmi_result = imputation.impute_ethnicity(frame, margin_used, p["n_imputations"],
-                                             pipeline.rng_for(p, "imputation"))
-    mar_result = imputation.impute_ethnicity(frame, margin_used, p["n_imputations"],
-                                             pipeline.rng_for(p, "mar_imputation"), weights=None)
-    margin_col = f"margin used ({margin_label})"
-    calibration = 100 * pd.DataFrame({
-        **({"true referred mix": true_mix} if has_truth else {}),
-        margin_col: wmi_result.calibration["margin"],
-        "recorded only": wmi_result.calibration["observed"],
-        "completed, MAR MI": mar_result.calibration["mean_completed"],
-        "completed, weighted MI": wmi_result.calibration["mean_completed"],
-    })
-    print("Ethnic mix, % of all referrals")
-    print(calibration.round(2).to_string())
-    gap = (calibration["completed, weighted MI"] - calibration[margin_col]).abs()
-    if gap.max() < 0.5:
-        print(f"\nWeighted MI meets the margin: largest gap {gap.max():.2f} percentage points, Monte Carlo noise "
-              f"from {p['n_imputations']} imputations.")
-    else:
-        print(f"\nWeighted MI misses the margin by up to {gap.max():.2f} percentage points ({gap.idxmax()}): a "
-              "margin share below what is already recorded cannot be met (see the warnings), so the margin is "
-              "suspect.")
-
-# %% [markdown]
-# The recorded-only column is what complete case works with. MAR MI fills in the missing records but keeps close to the recorded mix, because it assumes the missing resemble the recorded. Weighted MI's completed mix should match the margin it was given, whenever that margin can be met; the line under the table says whether it did in this run. With the default margin (`"truth"`) the first two columns are the same; with another margin they differ, and matching the margin no longer means matching the truth. The weights weighted MI used (one per group; above 1 means the group is pushed up among the imputed records):
-
-# %%
-print(pipeline.NOTHING_TO_IMPUTE if nothing_to_impute else
-      wmi_result.weights.to_string(float_format=lambda x: f"{x:.3f}"))
-
-# %% [markdown]
-# ## Rubin's rules, one coefficient by hand
-#
-# Multiple imputation ends by **pooling**: each of the M completed data sets gives an estimate and a standard error, and Rubin's rules (Rubin 1987) combine them. Pooling happens on the **log** odds ratio scale. We work through one coefficient: Black African vs White British, treatment, fully adjusted, weighted MI. First the M completed-data estimates:
-
-# %%
-completed = [frame["ethnicity"]] * 2 if nothing_to_impute else wmi_result.completed  # no missing: M copies
-worked = pooling.per_imputation_estimates(frame, completed, "treatment", "adjusted_full", "Black African")
-print(f"{len(worked)} imputations; the first five:")
-print(worked.head().to_string(index=False, float_format=lambda x: f"{x:.5f}"))
-
-# %% [markdown]
-# Now the rules, one line each:
-#
-# - pooled estimate Q̄ = the mean of the M log odds ratios;
-# - **within**-imputation variance Ū = the mean of the squared standard errors (the uncertainty each completed data set reports);
-# - **between**-imputation variance B = the variance of the M log odds ratios (the uncertainty from not knowing the missing values);
-# - **total** variance T = Ū + (1 + 1/M) B; the pooled SE is √T;
-# - λ = (1 + 1/M) B / T, the share of the total variance due to missing data, and r = (1 + 1/M) B / Ū, the relative increase in variance;
-# - Rubin's degrees of freedom ν = (M − 1) / λ², for a t-based 95% CI;
-# - the fraction of missing information, fmi = (r + 2/(ν + 3)) / (r + 1).
-
-# %% tags=["nbval-check-output"]
-M = len(worked)
-q, u = worked["log_estimate"], worked["variance"]
-q_bar = q.mean()
-u_bar = u.mean()
-between = q.var(ddof=1)
-total = u_bar + (1 + 1 / M) * between
-lam = (1 + 1 / M) * between / total
-r = (1 + 1 / M) * between / u_bar
-df = (M - 1) / lam**2 if lam > 0 else np.inf  # nothing missing: no between-imputation variance
-fmi = (r + 2 / (df + 3)) / (r + 1)
-
-pooled_row = wmi[(wmi["stage"] == "treatment") & (wmi["model"] == "adjusted_full")
-                 & (wmi["ethnicity"] == "Black African")].iloc[0]
-print(f"M = {M}")
-print(f"pooled log OR {q_bar:.4f} -> OR {np.exp(q_bar):.3f}")
-print(f"within {u_bar:.6f}, between {between:.6f}, total {total:.6f}, pooled SE {np.sqrt(total):.4f}")
-print(f"lambda {lam:.3f}, r {r:.3f}, df {df:.0f}, fmi {fmi:.3f}")
-print(f"pooled table: OR {pooled_row['estimate']:.3f}, SE {pooled_row['se']:.4f}, "
-      f"df {pooled_row['df']:.0f}, fmi {pooled_row['fmi']:.3f}")
-
-# %% [markdown]
-# The hand calculation and the pooled table agree. Two things to notice. The between-imputation variance is what single imputation leaves out (fill each missing value once and analyse as if it had been observed): ignoring it makes CIs too narrow. Complete case has no imputations, so no between-imputation variance to leave out; its costs are the dropped records and, when the recorded referrals are not representative, bias. And the fmi is about the *coefficient*, not the data: it is the share of the information about this odds ratio lost to missingness, which can be larger or smaller than the share of records with missing ethnicity.
-#
-# ### The same pooled estimate with standard tools
-#
-# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but nothing in Rubin's rules depends on it. Here is the whole of multiple-imputation analysis with tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (the treatment model's denominator, as in notebook 07), fit the paper's model with `smf.logit`, and keep the Black African coefficient and its squared standard error. Then pool with the same lines as above.
-
-# %%
-rhs = ("C(ethnicity, Treatment(reference='White British'))"
-       " + C(age_band) + C(gender) + C(year) + C(borough)")  # the fully adjusted model, as in notebook 07
-term = "C(ethnicity, Treatment(reference='White British'))[T.Black African]"
-q_sm, u_sm = [], []
-for ethnicity_m in completed:  # one completed data set per imputation
-    rows_m = frame.assign(ethnicity=ethnicity_m)
-    rows_m = rows_m[rows_m["assessed"] == 1]
-    rows_m = rows_m.apply(lambda col: col.cat.remove_unused_categories()
-                          if isinstance(col.dtype, pd.CategoricalDtype) else col)  # as in notebook 07
-    res_m = smf.logit("treated ~ " + rhs, data=rows_m, missing="raise").fit(disp=0)
-    q_sm.append(res_m.params[term])
-    u_sm.append(res_m.bse[term] ** 2)
-q_sm, u_sm = np.array(q_sm), np.array(u_sm)
-q_bar_sm = q_sm.mean()
-total_sm = u_sm.mean() + (1 + 1 / M) * q_sm.var(ddof=1)
-print(f"smf.logit on each of {len(q_sm)} completed data sets, pooled by hand: "
-      f"OR {np.exp(q_bar_sm):.3f}, pooled SE {np.sqrt(total_sm):.4f}")
-print(f"the helpers' pooled table:                          OR {pooled_row['estimate']:.3f}, "
-      f"pooled SE {pooled_row['se']:.4f}")
-
-# %% tags=["nbval-check-output"]
-diff_sm = max(abs(q_bar_sm - pooled_row["log_estimate"]), abs(np.sqrt(total_sm) - pooled_row["se"]))
-print(f"Largest difference, pooled log OR or pooled SE, smf.logit route vs helpers, below 1e-6: {diff_sm < 1e-6}")
-
-# %%
-print(f"Largest difference in this run: {diff_sm:.1e}")
-
-# %% [markdown]
-# The two routes agree to rounding error. Why then the fast route? Each `smf.logit` fit works row by row; the project's fitter works on counts of covariate patterns (notebook 06, section 3.1), and this notebook's MI analyses alone need 2 methods x M imputations x 9 models, notebook 09 hundreds more per replicate. Same numbers, far less time.
-#
-# ## Which margin? Referred population or borough residents
-#
-# Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`census.margin_from_census`).
-#
-# That candidate has two problems. The practical one is now solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents. (Which boroughs the margin covers matters: with Southwark and Lewisham alone the census share of White British would be 40.6% rather than 42.2%, Asian 6.8% rather than 9.0%, Black African 14.1% rather than 11.7%, White Other 13.3% rather than 12.9% and Other 5.5% rather than 4.3%, the other groups within 0.2 points; Croydon has the most White British and Asian residents of the four.) The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is exactly what the study is about (notebook 10 looks at it). Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
-
-# %% tags=["nbval-check-output"]
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    margin_census = census.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
-for w in caught:
-    print("Warning:", w.message)
-observed_mix = frame["ethnicity"].value_counts(normalize=True).reindex(study.GROUPS)
-margins = 100 * pd.DataFrame({**({"referred (true mix)": true_mix} if has_truth else {}),
-                              "census 2011, four boroughs": margin_census,
-                              "recorded only": observed_mix})
-print("\nEthnic mix, %")
-print(margins.round(1).to_string())
-
-# %% [markdown]
-# A sensitivity analysis: weighted MI calibrated to the census margin beside weighted MI calibrated to the true referred mix. Both margins are computed explicitly above (`true_mix`, `margin_census`), so the comparison is the same whatever `margin` this run uses. Watch the warnings (under the next cell, or under the first analysis cell if this run already calibrates to the census): where a group's census share is *below* the share already recorded among referrals, the margin cannot be met at all (no amount of imputing can lower the recorded count), and the method sets that group's weight to almost zero, so no missing record is imputed into it.
-
-# %%
-census_sensitivity = has_truth and not nothing_to_impute  # needs the true referred mix and missing records
-if census_sensitivity:
-    margins_to_compare = {"truth": true_mix, "census2011": margin_census}
-    wmi_by_margin = {}
-    for name, mgn in margins_to_compare.items():  # reuse this run's weighted MI where it used the same margin
-        res = wmi if p["margin"] == name else pooling.mi_estimates(
-            frame, imputation.impute_ethnicity(frame, mgn, p["n_imputations"], pipeline.rng_for(p, "imputation")),
-            progress=False)
-        wmi_by_margin[name] = res
-    both = pd.concat([wmi_by_margin["truth"].assign(analysis="weighted MI, referred margin"),
-                      wmi_by_margin["census2011"].assign(analysis="weighted MI, census margin")], ignore_index=True)
-    census_treatment = replication.methods_vs_truth(both, truth, stage="treatment", model="adjusted_full")
-    census_assessment = replication.methods_vs_truth(both, truth, stage="assessment", model="adjusted_full")
-else:
-    print("This sensitivity analysis needs the true referred mix (a synthetic cohort) and missing records.")
-
-# %% tags=["nbval-check-output"]
-if census_sensitivity:
-    census_accuracy = pd.concat({"treatment": replication.accuracy_vs_truth(census_treatment),
-                                 "assessment": replication.accuracy_vs_truth(census_assessment)}, names=["stage"])
-    print(census_accuracy.to_string(float_format=lambda x: f"{x:.3f}"))
-not_assessed = 100 * (frame.loc[frame["ethnicity"].isna(), "assessed"] == 0).mean()
-print(f"\n{not_assessed:.0f}% of the records with missing ethnicity are of referrals never assessed "
-      f"({100 * (frame['assessed'] == 0).mean():.0f}% of all referrals)")
-
-# %%
-fig = plots.compare_methods_plot(census_assessment if census_sensitivity else assessment,
-                                 truth=census_assessment[["ethnicity", "truth"]].drop_duplicates()
-                                 if census_sensitivity else None, stage="assessment",
-                                 title="Assessed among referred: weighted MI with two margins" if census_sensitivity
-                                 else "Assessed among referred: the three methods (no truth, no second margin)")
-fig
-
-# %% [markdown]
-# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (purple diamonds) and to the 2011 Census mix of the four boroughs' residents (orange downward triangles), with 95% CIs, and the full-data truth as black ticks behind the points. Log-scaled axis with a dashed line at 1. (On a real extract, with no truth, the figure shows the three methods of the first figures instead.)*
-#
-# Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the two printed shares are equal, the imputed records carry the average pathway, and the wrong margin distorts both stages without that pattern. Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
+# A single cohort is one draw: a method can land close to the truth by luck. Notebook 10 repeats the comparison over many cohorts.
 #
 # ## Exercises
 
@@ -452,55 +240,24 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
       f"sqrt(1 / (1 - missing share)) = {np.sqrt(1 / (1 - p['missing_share'])):.3f}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** Under MCAR the recorded referrals are a random sample of all referrals, so complete case estimates the same odds ratios as the full data, and the 95% CIs contain the truth (compare with the complete-case assessment row of the accuracy table above, which drifts under the default MNAR mechanism). In this *calibrated* cohort the differences are practically zero, because its counts are constructed rather than sampled: under MCAR the missing records are an exact scaled copy of the recorded ones. In a randomly drawn cohort they would be of the size of sampling noise (notebook 09 draws many). The price of dropping the missing referrals is precision only: the printed SE ratios show every complete-case CI **wider** than the full-data one, by close to √(1 / (1 − missing share)), which is √(1/0.815) ≈ 1.1 for the paper's 18.5% (the SE of a log odds ratio scales with one over the square root of the number of records). MCAR is the one case where complete case is both unbiased and honest, and with the default cohort the recorded data (missingness differing by stage) already show it does not hold.
+# **Solution.** Under MCAR the recorded referrals are a random sample of all referrals, so complete case estimates the same odds ratios as the full data, and the 95% CIs contain the truth (compare with the complete-case assessment row of the accuracy table above, which drifts under the default MNAR mechanism). In this *calibrated* cohort the differences are practically zero, because its counts are constructed rather than sampled: under MCAR the missing records are an exact scaled copy of the recorded ones. In a randomly drawn cohort they would be of the size of sampling noise (notebook 10 draws many). The price of dropping the missing referrals is precision only: the printed SE ratios show every complete-case CI **wider** than the full-data one, by close to √(1 / (1 − missing share)), which is √(1/0.815) ≈ 1.1 for the paper's 18.5% (the SE of a log odds ratio scales with one over the square root of the number of records). MCAR is the one case where complete case is both unbiased and honest, and with the default cohort the recorded data (missingness differing by stage) already show it does not hold.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 2: change the margin and explain the shift
+# ### Exercise 2: interpret for a service manager
 #
-# Using the margin table and the census sensitivity analysis above: which groups' assessment odds ratios move most when weighted MI is calibrated to the census instead of the referred mix, and in which direction? Explain the shift in two or three sentences, using the words "margin", "imputed" and "not assessed". (To see it in a whole run, set `margin = "census2011"` in the parameters cell and re-run the notebook.)
-
-# %% tags=["solution"]
-if census_sensitivity:
-    shift = census_assessment.pivot(index="ethnicity", columns="method", values="estimate")
-    shift["census / referred"] = shift["weighted MI, census margin"] / shift["weighted MI, referred margin"]
-    shift = shift.join(margins[["referred (true mix)", "census 2011, four boroughs"]])
-    print(shift.sort_values("census / referred").to_string(float_format=lambda x: f"{x:.2f}"))
-    more = shift["census 2011, four boroughs"] > shift["referred (true mix)"]
-    down = shift["census / referred"] < 1
-    print(f"\nCensus share above the referred share: {', '.join(shift.index[more])}; of these, assessment OR "
-          f"lower with the census margin: {', '.join(shift.index[more & down]) or 'none'}")
-else:
-    print("Needs the census sensitivity analysis above (a synthetic cohort with missing records).")
+# A service manager reads the table "% missing by pathway stage" above and says: "So ethnicity is missing at random; we can simply analyse the records that have it." Write them a reply of four or five sentences: what the table does show about MCAR, what it cannot show about MAR versus MNAR, and what that means for the complete-case odds ratios of assessment. Name one thing the service could record or report that would help.
 
 # %% [markdown] tags=["solution"]
-# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1, as they do under the default MNAR mechanism. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; under MNAR the missing records are far more often of people never assessed than referrals in general (both shares printed under the census accuracy table), so each of those groups gains a block of unassessed referrals and its odds of assessment fall. (With `missing_mechanism="mcar"` the two shares are equal and this pattern does not appear: the printed line then names no groups, or different ones.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
-
-# %% [markdown] tags=["exercise"]
-# ### Exercise 3: critique: when would weighted MI fail?
-#
-# List at least three situations in which weighted MI would give biased odds ratios even with a correct implementation. For each, say whether a better margin, a better imputation model, or neither would fix it.
-
-# %% [markdown] tags=["solution"]
-# **Solution.**
-# 1. **Wrong margin.** A margin from another population (residents rather than referrals, another year, other boroughs, another grouping of categories such as where Chinese is counted) calibrates to the wrong target, as the census analysis showed. Fix: a better margin, if one exists; otherwise show a sensitivity analysis over plausible margins.
-# 2. **Missingness that interacts with the outcome differently by group**, e.g. one group's ethnicity recorded less often only among the treated, as the paper's Black African shift hints. Weighted MI assumes one shift per group; this breaks it. Neither fix is complete: the margin fixes totals, not how they split between treated and untreated; an imputation model cannot learn an interaction from the recorded data alone.
-# 3. **An imputation model that is too simple**, e.g. leaving out an outcome or a covariate of the analysis model, or an interaction the analysis model contains (MI then pulls those associations towards zero). Fix: a richer imputation model, including every analysis variable.
-# 4. **A margin the data cannot meet**: a group whose population share is below its recorded share gets a weight near zero; the completed data then cannot match the margin, which usually means the margin is wrong (point 1).
-# 5. **Very small groups**: with few recorded members the imputation model is unstable and the weights are noisy; estimates and fmi for those groups deserve caution whatever the margin.
+# **Solution.** The table shows that the share missing differs by stage, so the records are **not MCAR**: the referrals with ethnicity are not a random sample of all referrals, and "missing at random" in the everyday sense is already ruled out. Whether they are MAR (missingness explained by stage, borough and the other recorded variables) or MNAR (some groups still recorded less often at the same stage and borough) the records cannot show, because that needs the ethnic group of exactly the people whose group is missing; only a synthetic cohort, as in the by-true-group table above, can look. For assessment the stakes are highest: recording depends on the outcome itself (the unassessed are recorded least often), so if it also depends on the group, the complete-case odds ratios drift, as the accuracy table shows for this cohort. Useful things to record or report: the split between "not stated" (Z), "not known" (99) and blank by stage and service, which separates people who declined from people who were never asked, and the share missing by service and year.
 
 # %% [markdown]
 # ## Limitations
 #
-# - The missingness mechanism is *assumed*: the paper reports only that 18.5% of ethnicity was missing. Every comparison with the truth here is a comparison under that assumption; a different mechanism (notebook 09 tries three) gives different verdicts.
-# - The margin `"truth"` is knowable only in a synthetic world. With real data the margin must come from somewhere else, and this notebook shows that the obvious source, the census, describes the wrong population.
-# - One cohort is one draw: the differences between methods in the tables above include chance. Notebook 09 measures bias and coverage over many cohorts.
-# - The imputation model has main effects only (as the project's implementation of Stata's `mi impute wmlogit` is used here); interactions between the pathway variables could matter in real data.
-# - The paper's margin, imputation model and number of imputations are not reported, so its weighted-MI column cannot be reproduced exactly; the misses above are reported, not tuned away.
+# - The missingness mechanism is *assumed*: the paper reports only that 18.5% of ethnicity was missing. Every comparison with the truth here is a comparison under that assumption; a different mechanism (notebook 10 tries three) gives different verdicts.
+# - One cohort is one draw: the differences between methods in the tables above include chance. Notebook 10 measures bias and coverage over many cohorts.
 #
 # ## Key points
 #
 # - Ethnicity goes missing mainly through how services record it (stage of the pathway, service, the relationship between service and person), so it is rarely missing completely at random; the recorded data can show it is not MCAR but can never show it is MAR.
 # - Complete case and standard MI can mis-state group comparisons when recording depends on the group; the damage is largest where recording also depends on the outcome (here, assessment).
-# - Weighted MI corrects the ethnic mix of the completed data to a known margin, and works when the margin describes the population the sample comes from and missingness shifts each group by its own amount.
-# - For this study the margin must describe the **referred** population, not borough residents: calibrating to residents assumes away the referral inequality the study measures.
-# - Rubin's rules add the between-imputation variance to the within-imputation variance; the fmi shows how much information about a coefficient the missing data cost.
+# - Comparing each method with a known truth is possible only in a synthetic world; with real data the methods can only be compared with each other and with what they assume. Notebook 09 looks inside weighted MI, notebook 10 repeats the comparison over many cohorts.

@@ -8,10 +8,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import pytest
-
 from helpers import cache, pipeline
-from helpers import run as R
 
 SMALL = {"n_referrals": 5000, "n_imputations": 2}
 
@@ -85,8 +82,3 @@ def test_warnings_are_raised_again_when_the_result_is_reused(tmp_path):
                 cache.memo("w", "k", compute)
             seen.append([(w.category, str(w.message)) for w in caught])
     assert seen[0] == seen[1] == [(UserWarning, "the margin is assumed")]
-
-
-@pytest.mark.parametrize("real, inside", [(True, "secure/cache"), (False, ".cache")])
-def test_a_real_extract_keeps_its_cache_in_the_secure_folder(tmp_path, real, inside):
-    assert R.run_cache_folder(tmp_path, real) == tmp_path / inside

@@ -7,7 +7,6 @@ nothing outside secure/.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import signal
 import subprocess
@@ -20,8 +19,8 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_ROOT, run_cli, subprocess_env
 
-from helpers import check_outputs, cohort, extract, imputation, pipeline, prepare
-from helpers import run as R
+from helpers import check_outputs, cohort, extract, imputation, pipeline, prepare, real_extract
+from helpers import runcli as C
 
 SMALL = ["-p", "n_imputations=2", "-p", "n_simulations=2", "-p", "simulation_n_referrals=2000"]
 
@@ -101,7 +100,7 @@ def test_write_outputs_of_a_real_extract_keeps_exact_tables_in_secure(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The command line: checked before any notebook; the run owns its output folder
+# The command line: checked before any notebook; interrupted
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -111,7 +110,7 @@ def test_a_blocking_extract_stops_before_any_notebook_and_leaves_the_flow(tmp_pa
     extract = write(raw, tmp_path / "data" / "bad.csv")
     out = tmp_path / "out"
     result = run_cli(["-p", f"data_path={extract}", "--out", str(out)])
-    assert result.returncode == R.EXIT_BAD_EXTRACT, result.stderr
+    assert result.returncode == C.EXIT_BAD_EXTRACT, result.stderr
     assert "referral date not a valid date" in result.stdout and "lines 2, 3, 4, 5, 6" in result.stdout
     assert "no usable row: all 30 rows were excluded" in result.stderr and "No notebook was run" in result.stderr
     assert "Traceback" not in result.stderr
@@ -124,47 +123,6 @@ def test_a_blocking_extract_stops_before_any_notebook_and_leaves_the_flow(tmp_pa
     assert "all 30 rows were excluded" in (out / "secure" / "extract_check.txt").read_text(encoding="utf-8")
     assert str(tmp_path) not in (out / "run.json").read_text(encoding="utf-8")
     assert check_outputs.check_folder(out, forbidden=[str(tmp_path)]) == []
-
-
-def test_out_that_is_a_file_is_one_line(tmp_path):
-    target = tmp_path / "a_file"
-    target.write_text("x", encoding="utf-8")
-    result = run_cli(["--out", str(target), "--only", "00"])
-    assert result.returncode == R.EXIT_BAD_USAGE
-    assert "is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_unwritable_out_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(R.os, "access", lambda *a, **k: False)  # root can write anywhere: simulate read-only
-    with pytest.raises(R.OutputFolderError, match="not writable"):
-        R.claim_output_folder(tmp_path / "ro")
-
-
-def test_a_folder_not_made_by_a_run_is_refused(tmp_path):
-    (tmp_path / "mine.txt").write_text("someone's work", encoding="utf-8")
-    with pytest.raises(R.OutputFolderError, match="not empty and was not made by helpers.run"):
-        R.claim_output_folder(tmp_path)
-    assert (tmp_path / "mine.txt").exists()
-
-
-def test_a_rerun_clears_what_an_earlier_run_left(tmp_path):
-    out = tmp_path / "out"
-    R.claim_output_folder(out).release()
-    (out / "tables").mkdir()
-    (out / "tables" / "04_table1_disclosed.csv").write_text("stale", encoding="utf-8")
-    folder = R.claim_output_folder(out)
-    folder.release()
-    assert sorted(p.name for p in out.iterdir()) == sorted([R.OWNER_MARKER, R.LOCK_NAME])
-
-
-def test_a_second_run_into_the_same_folder_is_locked_out(tmp_path):
-    out = tmp_path / "out"
-    R.claim_output_folder(out).release()
-    with open(out / R.LOCK_NAME, "a+") as held:
-        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = run_cli(["--out", str(out), "--only", "00"])
-    assert result.returncode == R.EXIT_BAD_USAGE
-    assert "another run is writing into this folder" in result.stderr
 
 
 def test_sigterm_marks_the_run_interrupted(tmp_path, write_notebook):
@@ -183,11 +141,16 @@ def test_sigterm_marks_the_run_interrupted(tmp_path, write_notebook):
         seen += char
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == R.EXIT_INTERRUPTED, err
+    assert proc.returncode == C.EXIT_INTERRUPTED, err
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "interrupted"
     assert record["error"] == {"signal": "SIGTERM", "during": "00_slow"}
     assert record["notebooks"][-1]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("real, inside", [(True, "secure/cache"), (False, ".cache")])
+def test_a_real_extract_keeps_its_cache_in_the_secure_folder(tmp_path, real, inside):
+    assert real_extract.run_cache_folder(tmp_path, real) == tmp_path / inside
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -213,7 +176,7 @@ def test_real_run_finishes_every_notebook(real_run):
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "ok" and record["disclosure_check"]["findings"] == 0
-    assert len(record["notebooks"]) == len(R.discover(R.NOTEBOOKS_DIR))
+    assert len(record["notebooks"]) == len(C.discover(C.NOTEBOOKS_DIR))
     assert record["parameters"]["data_path"] == "iapt_extract.csv" and record["parameters"]["margin"] == "census2011"
     assert "unknown source-of-referral code" in result.stdout and "lines 7, 8, 9" in result.stdout
 
@@ -300,7 +263,7 @@ def test_counts_run_finishes_every_notebook_and_publishes_safely(counts_run):
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "ok" and record["disclosure_check"]["findings"] == 0
-    assert len(record["notebooks"]) == len(R.discover(R.NOTEBOOKS_DIR))
+    assert len(record["notebooks"]) == len(C.discover(C.NOTEBOOKS_DIR))
     assert record["parameters"]["data_path"] == "aggregates" and record["parameters"]["margin"] == "census2011"
     found = check_outputs.check_folder(out, forbidden=[str(folder.parent), str(out), str(PROJECT_ROOT)])
     assert found == [], "\n".join(map(str, found[:20]))

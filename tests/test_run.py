@@ -1,4 +1,5 @@
-"""helpers.run: parameters refused before any notebook runs; a real small run; a failing run.
+"""helpers.run (the face of `python -m helpers.run`): parameters refused before any notebook runs; a real small run; a
+failing run; an interrupted run.
 
 The CLI is exercised as users call it (a subprocess), against the real helpers.params.
 """
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT, run_cli
 
-from helpers import run as R
+from helpers import outfolder
+from helpers import runcli as C
 
 # ---------------------------------------------------------------------------------------------------------
 # Refused before any notebook runs
@@ -31,7 +33,7 @@ from helpers import run as R
 def test_bad_parameter_exits_before_running(tmp_path: Path, arg: str, name: str) -> None:
     out = tmp_path / "out"
     result = run_cli(["-p", arg, "--out", str(out)])
-    assert result.returncode == R.EXIT_BAD_USAGE, result.stderr
+    assert result.returncode == C.EXIT_BAD_USAGE, result.stderr
     assert name in result.stderr
     assert "No notebook was run" in result.stderr
     assert not (out / "notebooks").exists(), "a notebook ran although the parameters were invalid"
@@ -42,7 +44,7 @@ def test_bad_parameter_in_yaml_file(tmp_path: Path) -> None:
     params = tmp_path / "p.yaml"
     params.write_text("n_referrals: 85800\nmissing_mechanism: sometimes\n", encoding="utf-8")
     result = run_cli(["--params", str(params), "--out", str(tmp_path / "out")])
-    assert result.returncode == R.EXIT_BAD_USAGE
+    assert result.returncode == C.EXIT_BAD_USAGE
     assert "missing_mechanism" in result.stderr and "sometimes" in result.stderr
 
 
@@ -56,33 +58,8 @@ def test_bad_parameter_in_yaml_file(tmp_path: Path) -> None:
 def test_bad_usage_is_named(tmp_path: Path, write_notebook, args: list[str], expected: str) -> None:
     write_notebook(tmp_path / "nbs" / "00_only.ipynb", [("markdown", "# Only", [])])
     result = run_cli([*args, "--notebooks", str(tmp_path / "nbs"), "--out", str(tmp_path / "out")])
-    assert result.returncode == R.EXIT_BAD_USAGE
+    assert result.returncode == C.EXIT_BAD_USAGE
     assert expected in result.stderr
-
-
-def test_yaml_must_be_a_mapping(tmp_path: Path) -> None:
-    params = tmp_path / "p.yaml"
-    params.write_text("- n_referrals\n", encoding="utf-8")
-    with pytest.raises(R.UsageError, match="mapping"):
-        R.collect_overrides([], params, None, tmp_path)
-
-
-def test_relative_paths_are_made_absolute(tmp_path: Path) -> None:
-    (tmp_path / "targets.csv").write_text("x\n", encoding="utf-8")
-    overrides = R.collect_overrides(["targets_path=targets.csv", "margin=truth"], None, tmp_path / "o", tmp_path)
-    assert overrides["targets_path"] == str(tmp_path / "targets.csv")
-    assert overrides["margin"] == "truth"
-    assert overrides["output_dir"] == str(tmp_path / "o")
-
-
-def test_select_by_number_or_name() -> None:
-    found = [Path(f"{n}.ipynb") for n in ("00_start_here", "01_study_design", "04_describing_the_cohort")]
-    assert R.select(found, ["04", "00"]) == [found[0], found[2]]
-    assert R.select(found, ["study_design"]) == [found[1]]
-    assert R.select(found, ["01_study_design.ipynb", "1"]) == [found[1]]
-    assert R.select(found, None) == found
-    with pytest.raises(R.UsageError):
-        R.select(found, ["05"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -153,11 +130,11 @@ def test_failing_notebook(tmp_path: Path, write_notebook, route: list[str]) -> N
     out = tmp_path / "out"
     (out / "html").mkdir(parents=True)
     (out / "html" / "index.html").write_text("stale success", encoding="utf-8")
-    (out / R.OWNER_MARKER).write_text("an earlier run\n", encoding="utf-8")  # the folder an earlier run made
+    (out / outfolder.OWNER_MARKER).write_text("an earlier run\n", encoding="utf-8")  # the folder an earlier run made
 
     result = run_cli(["--notebooks", str(nbdir), "--out", str(out), "-p", "n_referrals=5000", "--jobs", "2", *route])
 
-    assert result.returncode == R.EXIT_NOTEBOOK_FAILED
+    assert result.returncode == C.EXIT_NOTEBOOK_FAILED
     assert "01_broken" in result.stderr
     assert "ZeroDivisionError" in result.stderr and "answer = 1 / 0" in result.stderr
     assert not (out / "html" / "index.html").exists(), "a stale index survived a failed run"
@@ -193,7 +170,7 @@ def test_parallel_run_interrupted_stops_every_running_notebook(tmp_path: Path, w
         seen += char
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == R.EXIT_INTERRUPTED, err
+    assert proc.returncode == C.EXIT_INTERRUPTED, err
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "interrupted"
     assert record["error"] == {"signal": "SIGTERM", "during": "00_slow, 01_slower"}
@@ -203,21 +180,5 @@ def test_parallel_run_interrupted_stops_every_running_notebook(tmp_path: Path, w
 
 def test_jobs_must_be_positive(tmp_path: Path) -> None:
     result = run_cli(["--jobs", "0", "--out", str(tmp_path / "out")])
-    assert result.returncode == R.EXIT_BAD_USAGE
+    assert result.returncode == C.EXIT_BAD_USAGE
     assert "--jobs 0" in result.stderr and "No notebook was run" in result.stderr
-
-
-def test_help_lists_parameters() -> None:
-    result = run_cli(["--help"])
-    assert result.returncode == 0
-    for name in ("n_referrals", "seed", "missing_mechanism", "data_path"):
-        assert name in result.stdout
-
-
-def test_kernel_is_this_interpreter() -> None:
-    """papermill resolves kernel `python3` to the interpreter running helpers.run (the venv's)."""
-    assert Path(R.kernel_command()[0]).resolve() == Path(sys.executable).resolve()
-
-
-def test_project_root() -> None:
-    assert R.NOTEBOOKS_DIR == PROJECT_ROOT / "notebooks"

@@ -276,7 +276,7 @@ def test_planted_coverage_random() -> None:
 
 
 def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:
-    """09's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
+    """10's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
     worlds = {m: S.make_world(m, n_referrals=20_000) for m in S.MECHANISMS}
     est = S.estimand_by_mechanism(worlds, labels=S.MECHANISM_LABELS)
     assert list(est.columns) == ["mechanism", "ethnicity", "missing_per_100_recorded", "truth_or", "recorded_or"]

@@ -7,9 +7,9 @@
 # ---
 
 # %% [markdown]
-# # 11 · Interpretation: what the pathway results mean together
+# # 12 · Interpretation: what the pathway results mean together
 #
-# After the three stage-by-stage analyses (05-07) and the missing-data work (08-09), this notebook puts the pathway
+# After the three stage-by-stage analyses (05-07) and the missing-data work (08-10), this notebook puts the pathway
 # back together: where the gaps open, how big they are in people, what might explain them, and what could be done.
 #
 # **Learning objectives**
@@ -18,7 +18,7 @@
 # - By the end you can write about ethnicity as a social category, using the paper's group names and the language of service provision.
 # - By the end you can name the main limitations of routine data and of a replication calibrated by construction, and suggest what services, data teams, policy makers and researchers could do.
 #
-# **Prerequisites**: `06_assessment`, `07_treatment`, `10_access_and_population`; odds ratios and proportions.
+# **Prerequisites**: `06_assessment`, `07_treatment`, `11_access_and_population`; odds ratios and proportions.
 #
 # **Time needed**: about 40 minutes (reading and discussion).
 
@@ -79,7 +79,7 @@ print(f"Data: {data.origin}")
 # %%
 gaps = reporting.pathway_gaps(frame, disclose=True, threshold=p["suppress_threshold"], base=p["rounding_base"])
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
-reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "11_pathway_gaps.csv"))
+reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "12_pathway_gaps.csv"))
 gaps.round(1)
 
 # %% tags=["nbval-check-output"]
@@ -111,7 +111,7 @@ for group in study.GROUPS[1:]:
 
 # %%
 fig = plots.pathway_gap_plot(gaps)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "11_pathway_gaps.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "12_pathway_gaps.png"))
 fig
 
 # %% [markdown]
@@ -137,7 +137,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # %% [markdown]
 # ## 2. What within-pathway comparisons cannot see
 #
-# All of the above starts at referral. Notebook 10 showed how to add the step before it: referrals per resident.
+# All of the above starts at referral. Notebook 11 showed how to add the step before it: referrals per resident.
 # A group can be referred less often *and* lose more people at each later step; a shortfall per 1,000 referred
 # then understates the shortfall per 1,000 people in need. Neither the paper's odds ratios nor this notebook's
 # rates measure need itself (the prevalence of common mental disorders by group), which routine IAPT data do not

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 10 · Access and population: referrals per 1,000 residents
+# # 11 · Access and population: referrals per 1,000 residents
 #
 # Beyond the paper: before the pathway starts, how many people of each group are referred at all, relative to the
 # people living in the boroughs? The paper's comparisons all happen *inside* the pathway; this notebook steps outside it.
@@ -18,7 +18,7 @@
 # - By the end you can list the weaknesses of the census denominators used here (all ages, 2011, residents not registered patients, service borough taken as borough of residence) and say which way each could push a rate.
 # - By the end you can say why these rates, computed on the synthetic cohort, illustrate a method and are **not** findings about South London.
 #
-# **Prerequisites**: `04_describing_the_cohort` (the pathway counts), `08_missing_ethnicity` (imputed ethnicity); rates and ratios.
+# **Prerequisites**: `04_describing_the_cohort` (the pathway counts), `09_weighted_imputation` (imputed ethnicity); rates and ratios.
 #
 # **Time needed**: about 30 minutes.
 
@@ -111,7 +111,7 @@ for borough in ["Bromley"]:
 rates = population.referral_rates(frame, census, disclose=True,
                                   threshold=p["suppress_threshold"], base=p["rounding_base"])
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
-reporting.label_table(rates, data).to_csv(helpers.notebook.output_path(p, "tables", "10_referral_rates.csv"),
+reporting.label_table(rates, data).to_csv(helpers.notebook.output_path(p, "tables", "11_referral_rates.csv"),
                                           index=False)
 shown = rates.assign(rate_ratio_ci=replication.format_estimates(
     rates.rename(columns={"rate_ratio": "estimate", "rr_ci_low": "ci_low", "rr_ci_high": "ci_high"})))
@@ -126,7 +126,7 @@ for row in pooled.itertuples():
 
 # %%
 fig = plots.referral_rate_plot(rates)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_referral_rates.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "11_referral_rates.png"))
 fig
 
 # %% [markdown]
@@ -147,7 +147,7 @@ fig
 #
 # Referrals with missing ethnicity (18.5% in the paper) are left out of every numerator above, so every rate is
 # too low; if recording differed by group, the rate *ratios* are off too. One remedy is to count referrals by their
-# **imputed** ethnicity: each of the M weighted-MI data sets (notebook 08) gives counts, the rates are averaged and
+# **imputed** ethnicity: each of the M weighted-MI data sets (notebook 09) gives counts, the rates are averaged and
 # the log rate ratios pooled with Rubin's rules, so the CI includes the uncertainty about who the unrecorded
 # referrals were.
 

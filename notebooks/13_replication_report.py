@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 12 · Replication report: our estimates beside the paper's
+# # 13 · Replication report: our estimates beside the paper's
 #
 # The last step of the pathway of this course: the paper's printed Table 4 beside our complete-case and weighted-MI
 # estimates, what matched and why, what could not be checked, and a STROBE/RECORD map of where the project reports
@@ -19,7 +19,7 @@
 # - By the end you can explain the weighted-MI mismatch for Black African in terms of the missing-data mechanism.
 # - By the end you can use the STROBE and RECORD checklists to find where an observational study on routine data reports each item.
 #
-# **Prerequisites**: `07_treatment` (Table 4 side by side), `08_missing_ethnicity` (weighted MI).
+# **Prerequisites**: `07_treatment` (Table 4 side by side), `09_weighted_imputation` (weighted MI).
 #
 # **Time needed**: about 30 minutes.
 
@@ -82,7 +82,7 @@ for row in summary.itertuples():
 published = pipeline.published_table4()
 fig_cc = plots.forest_plot(estimates, "treatment", analysis="complete_case", published=published,
                            title="Treated among assessed: complete case, ours and the paper's")
-plots.savefig(fig_cc, helpers.notebook.output_path(p, "figures", "12_forest_complete_case.png"))
+plots.savefig(fig_cc, helpers.notebook.output_path(p, "figures", "13_forest_complete_case.png"))
 fig_cc
 
 # %% [markdown]
@@ -94,7 +94,7 @@ fig_cc
 # %%
 fig_mi = plots.forest_plot(estimates, "treatment", analysis="weighted_mi", published=published,
                            title="Treated among assessed: weighted MI, ours and the paper's")
-plots.savefig(fig_mi, helpers.notebook.output_path(p, "figures", "12_forest_weighted_mi.png"))
+plots.savefig(fig_mi, helpers.notebook.output_path(p, "figures", "13_forest_weighted_mi.png"))
 fig_mi
 
 # %% [markdown]
@@ -206,7 +206,7 @@ print(f"Referrals with missing ethnicity in this run: {imputed.n_missing / len(d
 # %%
 checklist = reporting.checklist()
 reporting.label_table(checklist, data).to_csv(
-    helpers.notebook.output_path(p, "tables", "12_strobe_record_checklist.csv"), index=False)
+    helpers.notebook.output_path(p, "tables", "13_strobe_record_checklist.csv"), index=False)
 with pd.option_context("display.max_colwidth", 90, "display.max_rows", 60):
     display(checklist[["guideline", "item", "topic", "where"]])
 

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · A simulation study of the missing-data methods
+# # 10 · A simulation study of the missing-data methods
 #
 # Notebook 08 compared complete case, standard MI and weighted MI on one cohort; this notebook draws many cohorts under three missingness mechanisms and measures each method's bias and confidence-interval coverage, the way methodologists test a method before trusting it.
 #
@@ -18,7 +18,7 @@
 # - By the end you can judge whether a number of replicates is enough to detect a bias of a given size, and run the full study from the command line.
 # - By the end you can say under which mechanism each method can be trusted here, and what this simulation cannot tell you.
 #
-# **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR, Rubin's rules); the idea of a sampling distribution and of a 95% confidence interval.
+# **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR) and `09_weighted_imputation` (Rubin's rules, the margin); the idea of a sampling distribution and of a 95% confidence interval.
 #
 # **Time needed**: about 45 minutes.
 
@@ -111,7 +111,7 @@ print(np.exp(truth).to_string(float_format=lambda x: f"{x:.3f}"))
 # %%
 estimands = simulation.estimand_by_mechanism(worlds, labels=simulation.MECHANISM_LABELS)
 fig = plots.estimand_plot(estimands)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "09_estimand_by_mechanism.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_estimand_by_mechanism.png"))
 fig
 
 # %% [markdown]
@@ -152,7 +152,7 @@ results = simulation.run_simulation(
     n_imputations=sim_imputations, stage="treatment", model="adjusted_full",
 )
 run_seconds = time.perf_counter() - started  # used below to estimate the run time of a full study
-results.to_csv(helpers.notebook.output_path(p, "tables", "09_simulation_estimates.csv"), index=False)
+results.to_csv(helpers.notebook.output_path(p, "tables", "10_simulation_estimates.csv"), index=False)
 results.head()
 
 # %% [markdown]
@@ -160,14 +160,14 @@ results.head()
 
 # %% tags=["nbval-check-output"]
 summary = simulation.summarise(results)
-summary.to_csv(helpers.notebook.output_path(p, "tables", "09_simulation_performance.csv"), index=False)
+summary.to_csv(helpers.notebook.output_path(p, "tables", "10_simulation_performance.csv"), index=False)
 overview = simulation.overview(summary)
 print("Averaged over the seven groups (log OR scale); max_bias_in_mcse = largest |bias| / MCSE of bias")
 print(overview.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 # %%
 fig = plots.simulation_plot(summary)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "09_simulation_bias_coverage.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_simulation_bias_coverage.png"))
 fig
 
 # %% [markdown]
@@ -233,7 +233,7 @@ for mech in flags.columns:
 # The same notebook, with more replicates, from the project folder:
 #
 # ```
-# .venv/bin/python -m helpers.run -p n_simulations=500 --only 09
+# .venv/bin/python -m helpers.run -p n_simulations=500 --only 10
 # ```
 #
 # Run time grows in proportion to the number of replicates. The estimate below is computed from the measured time of this run:
@@ -246,7 +246,7 @@ print(f"500 replicates: about {per_replicate * 500:.0f} s = {per_replicate * 500
       "(plus the rest of the notebook, which does not grow with the number of replicates)")
 
 # %% [markdown]
-# The executed notebook and the tables `09_simulation_estimates.csv` and `09_simulation_performance.csv` land in the run's output folder. To study another stage or model, call `simulation.run_simulation(stage="assessment")`, `stage="all"` or `model="unadjusted"`; referral source gives one row per outcome level.
+# The executed notebook and the tables `10_simulation_estimates.csv` and `10_simulation_performance.csv` land in the run's output folder. To study another stage or model, call `simulation.run_simulation(stage="assessment")`, `stage="all"` or `model="unadjusted"`; referral source gives one row per outcome level.
 #
 # ## Exercises
 
@@ -290,7 +290,7 @@ print(f"R = {int(assess_summary['n_sim'].max())}: MCSE of a 95% coverage = "
 
 # %% [markdown] tags=["solution"]
 # **Solution.**
-# 1. **The margin is not known exactly.** Here weighted MI was given the true expected referred mix. Real margins come from a census or another source describing a different population or year (notebook 08 shows how badly a resident margin can mislead). Worse.
+# 1. **The margin is not known exactly.** Here weighted MI was given the true expected referred mix. Real margins come from a census or another source describing a different population or year (notebook 09 shows how badly a resident margin can mislead). Worse.
 # 2. **Missingness interacts with the outcome differently by group**, e.g. one group's ethnicity recorded less often only among the treated (the paper's Black African shift hints at something like it). Our MNAR mechanism has no such interaction; weighted MI's assumptions exclude it too. Worse, for the groups concerned, and the direction of the error depends on the pattern.
 # 3. **The imputation model is misspecified**, e.g. interactions between borough and stage in who gets which ethnicity. Our imputation model has main effects only, and the cohort's structure is close to that. Probably worse.
 # 4. **Smaller or sparser groups**, or a higher missing share, make every method noisier and MI's between-imputation variance larger; coverage may suffer if the imputation model becomes unstable.
@@ -312,4 +312,4 @@ print(f"R = {int(assess_summary['n_sim'].max())}: MCSE of a 95% coverage = "
 # - The estimand must be fixed before the methods are compared: here the full-data population odds ratio, which under MNAR differs from what the recorded referrals alone would give.
 # - Bias, empirical SE, model SE and coverage each come with a Monte Carlo SE; a performance difference smaller than about two MCSEs may be chance.
 # - Under MCAR every method works; under MNAR only a method that uses outside information about the missing records (weighted MI, with the right margin) can remove the bias, and only as far as its assumptions hold.
-# - Small simulations are for learning the machinery; conclusions need hundreds of replicates (`.venv/bin/python -m helpers.run -p n_simulations=500 --only 09`).
+# - Small simulations are for learning the machinery; conclusions need hundreds of replicates (`.venv/bin/python -m helpers.run -p n_simulations=500 --only 10`).
