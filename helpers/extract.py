@@ -183,6 +183,36 @@ def read_pattern_counts(path: str | Path) -> pd.DataFrame:
     return pc
 
 
+COUNTS_FILES = ("pattern_counts.csv", "flow.csv")
+
+
+def is_counts_folder(path: str | Path) -> bool:
+    """True for a folder that holds ``pattern_counts.csv`` (what :func:`write` leaves): aggregates, not rows."""
+    return Path(path).is_dir() and (Path(path) / COUNTS_FILES[0]).is_file()
+
+
+def read_counts_folder(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``pattern_counts.csv`` and ``flow.csv`` from the folder ``python -m helpers.extract --out`` wrote, checked
+    to be one run's (the flow's analysed referrals are the counts' total)."""
+    folder = Path(folder)
+    need = [folder / name for name in COUNTS_FILES]
+    absent = [p.name for p in need if not p.is_file()]
+    if absent:
+        raise FileNotFoundError(f"{folder.name}: no {' or '.join(absent)} here; give the folder that "
+                                "'python -m helpers.extract PATH --out DIR' wrote")
+    pc = read_pattern_counts(need[0])
+    flow = pd.read_csv(need[1], dtype=str, keep_default_na=False)  # blank 'check' stays '' as the engine wrote it
+    analysed = flow.loc[flow["step"] == "analysed", "n_rows"] if {"step", "n_rows"} <= set(flow.columns) else []
+    if len(analysed) != 1:
+        raise ExtractError(f"{need[1].name}: not the flow table 'python -m helpers.extract' writes (no 'analysed' line)")
+    if int(analysed.iloc[0]) != int(pc["n"].sum()):  # the two files must come from one extract run
+        raise ExtractError(f"{need[0].name} counts {int(pc['n'].sum()):,} referrals but {need[1].name} says "
+                           f"{int(analysed.iloc[0]):,} were analysed: the two files are not from the same extract run")
+    flow["n_rows"] = flow["n_rows"].astype(np.int64)
+    flow["n_remaining"] = pd.to_numeric(flow["n_remaining"].replace("", None)).astype("Int64")
+    return pc, flow
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.extract", description=(
         "Aggregate an IAPT extract where it lives: writes pattern_counts.csv (one row per covariate pattern x "

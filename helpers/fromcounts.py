@@ -269,24 +269,6 @@ def paper_estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng
     return both[pipeline.ESTIMATE_COLUMNS + extra]
 
 
-def read_folder(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``pattern_counts.csv`` and ``flow.csv`` from the folder ``python -m helpers.extract --out`` wrote."""
-    folder = Path(folder)
-    need = [folder / "pattern_counts.csv", folder / "flow.csv"]
-    absent = [p.name for p in need if not p.is_file()]
-    if absent:
-        raise FileNotFoundError(f"{folder}: no {' or '.join(absent)} here; give the folder that "
-                                "'python -m helpers.extract PATH --out DIR' wrote")
-    pc, flow = extract.read_pattern_counts(need[0]), pd.read_csv(need[1])
-    analysed = flow.loc[flow["step"] == "analysed", "n_rows"] if {"step", "n_rows"} <= set(flow.columns) else []
-    if len(analysed) != 1:
-        raise ValueError(f"{need[1]}: not the flow table 'python -m helpers.extract' writes (no 'analysed' line)")
-    if int(analysed.iloc[0]) != int(pc["n"].sum()):  # the two files must come from one extract run
-        raise ValueError(f"{need[0].name} counts {int(pc['n'].sum()):,} referrals but {need[1].name} says "
-                         f"{int(analysed.iloc[0]):,} were analysed: the two files are not from the same extract run")
-    return pc, flow
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.fromcounts", description=(
         "The paper's analyses (nine models, complete case and weighted MI) from pattern_counts.csv and flow.csv "
@@ -307,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     except params_mod.ParameterError as err:
         ap.error(str(err))
     try:
-        pc, flow = read_folder(a.folder)
+        pc, flow = extract.read_counts_folder(a.folder)
         cd = count_data(pc)
         margin = pipeline.margin_from_choice(p["margin"])
     except (FileNotFoundError, ValueError) as exc:

@@ -79,8 +79,9 @@ SCHEMA: dict[str, Param] = {
               "CSV of calibration targets (empty: data/published/cohort_targets.csv). Lecturers can type the "
               "paper's Tables 2-3 into a copy.", allow_empty=True),
         Param("data_path", str, "",
-              "A real IAPT extract in the same schema (CSV in any common dialect, or Parquet). Empty: use the "
-              "synthetic cohort.", allow_empty=True),
+              "A real IAPT extract in the same schema (CSV in any common dialect, or Parquet), or the folder "
+              "'python -m helpers.extract PATH --out DIR' wrote (pattern_counts.csv, flow.csv): every notebook then "
+              "runs from those aggregates alone. Empty: use the synthetic cohort.", allow_empty=True),
         Param("engine", str, "duckdb",
               "Extract engine that reads, checks and counts the data: 'duckdb' (embedded, default) or 'spark' "
               "(needs PySpark: make spark; on Databricks the running session is used).", choices=("duckdb", "spark")),

@@ -35,7 +35,7 @@ class StudyData:
     """Everything the analysis starts from: parameters, raw rows, the prepared frame and (synthetic) truth."""
 
     params: dict[str, Any]
-    raw: pd.DataFrame
+    raw: pd.DataFrame | None  # None when the run reads pattern counts alone (no row-level file)
     prepared: prepare.Prepared
     truth: pd.DataFrame | None  # per analysed row: referral_id, true_ethnic_group (synthetic cohorts only)
     origin: str
@@ -44,6 +44,11 @@ class StudyData:
     @property
     def frame(self) -> pd.DataFrame:
         return self.prepared.frame
+
+    @property
+    def from_counts(self) -> bool:
+        """True when the data are pattern counts alone: the frame is rebuilt from them, there are no raw rows."""
+        return self.raw is None
 
     @property
     def digest(self) -> str:
@@ -60,6 +65,8 @@ def _result_params(p: dict[str, Any]) -> dict[str, Any]:
 
 def _input_files(p: dict[str, Any]) -> list[Path]:
     """The files the data are read or generated from (their bytes are part of the cache key)."""
+    if p["data_path"] and extract.is_counts_folder(p["data_path"]):
+        return [Path(p["data_path"]) / name for name in extract.COUNTS_FILES]
     if p["data_path"]:
         return [Path(p["data_path"])]
     files = [params_mod.targets_file(p)]
@@ -82,6 +89,8 @@ def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyD
 
 def _load_study_data(p: dict[str, Any]) -> StudyData:
     truth = None
+    if p["data_path"] and extract.is_counts_folder(p["data_path"]):
+        return load_counts(p)
     if p["data_path"]:
         raw = extract.read_raw(p["data_path"])  # CSV (any dialect) or Parquet, v2.x names recognised
         origin = f"extract {Path(p['data_path']).name}"
@@ -99,6 +108,19 @@ def _load_study_data(p: dict[str, Any]) -> StudyData:
         truth = (prepared.frame[["referral_id"]]
                  .merge(truth.rename(columns={"PathwayID": "referral_id"}), on="referral_id", how="left"))
     return StudyData(params=p, raw=raw, prepared=prepared, truth=truth, origin=origin)
+
+
+COUNTS_ORIGIN = ("pattern counts {name}/pattern_counts.csv (no row-level file: the analysis frame is rebuilt from "
+                 "the counts, without identifiers, dates, ages in years or the raw ethnic codes)")
+
+
+def load_counts(p: dict[str, Any]) -> StudyData:
+    """A run from the folder ``python -m helpers.extract --out`` wrote: the flow as written, the analysis frame
+    rebuilt from the pattern counts (``prepare.frame_from_counts``), no raw rows, no truth."""
+    pc, flow = extract.read_counts_folder(p["data_path"])
+    prepared = prepare.Prepared(frame=prepare.frame_from_counts(pc), flow=flow, report=None)
+    return StudyData(params=p, raw=None, prepared=prepared, truth=None,
+                     origin=COUNTS_ORIGIN.format(name=Path(p["data_path"]).name))
 
 
 def true_frame(data: StudyData) -> pd.DataFrame:
@@ -247,9 +269,13 @@ class ExtractCheck:
         """The console report: rows read, rows excluded per reason with example lines, the verdict."""
         lines = [f"Extract check: {self.source}"]
         if self.prepared is not None:
-            lines.append(str(self.prepared.report))
+            report = self.prepared.report
+            lines.append(str(report) if report is not None else prepare.flow_text(self.prepared.flow))
         if self.problem:
             lines.append(f"BLOCKING: {self.problem}")
+        elif self.prepared.report is None:
+            lines.append(f"OK: pattern counts of {len(self.prepared.frame):,} referral(s), no row-level file; "
+                         "the notebooks run from the counts.")
         else:
             n = len(self.prepared.frame)
             lines.append(f"OK: {n:,} usable row(s); excluded rows are counted in the flow table and the run goes on.")
@@ -257,7 +283,7 @@ class ExtractCheck:
 
 
 def check_extract(params: dict[str, Any]) -> ExtractCheck:
-    """Read and check the extract named by ``data_path`` before any notebook starts.
+    """Read and check the extract (or the pattern-count folder) named by ``data_path`` before any notebook starts.
 
     It reads and prepares the extract exactly as ``load_study_data`` will (``extract.read_raw``, then
     ``prepare.prepare`` on the ``engine`` parameter, with its ``ValidationReport``). Blocking: unreadable,
@@ -265,6 +291,14 @@ def check_extract(params: dict[str, Any]) -> ExtractCheck:
     run goes on.
     """
     source = Path(params["data_path"]).name
+    if extract.is_counts_folder(params["data_path"]):
+        try:
+            data = load_counts(params)
+        except (extract.ExtractError, OSError) as err:
+            return ExtractCheck(source, None, None, str(err))
+        if len(data.frame) == 0:
+            return ExtractCheck(source, None, data.prepared, f"the pattern counts hold no analysed referral. {VALID_ROW}")
+        return ExtractCheck(source, None, data.prepared, None)
     try:
         raw = extract.read_raw(params["data_path"])
     except (extract.ExtractError, OSError) as err:

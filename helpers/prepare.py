@@ -226,6 +226,50 @@ def frame_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
     }, columns=ANALYSIS_COLUMNS)
 
 
+#: The analysis-frame columns pattern counts hold (in the frame's order); the others (identifier, date, age in
+#: years, the raw ethnic code) are row-level and stay where the rows are.
+COUNTS_COLUMNS: list[str] = ["year", "age_band", "gender", "ethnicity", "borough", "referral_source", "assessed",
+                             "treated"]
+
+
+def frame_from_counts(pattern_counts: pd.DataFrame) -> pd.DataFrame:
+    """The analysis frame rebuilt from pattern counts (``helpers.extract`` layout): each pattern repeated ``n``
+    times, with the columns of :data:`COUNTS_COLUMNS` in the frame's order and types.
+
+    Why: every model, Table 1 and the pathway counts depend on the data only through these columns, so a run
+    from carried counts computes exactly what the row-level run computes from them. The row-level columns are
+    absent, not blank, so code that needs them fails by name instead of reading blanks.
+    """
+    pc = pattern_counts
+    missing = [c for c in COUNTS_COLUMNS + ["n"] if c not in pc.columns]
+    if missing:
+        raise ExtractError(f"pattern counts lack {', '.join(missing)} (expected {', '.join(COUNTS_COLUMNS)}, n).")
+    n = pc["n"].to_numpy(dtype=np.int64)
+    idx = np.repeat(np.arange(len(pc)), n)
+
+    def cat(column: str, levels: list) -> pd.Categorical:
+        values = pc[column].astype(np.int64) if column == "year" else pc[column].astype(str)
+        c = pd.Categorical(values, categories=levels)
+        bad = values[(c.codes < 0) & (values.astype(str) != "")]
+        if len(bad):
+            raise ExtractError(f"pattern counts: column {column!r} has value(s) {sorted(set(bad.astype(str)))[:5]} "
+                               f"outside {levels}.")
+        return pd.Categorical.from_codes(c.codes[idx], categories=levels)
+
+    assessed = pc["assessed"].to_numpy(dtype=np.int64)[idx]
+    treated = pd.to_numeric(pc["treated"].replace("", None)).to_numpy(dtype=np.float64)[idx]
+    out = pd.DataFrame({
+        "year": cat("year", study.YEARS),
+        "age_band": cat("age_band", study.AGE_BANDS),
+        "gender": cat("gender", study.GENDERS),
+        "ethnicity": cat("ethnicity", study.GROUPS),
+        "borough": cat("borough", study.BOROUGHS),
+        "referral_source": cat("referral_source", study.SOURCES),
+        "assessed": assessed,
+        "treated": np.where(assessed == 1, treated, np.nan),
+    })
+    return out
+
 def prepare(raw, strict: bool = False, *, engine: str = "duckdb", spark=None, columns=None) -> Prepared:
     """Validate ``raw`` and map it to the analysis frame (columns :data:`ANALYSIS_COLUMNS`).
 

@@ -1,11 +1,11 @@
 """What a notebook may show: one display rule for counts, so notebooks never branch on ``if real:``.
 
-On a **real extract** (``data_path`` set) every count a notebook shows passes through disclosure control
-(``helpers.disclosure.disclose``: 1-``suppress_threshold`` suppressed as "*", others rounded to
-``rounding_base``, secondary suppression where a total is shown), and percentages are recomputed from the
-disclosed counts. On a **synthetic cohort** the same calls show the exact values: nothing there describes a
-real person, and exact values are what a student checks the arithmetic with. ``banner`` says which rule a
-page follows.
+On a **real extract** (``data_path`` set: rows, or the pattern counts ``helpers.extract`` wrote) every count a
+notebook shows passes through disclosure control (``helpers.disclosure.disclose``: 1-``suppress_threshold``
+suppressed as "*", others rounded to ``rounding_base``, secondary suppression where a total is shown), and
+percentages are recomputed from the disclosed counts. On a **synthetic cohort** the same calls show the exact
+values: nothing there describes a real person, and exact values are what a student checks the arithmetic with.
+``banner`` says which rule a page follows.
 
 Notebooks call these functions instead of printing counts themselves; ``helpers.check_outputs`` checks the
 result at the end of every real-extract run.
@@ -137,6 +137,19 @@ class Withheld:
 
     def _repr_html_(self) -> str:
         return "<p><em>" + self.text.replace("&", "&amp;").replace("<", "&lt;") + "</em></p>"
+
+
+class NotInCounts(Withheld):
+    """What a page shows, in a run from pattern counts alone, where it would show row-level detail: what is not
+    there, and why the counts cannot hold it."""
+
+    def __init__(self, what: str, why: str):
+        self.text = f"Not available from pattern counts: {what}. {why}"
+
+
+def not_in_counts(what: str, why: str) -> NotInCounts:
+    """The sentence a page shows instead of row-level detail in a run from pattern counts alone."""
+    return NotInCounts(what, why)
 
 
 def exploratory(obj: Any, p: dict[str, Any], what: str, instead: str) -> Any:

@@ -147,7 +147,9 @@ print(publish.banner(p))
 # The **raw extract** looks like what an NHS IAPT data extract looks like: one row per referral, NHS codes rather than words, dates as text, blanks where nothing happened. Here are its first five rows:
 
 # %%
-if p["data_path"]:  # a real extract: never print its rows (disclosure control), only its columns
+if data.from_counts:  # pattern counts alone: there are no rows to show
+    display(publish.not_in_counts("the raw extract's rows", "A run from pattern counts has no row-level file."))
+elif p["data_path"]:  # a real extract: never print its rows (disclosure control), only its columns
     display(data.raw.head(0))
 else:
     display(data.raw.head(5))
@@ -158,8 +160,12 @@ else:
 # How big is it? The cell below prints the size of the extract and its column names (a checked cell: CI compares its output on every run).
 
 # %% tags=["nbval-check-output"]
-print(f"{publish.count(len(data.raw), p)} referrals (rows) x {data.raw.shape[1]} columns")
-print(", ".join(data.raw.columns))
+if data.from_counts:  # the analysis frame rebuilt from the counts: the columns the counts hold
+    print(f"{publish.count(len(data.frame), p)} referrals analysed, as pattern counts over {data.frame.shape[1]} columns")
+    print(", ".join(data.frame.columns))
+else:
+    print(f"{publish.count(len(data.raw), p)} referrals (rows) x {data.raw.shape[1]} columns")
+    print(", ".join(data.raw.columns))
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Where is a parameter checked?

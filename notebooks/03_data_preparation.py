@@ -92,7 +92,9 @@ pd.Series(codes.GENDER_CODE_TO_LABEL, name="label").fillna("(not known: out of s
 
 # %%
 show_rows = not p["data_path"]  # a real extract's rows are never printed (disclosure control)
-data.raw.head(3 if show_rows else 0)
+no_rows = publish.not_in_counts("the raw extract", "A run from pattern counts has no row-level file; the frame below "
+                                "is rebuilt from the counts, one row per referral, with the columns they hold.")
+no_rows if data.from_counts else data.raw.head(3 if show_rows else 0)
 
 # %% [markdown]
 # and the same referrals in the analysis frame:
@@ -120,13 +122,19 @@ pd.DataFrame({
 
 # %%
 group = data.frame["ethnicity"].astype(object).fillna("(missing)")
-publish.crosstab(data.frame["ethnic_code"], group, p)
+(publish.not_in_counts("the raw ethnic code by group", "Pattern counts keep each referral's group, or missing, "
+                        "not the NHS code it was read from.") if data.from_counts
+ else publish.crosstab(data.frame["ethnic_code"], group, p))
 
 # %% tags=["nbval-check-output"]
-missing_codes = data.frame.loc[data.frame["ethnicity"].isna(), "ethnic_code"].astype(str)
-print("referrals with ethnicity missing, by raw code:")
-for code_, n in missing_codes.replace("", "(blank)").value_counts().sort_index().items():
-    print(f"  {code_:<8}{publish.count(n, p):>7}")
+if data.from_counts:  # Z, 99 and blank are one "missing" in the counts
+    print("referrals with ethnicity missing:", publish.count(data.frame["ethnicity"].isna().sum(), p),
+          "(pattern counts do not say which code: Z, 99 or blank)")
+else:
+    missing_codes = data.frame.loc[data.frame["ethnicity"].isna(), "ethnic_code"].astype(str)
+    print("referrals with ethnicity missing, by raw code:")
+    for code_, n in missing_codes.replace("", "(blank)").value_counts().sort_index().items():
+        print(f"  {code_:<8}{publish.count(n, p):>7}")
 
 # %% [markdown]
 # How a missing ethnicity is split between `Z`, `99` and blank in the synthetic cohort is *assumed*: the paper does not report it. The generator gives each referral whose ethnicity it hides one of the three codes at random with the fixed shares below (so the counts above are close to those shares, not equal to them); notebook 08 discusses what the split would tell you in a real extract.
@@ -270,13 +278,17 @@ print("data errors:", one_prepared.report.n_invalid)
 # Suppose the paper had grouped Chinese (`R`) under Asian and you changed `codes.CHINESE_GROUP` to `"Asian"`. Without editing the file: which groups' counts would change, by how much in this cohort, and which later results could move?
 
 # %% tags=["solution"]
-counts_now = data.frame["ethnicity"].value_counts().reindex(study.GROUPS)
-alternative = {**codes.ETHNIC_CODE_TO_GROUP, "R": "Asian"}
-regrouped = data.frame["ethnic_code"].astype(str).map(alternative)
-counts_alt = regrouped.value_counts().reindex(study.GROUPS)
-print("rows with code R:", publish.count((data.frame["ethnic_code"] == "R").sum(), p))
-publish.counts(pd.DataFrame({"Chinese in Other (assumed)": counts_now, "Chinese in Asian": counts_alt,
-                            "change": counts_alt - counts_now}), p)
+if data.from_counts:  # regrouping needs the raw code, which pattern counts do not keep
+    display(publish.not_in_counts("the rows coded R", "Regrouping a code needs the raw codes: re-run "
+                                  "helpers.extract where the rows are, after changing codes.CHINESE_GROUP."))
+else:
+    counts_now = data.frame["ethnicity"].value_counts().reindex(study.GROUPS)
+    alternative = {**codes.ETHNIC_CODE_TO_GROUP, "R": "Asian"}
+    regrouped = data.frame["ethnic_code"].astype(str).map(alternative)
+    counts_alt = regrouped.value_counts().reindex(study.GROUPS)
+    print("rows with code R:", publish.count((data.frame["ethnic_code"] == "R").sum(), p))
+    display(publish.counts(pd.DataFrame({"Chinese in Other (assumed)": counts_now, "Chinese in Asian": counts_alt,
+                                        "change": counts_alt - counts_now}), p))
 
 # %% [markdown] tags=["solution"]
 # **Solution.** Only **Asian** and **Other** change: Asian gains every row coded `R`, Other loses the same number; the other six groups and the number missing stay the same. Every estimate for those two groups could move (at all three stages), and so could the weighted imputation, whose population margin would need Chinese residents counted under Asian too. In this synthetic cohort the `R` rows were *generated* as members of Other, so moving them would blur the planted effects; with real data the question is which grouping the paper used, which is why the choice is labelled *assumed* and kept to one line.

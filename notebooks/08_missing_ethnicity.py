@@ -71,10 +71,13 @@ if nothing_to_impute:
 
 # %% tags=["nbval-check-output"]
 missing_rows = frame["ethnicity"].isna()
-codes = frame.loc[missing_rows, "ethnic_code"].astype(str).replace({"": "blank"}).value_counts()
-codes = codes[codes > 0]
 print(f"Ethnicity missing: {100 * missing_rows.mean():.1f}% of referrals")
-print((100 * codes / codes.sum()).round(1).rename("% of missing records").to_string())
+if data.from_counts:  # Z, 99 and blank are one "missing" in pattern counts
+    print("Not available from pattern counts: the split by code (Z, 99, blank); the counts keep only 'missing'.")
+else:
+    codes = frame.loc[missing_rows, "ethnic_code"].astype(str).replace({"": "blank"}).value_counts()
+    codes = codes[codes > 0]
+    print((100 * codes / codes.sum()).round(1).rename("% of missing records").to_string())
 
 # %% [markdown]
 # The split between Z, 99 and blank is itself *assumed* in the synthetic cohort (the paper does not report it). In a real extract this split is worth reporting: a high share of "not stated" (Z) suggests people were asked and declined, while "not known" (99) and blanks suggest they were not asked. Both are facts about the recording processes of services (whether staff ask, how they ask, whether people feel able to answer), not about the people referred, which is how notebook 12 describes missing ethnicity.

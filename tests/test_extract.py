@@ -47,3 +47,19 @@ def test_cli_writes_only_aggregates(tmp_path, default_csv_result):
     bad = subprocess.run([sys.executable, "-m", "helpers.extract", str(tmp_path / "none.csv"), "--out", str(out)],
                          capture_output=True, text=True, cwd=study.PROJECT_ROOT)
     assert bad.returncode == 2 and "No extract file" in bad.stderr
+
+
+def test_counts_folder_read_back_as_written_and_mismatch_named(tmp_path, default_csv_result):
+    folder = tmp_path / "agg"
+    X.write(default_csv_result, folder)
+    assert X.is_counts_folder(folder) and not X.is_counts_folder(tmp_path)
+    pc, flow = X.read_counts_folder(folder)
+    pd.testing.assert_frame_equal(flow, default_csv_result.flow)
+    assert int(pc["n"].sum()) == 85_800
+    text = (folder / "pattern_counts.csv").read_text().splitlines()
+    (folder / "pattern_counts.csv").write_text("\n".join(text[:-1]) + "\n")  # one pattern lost on the way
+    with pytest.raises(X.ExtractError, match="the two files are not from the same extract run"):
+        X.read_counts_folder(folder)
+    (folder / "flow.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="agg: no flow.csv here"):
+        X.read_counts_folder(folder)

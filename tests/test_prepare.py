@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import codes, study
+from helpers import codes, cohort, extract, fromcounts, study
 from helpers import prepare as P
 from helpers.prepare import ExtractError
 
@@ -316,3 +316,24 @@ def test_blank_line_counted_not_dropped(tmp_path):
 # --- data dictionary ------------------------------------------------------------------------------------
 
 
+
+
+# --- the analysis frame rebuilt from pattern counts ---------------------------------------------------------
+def test_frame_from_counts_holds_the_rows_of_the_frame_less_the_row_level_columns():
+    raw = P.read_extract(cohort.DEFAULT_COHORT).head(4000)
+    frame = P.prepare(raw).frame
+    rebuilt = P.frame_from_counts(extract.run(raw).pattern_counts)
+    assert list(rebuilt.columns) == P.COUNTS_COLUMNS
+    assert [c for c in P.ANALYSIS_COLUMNS if c not in rebuilt.columns] == ["referral_id", "referral_date", "age",
+                                                                          "ethnic_code"]
+    for c in P.COUNTS_COLUMNS:
+        assert rebuilt[c].dtype == frame[c].dtype, c
+    key = P.COUNTS_COLUMNS
+    a = rebuilt.astype(str).sort_values(key).reset_index(drop=True)
+    b = frame[key].astype(str).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)  # the same referrals, pattern by pattern
+    pc = fromcounts.pattern_counts_from_frame(frame)
+    with pytest.raises(P.ExtractError, match="column 'borough' has value\\(s\\) \\['Leeds'\\] outside"):
+        P.frame_from_counts(pc.assign(borough=pc["borough"].astype(object).where(pc.index > 0, "Leeds")))
+    with pytest.raises(P.ExtractError, match="pattern counts lack n"):
+        P.frame_from_counts(pc.drop(columns="n"))
