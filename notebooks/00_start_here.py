@@ -13,7 +13,7 @@
 #
 # **Learning objectives**
 # - By the end you can say in three sentences what Harwood et al. (2021) studied and found.
-# - By the end you can name the thirteen notebooks in order and say what each one teaches.
+# - By the end you can name the fourteen notebooks in order and say what each one teaches.
 # - By the end you can run the notebooks (all of them, or one) with the default or with your own parameters.
 # - By the end you can find where a parameter is defined and checked, and read its allowed values.
 # - By the end you can open the raw synthetic extract and say what one row stands for.
@@ -104,13 +104,13 @@ print(study.CITATION)
 # |---|---|
 # | `make run` | sets up the Python environment, then runs **every** notebook with the default parameters into `outputs/` (executed notebooks, an HTML book and result tables) |
 # | `make test` | the unit tests and an nbval re-run of every committed notebook |
-# | `.venv/bin/jupyter lab` | opens JupyterLab so you can work through the notebooks by hand |
+# | `make lab` | opens JupyterLab so you can work through the notebooks by hand |
 # | `.venv/bin/python -m helpers.run -p n_referrals=20000` | runs the whole set with a parameter changed (repeat `-p name=value` for more) |
 # | `make exercises` | student versions of the notebooks, with the solutions emptied, in `notebooks/exercises/` |
 #
 # One notebook can also be run on its own with papermill, from the `notebooks/` folder:
-# `../.venv/bin/python -m papermill 00_start_here.ipynb ../outputs/00_start_here_n20000.ipynb -p n_referrals 20000`
-# (the executed copy goes under `outputs/`, like every other output; the committed notebook in `notebooks/` stays as it is).
+# `mkdir -p ../outputs && ../.venv/bin/python -m papermill 00_start_here.ipynb ../outputs/00_start_here_n20000.ipynb -p n_referrals 20000`
+# (papermill does not create folders, hence the `mkdir`; the executed copy goes under `outputs/`, like every other output; the committed notebook in `notebooks/` stays as it is).
 
 # %% [markdown]
 # ## How parameters work

@@ -257,7 +257,7 @@ print(f"Median absolute change in log RRR: {change.median():.3f}")
 # White British's, or the covariate hardly matters for the outcome, they barely move. A small change is not a
 # failure: it says the crude gap was not explained by age, gender, year or borough. Note also what adjustment
 # *cannot* do: it removes only the confounders you measured, and it is not meant to remove gaps that run *through*
-# the pathway itself (see Exercise 2 in notebook 06).
+# the pathway itself (see Exercise 3 in notebook 06).
 #
 # ## 5. Forest plots, one per outcome level
 #

@@ -116,7 +116,7 @@ check
 #
 # One call fits every stage and model; we keep the treatment rows. Then `replication.published_vs_ours` puts each of our
 # ORs beside the paper's printed OR and CI (complete case here; the paper's weighted-MI rows are compared in
-# notebook 08).
+# notebook 09).
 
 # %%
 estimates = pipeline.complete_case_estimates(data)

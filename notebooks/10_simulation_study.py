@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import binom, norm
 
 import helpers.notebook
 from helpers import plots, simulation, study
@@ -178,6 +178,27 @@ fig
 # - **MAR** (here: recording depends on stage and borough): for an odds ratio among the assessed, the recorded referrals still give nearly the right answer, and MI has little to add.
 # - **MNAR** (recording depends on the group too): complete case and MAR MI can drift, and weighted MI, told the right margin, should drift least.
 #
+# Under MCAR the coverages in the table above can sit well above 0.95, for the full-data benchmark and complete case as well as for the two MI methods. Is that what 95% intervals predict for this many estimates? The cell below counts the misses and compares each method's model SE with its empirical SE (`rel_error_se`, with its MCSE):
+
+# %% tags=["nbval-check-output"]
+mcar = summary[summary["mechanism"] == "MCAR"]
+n_ci = int(mcar.groupby("method")["n_sim"].sum().iloc[0])  # replicates x groups, the same for every method
+mcar_check = mcar.groupby("method", sort=False).agg(coverage=("coverage", "mean"), rel_error_se=("rel_error_se", "mean"),
+                                                    rel_error_se_mcse=("rel_error_se_mcse", "mean"))
+mcar_check.insert(1, "CIs missing the truth", ((1 - mcar_check["coverage"]) * n_ci).round().astype(int))
+low_miss, high_miss = binom.interval(0.95, n_ci, 0.05)
+print(f"MCAR: {n_ci} intervals per method; 95% coverage predicts {0.05 * n_ci:.1f} misses, "
+      f"between {low_miss:.0f} and {high_miss:.0f} in 95% of runs if the intervals were independent")
+print(mcar_check.to_string(float_format=lambda x: f"{x:.3f}"))
+
+# %% [markdown]
+# How to read it. `rel_error_se` is how much larger, in %, the average model SE is than the spread of the estimates across replicates; a positive value means intervals wider than needed, hence coverage above 95%. Two things point to Monte Carlo error rather than to a fault of any method:
+#
+# - **The full-data benchmark and complete case over-cover too**, and neither uses imputation or Rubin's rules. What they share with the MI methods is the cohorts: every method analyses the *same* replicates, so when those replicates happen to scatter less than the model SEs say, every method's coverage rises together.
+# - **The empirical SE is itself uncertain.** With R replicates it is known only to within about 100/√(2(R − 1)) percent (16% at R = 20), which is why `rel_error_se_mcse` is large; a `rel_error_se` within about two of its MCSEs is chance. And the seven intervals of one replicate share their White British reference group, so their misses come in clumps; the binomial range above, which assumes independent intervals, is if anything too narrow.
+#
+# Rubin's variance can also be a little conservative when the imputation model is richer than the analysis model ("uncongeniality", Meng 1994): here the imputation model uses referral source and every referral's pathway stage, while the treatment model uses neither and sees only the assessed. That could add to the MI methods' coverage beyond the benchmark's, but at this R it cannot be told apart from chance; the full study (below) can.
+#
 # Whether the points differ from zero by more than chance is the next question.
 #
 # ## Monte Carlo error: is the bias real?
@@ -280,7 +301,7 @@ print(f"R = {int(assess_summary['n_sim'].max())}: MCSE of a 95% coverage = "
       f"{100 * assess_summary['coverage_mcse_nominal'].max():.1f} percentage points")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** At the assessment stage recording depends on the outcome (unassessed referrals are recorded less often) and, under MNAR, on the group. Complete case and MAR MI should both show biases that are large compared with their MCSEs, usually in the same direction, because MAR MI imputes the missing records with the recorded ethnic mix; their coverage falls below 95%. Weighted MI, calibrated to the right margin, should have much smaller bias. Even a handful of replicates shows the bias, because at this stage it is large compared with the empirical SE (at the treatment stage it is not). Coverage is another matter: with so few replicates its MCSE at the nominal level (printed) is several percentage points, and larger still away from 95%, so judge it only from a full run.
+# **Solution.** At the assessment stage recording depends on the outcome (unassessed referrals are recorded less often) and, under MNAR, on the group. Complete case and MAR MI should both show biases that are large compared with their MCSEs, usually in the same direction, because MAR MI imputes the missing records with the recorded ethnic mix; their coverage falls below 95%. Weighted MI, calibrated to the right margin, should have much smaller bias. Even a handful of replicates shows the bias, because at this stage it is large compared with the empirical SE (at the treatment stage it is not). Coverage is another matter: with so few replicates its MCSE at the nominal level (printed) is several percentage points, and larger still away from 95%, so judge it only from a full run. Compare `emp_se` with `model_se` as well: in the committed run weighted MI's empirical SE is above its model SE (the SE Rubin's rules give). With R replicates an empirical SE is itself uncertain by about 1/√(2(R − 1)) of its value, 27% at R = 8, so a gap of that size is within Monte Carlo error here; only a full run can say whether Rubin's variance understates weighted MI's spread at this stage.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: critique: what can this simulation not tell us?

@@ -147,16 +147,17 @@ fig
 # Referrals with missing ethnicity (18.5% in the paper) are left out of every numerator above, so every rate is
 # too low; if recording differed by group, the rate *ratios* are off too. One remedy is to count referrals by their
 # **imputed** ethnicity: each of the M weighted-MI data sets (notebook 09) gives counts, the rates are averaged and
-# the log rate ratios pooled with Rubin's rules, so the CI includes the uncertainty about who the unrecorded
-# referrals were.
+# the log rate ratios pooled with Rubin's rules, so the CI (`rr_ci_low` to `rr_ci_high` in the weighted-MI columns
+# below) includes the uncertainty about who the unrecorded referrals were.
 
 # %%
-margin = pipeline.population_margin(data)
-imputed = imputation.impute_ethnicity(frame, margin, p["n_imputations"], pipeline.rng_for(p, "imputation"))
+margin_shares = pipeline.population_margin(data)  # not `margin`: that name is the run parameter
+imputed = imputation.impute_ethnicity(frame, margin_shares, p["n_imputations"], pipeline.rng_for(p, "imputation"))
 rates_mi = population.referral_rates(frame, census, ethnicity=imputed.completed, disclose=True,
                                      threshold=p["suppress_threshold"], base=p["rounding_base"])
 both = pd.concat({"recorded ethnicity": rates.set_index(["borough", "ethnicity"])[["rate", "rate_ratio"]],
-                  "weighted MI": rates_mi.set_index(["borough", "ethnicity"])[["rate", "rate_ratio"]]}, axis=1)
+                  "weighted MI": rates_mi.set_index(["borough", "ethnicity"])[["rate", "rate_ratio", "rr_ci_low", "rr_ci_high"]]},
+                 axis=1)
 both.loc[population.POOLED_LABEL].round(2)
 
 # %% [markdown]

@@ -191,7 +191,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #
 # **Of this synthetic replication.** The cohort is *calibrated by construction*: the treatment stage was built to
 # reproduce the printed Table 4, so matching Table 4 shows the pipeline works, not that the paper is right (notebook
-# 12). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
+# 13). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
 # ethnic mix, the age bands and the missing-data mechanism are *assumed*. The next cell counts the calibration
 # targets by stage and whether each was printed in the paper or assumed.
 
