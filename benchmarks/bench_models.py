@@ -7,9 +7,9 @@ they save, and checks on the way that both give the same estimates.
 
 Frames come from the project's cohort generator + ``helpers.prepare`` when they import and the size is at
 most ``--cohort-max`` (generating 10 million raw NHS-coded rows is itself slow and memory-hungry); otherwise
-from a simple random frame builder in this script. Row-level multinomial fits are skipped at a size where
-their time (extrapolated linearly from the previous size) would exceed ``--max-row-seconds`` or their memory
-``--max-row-gb``; the output says so.
+from ``helpers.planted.planted_frame`` (the planted-gaps frame the tests of design and models use). Row-level
+multinomial fits are skipped at a size where their time (extrapolated linearly from the previous size) would
+exceed ``--max-row-seconds`` or their memory ``--max-row-gb``; the output says so.
 """
 
 from __future__ import annotations
@@ -31,57 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from helpers import models, study  # noqa: E402
-
-
-def simulate_frame(n: int, seed: int = 1, missing_eth: float = 0.1) -> pd.DataFrame:
-    """A random analysis frame with the contract's columns (docs/contracts.md) and planted ethnic gaps."""
-    rng = np.random.default_rng(seed)
-    G = len(study.GROUPS)
-    eth = rng.choice(G, size=n, p=[0.45, 0.12, 0.12, 0.03, 0.08, 0.06, 0.1, 0.04]).astype(np.int8)
-    age = rng.integers(0, len(study.AGE_BANDS), n, dtype=np.int8)
-    gen = rng.integers(0, 2, n, dtype=np.int8)
-    yr = rng.integers(0, 4, n, dtype=np.int8)
-    bor = rng.integers(0, 4, n, dtype=np.int8)
-    eff = np.array([0.0, 0.3, 0.2, 0.4, -0.2, 0.1, -0.1, 0.0])
-    u = rng.random(n)
-    lin = np.empty((n, 4))
-    lin[:, 0] = 0.0
-    for k in range(1, 4):
-        lin[:, k] = (-0.5 + 0.3 * k) + eff[eth] * (k - 1) + 0.05 * age
-    np.exp(lin, out=lin)
-    lin /= lin.sum(axis=1, keepdims=True)
-    np.cumsum(lin, axis=1, out=lin)
-    src = (lin < u[:, None]).sum(axis=1).astype(np.int8)
-    del lin
-    la = 0.8 - 0.3 * eff[eth] + 0.05 * age - 0.1 * gen + 0.05 * yr + 0.1 * (bor == 2)
-    assessed = (rng.random(n) < 1 / (1 + np.exp(-la))).astype(np.int64)
-    lt = 0.5 - 0.5 * eff[eth] - 0.05 * age + 0.1 * yr
-    treated = np.where(assessed == 1, (rng.random(n) < 1 / (1 + np.exp(-lt))).astype(float), np.nan)
-    eth = np.where(rng.random(n) < missing_eth, -1, eth).astype(np.int8)
-
-    def cat(codes: np.ndarray, levels: list) -> pd.Categorical:
-        return pd.Categorical.from_codes(codes, categories=levels)
-
-    data = {
-        "ethnicity": cat(eth, study.GROUPS),
-        "age_band": cat(age, study.AGE_BANDS),
-        "gender": cat(gen, study.GENDERS),
-        "year": cat(yr, study.YEARS),
-        "borough": cat(bor, study.BOROUGHS),
-        "referral_source": cat(src, study.SOURCES),
-        "assessed": assessed,
-        "treated": treated,
-    }
-    ids = pd.RangeIndex(n).astype(str) if n <= 2_000_000 else None
-    frame = pd.DataFrame(data)
-    if ids is not None:
-        frame.insert(0, "referral_id", "R" + pd.Series(ids))
-    return frame
+from helpers import models, planted, study  # noqa: E402
 
 
 def build_frame(n: int, cohort_max: int, seed: int) -> tuple[pd.DataFrame, str]:
-    """Project generator + prepare when possible (and not too large), else the simple builder."""
+    """Project generator + prepare when possible (and not too large), else the planted-gaps frame."""
     if n <= cohort_max:
         try:
             from helpers import cohort, prepare
@@ -91,8 +45,8 @@ def build_frame(n: int, cohort_max: int, seed: int) -> tuple[pd.DataFrame, str]:
                 raw = cohort.generate(n, seed=seed).raw
                 return prepare.prepare(raw).frame, "helpers.cohort + helpers.prepare"
         except Exception as exc:  # the generator is someone else's work in progress
-            print(f"  (helpers.cohort/prepare unavailable: {type(exc).__name__}: {exc}; using simple builder)")
-    return simulate_frame(n, seed), "bench_models.simulate_frame"
+            print(f"  (helpers.cohort/prepare unavailable: {type(exc).__name__}: {exc}; using helpers.planted)")
+    return planted.planted_frame(n, seed, missing_eth=0.1, ids=n <= 2_000_000), "helpers.planted.planted_frame"
 
 
 def row_design(frame: pd.DataFrame, stage: str, covariates: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -241,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[85_800, 10_000_000])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "models.json")
     ap.add_argument("--cohort-max", type=int, default=1_000_000,
-                    help="largest N generated with helpers.cohort (bigger: simple builder)")
+                    help="largest N generated with helpers.cohort (bigger: helpers.planted)")
     ap.add_argument("--max-row-seconds", type=float, default=600.0)
     ap.add_argument("--max-row-gb", type=float, default=16.0)
     ap.add_argument("--superlinear", type=float, default=6.0,

@@ -237,25 +237,13 @@ def realise_counts(expected: pd.DataFrame, t: Targets, n_referrals: int, missing
     raise ValueError(f"outcome_mode {mode!r} is not valid: expected 'calibrated' or 'random'.")
 
 
-def _draw_codes(rng: np.random.Generator, keys: np.ndarray, shares: dict[str, dict[str, float]]) -> np.ndarray:
-    """For each row's key, draw a code from that key's shares (vectorised per key)."""
-    out = np.empty(len(keys), dtype=object)
-    for key, dist in shares.items():
-        rows = np.flatnonzero(keys == key)
-        if len(rows) == 0:
-            continue
-        labels = np.array(list(dist), dtype=object)
-        probs = np.array(list(dist.values()), dtype=float)
-        out[rows] = labels[rng.choice(len(labels), size=len(rows), p=probs / probs.sum())]
-    return out
-
-
 def _draw_code_index(rng: np.random.Generator, keys: np.ndarray, shares: dict[int, dict[str, float]],
                      labels: list[str]) -> np.ndarray:
-    """``_draw_codes`` on integer keys, returning positions in ``labels`` (-1 where no key matched).
+    """For each row's key, draw a code from that key's shares; positions in ``labels`` (-1 where no key matched).
 
-    The same draws in the same order as ``_draw_codes`` (one ``rng.choice`` per key, keys in dict order), so
-    the cohort's bytes do not depend on which of the two is used; integers keep 10 million rows small.
+    The same draws in the same order as the string rows of the generator before (one ``rng.choice`` per key,
+    keys in dict order; ``benchmarks/legacy_cohort_rows._draw_codes``), so the cohort's bytes did not change
+    when it went to integers; integers keep 10 million rows small.
     """
     out = np.full(len(keys), -1, dtype=np.int16)
     for key, dist in shares.items():

@@ -103,6 +103,24 @@ SCHEMA: dict[str, Param] = {
 }
 
 DEFAULTS: dict[str, Any] = {name: p.default for name, p in SCHEMA.items()}
+
+#: The parameters that go together, by what uses them. A notebook's ``parameters`` cell declares the groups the
+#: notebook uses, each whole (tests/test_notebook_hygiene.py); the run injects every parameter all the same and
+#: ``helpers.notebook.setup`` gives a name the cell does not declare its default, so what a notebook declares
+#: changes no value, only what a reader running it by hand sees to edit. ``engine`` is left to its default
+#: everywhere (a run sets it with ``-p engine=spark``).
+GROUPS: dict[str, tuple[str, ...]] = {
+    # the data: the synthetic cohort, or a real extract instead (pipeline.load_study_data)
+    "data": ("n_referrals", "seed", "missing_mechanism", "missing_share", "outcome_mode", "targets_path", "data_path"),
+    # multiple imputation of ethnicity (pipeline.mi_estimates, population_margin)
+    "imputation": ("n_imputations", "margin"),
+    # the simulation study (simulation.simulation_parameters)
+    "simulation": ("n_simulations", "simulation_n_referrals"),
+    # what a published count may show (helpers.publish on a real extract)
+    "disclosure": ("suppress_threshold", "rounding_base"),
+    # where a notebook saves its tables and figures (helpers.notebook.output_path)
+    "output": ("output_dir",),
+}
 DEFAULT_TARGETS = PUBLISHED_DIR / "cohort_targets.csv"
 
 

@@ -115,7 +115,7 @@ print(study.CITATION)
 # %% [markdown]
 # ## How parameters work
 #
-# The second cell of every notebook (tagged `parameters`) lists **every** run parameter with its default. When you run a notebook by hand, edit that cell. When papermill or `helpers.run` runs it, they insert a new cell just after it with your values, so the defaults stay visible and your choices are recorded.
+# The second cell of every notebook (tagged `parameters`) lists the run parameters that notebook uses, with their defaults (this one lists **every** parameter; the groups are `helpers.params.GROUPS`). When you run a notebook by hand, edit that cell; a parameter it does not list keeps its default. When papermill or `helpers.run` runs it, they insert a new cell just after it with your values, so the defaults stay visible and your choices are recorded.
 #
 # The third cell passes everything to `helpers.notebook.setup`, which checks each value **once, in one place** (`helpers/params.py`) and stops with a clear message if one is wrong. Here is the full list, with defaults and allowed values:
 
@@ -212,6 +212,6 @@ pd.DataFrame({
 #
 # - The project replicates Harwood et al. (2021): ethnic inequalities at three stages of IAPT care (referral source, assessment among the referred, treatment among the assessed), each group compared with White British.
 # - The real data are confidential, so the notebooks run on a synthetic cohort built to reproduce the paper's printed Table 4; everything the paper does not report is labelled *assumed*.
-# - Every notebook starts with the same `parameters` cell; values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
+# - Every notebook starts with a `parameters` cell listing the parameters it uses; values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
 # - `make run` runs everything; `make test` checks everything; notebooks 01 to 13 follow the pathway in order.
 # - Differences between groups are described as differences in how services reach and serve people, not as traits of groups.

@@ -22,6 +22,7 @@
 # **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
+# The parameters this notebook uses (data, imputation); any other keeps its default (helpers.params).
 n_referrals = 85_800
 seed = 20210802
 missing_mechanism = "mnar"
@@ -31,11 +32,6 @@ targets_path = ""
 data_path = ""
 n_imputations = 20
 margin = "auto"
-n_simulations = 20
-simulation_n_referrals = 20_000
-suppress_threshold = 7
-rounding_base = 5
-output_dir = "../outputs"
 
 # %%
 import warnings

@@ -1,5 +1,6 @@
-"""Synthetic analysis frames with planted effects, shared by the test modules of design, models,
-imputation and pooling (one definition, so the modules test against the same planted truth)."""
+"""A synthetic analysis frame with ethnicity missing not at random, and its fits and imputations, shared by the
+test modules of imputation and pooling (one definition, so the modules test against the same planted truth).
+The frame with gaps planted at every stage that design and models are tested on is ``helpers.planted``."""
 
 from __future__ import annotations
 
@@ -11,52 +12,6 @@ import pandas as pd
 from helpers import fitting, models, study
 from helpers.imputation import impute_ethnicity, margin_from_truth
 from helpers.pooling import mi_estimates
-
-
-def _softmax(eta: np.ndarray) -> np.ndarray:
-    full = np.column_stack([np.zeros(eta.shape[0]), eta])
-    full -= full.max(axis=1, keepdims=True)
-    e = np.exp(full)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def make_frame(n: int, seed: int = 0, missing_eth: float = 0.05) -> pd.DataFrame:
-    """A synthetic analysis frame as in docs/contracts.md, with ethnic gaps planted at every stage."""
-    rng = np.random.default_rng(seed)
-    G = len(study.GROUPS)
-    eth = rng.choice(G, size=n, p=[0.4, 0.12, 0.12, 0.05, 0.1, 0.07, 0.1, 0.04])
-    age = rng.integers(0, len(study.AGE_BANDS), n)
-    gen = rng.integers(0, 2, n)
-    yr = rng.integers(0, 4, n)
-    bor = rng.integers(0, 4, n)
-    eff = np.array([0.0, 0.4, 0.3, 0.5, -0.2, 0.2, -0.1, 0.1])
-    lin = np.column_stack(
-        [(-0.6 + 0.3 * k) + eff[eth] * (k - 1) + 0.05 * age - 0.1 * gen * k + 0.1 * (bor == 1) for k in range(1, 4)]
-    )
-    pr = _softmax(lin)
-    src = (pr.cumsum(axis=1) > rng.random(n)[:, None]).argmax(axis=1)
-    la = 0.8 - 0.4 * eff[eth] + 0.05 * age - 0.1 * gen + 0.05 * yr + 0.2 * (bor == 2)
-    assessed = (rng.random(n) < 1 / (1 + np.exp(-la))).astype(int)
-    lt = 0.4 - 0.6 * eff[eth] - 0.05 * age + 0.1 * yr - 0.1 * (bor == 3)
-    treated = np.where(assessed == 1, (rng.random(n) < 1 / (1 + np.exp(-lt))).astype(float), np.nan)
-    eth_obs = np.where(rng.random(n) < missing_eth, -1, eth)
-
-    def cat(codes, levels):
-        return pd.Categorical.from_codes(codes, categories=levels)
-
-    return pd.DataFrame(
-        {
-            "referral_id": [f"R{i:06d}" for i in range(n)],
-            "ethnicity": cat(eth_obs, study.GROUPS),
-            "age_band": cat(age, study.AGE_BANDS),
-            "gender": cat(gen, study.GENDERS),
-            "year": cat(yr, study.YEARS),
-            "borough": cat(bor, study.BOROUGHS),
-            "referral_source": cat(src, study.SOURCES),
-            "assessed": assessed,
-            "treated": treated,
-        }
-    )
 
 
 def synthetic_frame(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:

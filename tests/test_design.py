@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_frames import make_frame
 
 from helpers import design, study
+from helpers.planted import planted_frame
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return make_frame(6000, seed=11)
+    return planted_frame(6000, seed=11)
 
 
 def test_pattern_counts_equal_pandas_groupby(frame):

@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-from synthetic_frames import make_frame
 
 from helpers import design, fitting, models, study
 from helpers.fitting import SparseCellWarning
+from helpers.planted import planted_frame
 
 # ------------------------------------------------------------------------------------------------ helpers
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return make_frame(6000, seed=11)
+    return planted_frame(6000, seed=11)
 
 
 # ------------------------------------------------------------------------------------- low level: logit
@@ -111,7 +111,7 @@ def test_fit_all_shape_and_order(frame):
 
 
 def test_missing_ethnicity_is_counted_not_silently_dropped():
-    f = make_frame(3000, seed=21, missing_eth=0.0)
+    f = planted_frame(3000, seed=21, missing_eth=0.0)
     f.loc[f.index[:37], "ethnicity"] = np.nan
     n_missing_assessed = int((f.loc[f.index[:37], "assessed"] == 1).sum())
     tidy = models.fit_all(f)
@@ -157,7 +157,7 @@ def test_plain_string_columns_are_coded_with_study_levels(frame):
 
 
 def _frame_with_sparse_black_other() -> pd.DataFrame:
-    f = make_frame(2000, seed=31, missing_eth=0.0)
+    f = planted_frame(2000, seed=31, missing_eth=0.0)
     bo = f.index[f.ethnicity == "Black Other"]
     f = f.drop(bo[3:])  # 3 Black Other referrals left
     bo = f.index[f.ethnicity == "Black Other"]
@@ -197,7 +197,7 @@ def test_sparse_cell_low_level_and_absent_group():
         res = fitting.fit_logit_counts(X, np.array([3, 0]), np.array([10, 4]),
                                       names=["Intercept", "ethnicity[Mixed]"])
     assert 1 in res.not_estimable
-    f = make_frame(1500, seed=41, missing_eth=0.0)
+    f = planted_frame(1500, seed=41, missing_eth=0.0)
     f = f[f.ethnicity != "Other"].reset_index(drop=True)
     with pytest.warns(SparseCellWarning, match="ethnicity=Other has no rows"):
         tidy = models.fit_stage(f, "assessment", "unadjusted")

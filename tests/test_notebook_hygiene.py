@@ -8,6 +8,7 @@ A missing notebook set is a failure, not a skip.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import NOTEBOOKS_DIR
+
+from helpers import params
 
 NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 # Searched in JSON text, where a backslash is doubled: C:\Users -> "C:\\Users". "Total:\n" is not a drive.
@@ -88,3 +91,36 @@ def test_notebook_hygiene(path: Path | None) -> None:
         problems.append("no cell mentions 'Key points'")
 
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+# What shows that a notebook uses a parameter group (00_start_here teaches every parameter and declares all).
+GROUP_USE = {
+    "data": r"load_study_data|simulation_parameters",
+    "imputation": r"mi_estimates|population_margin|n_imputations|\bmargin\b",
+    "simulation": r"simulation_parameters|run_simulation",
+    "disclosure": r"\bpublish\.|suppress_threshold|rounding_base",
+    "output": r"output_path",
+}
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
+def test_parameters_cell_declares_the_groups_the_notebook_uses(path: Path) -> None:
+    """Whole groups of helpers.params.GROUPS at their defaults; every parameter the code reads is declared;
+    no group is declared that the code does not use (the run injects every parameter regardless)."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    index = next(i for i, c in enumerate(cells) if "parameters" in tags(c))
+    declared = {}
+    for node in ast.parse(cells[index].source).body:
+        assert isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name), ast.unparse(node)
+        declared[node.targets[0].id] = ast.literal_eval(node.value)
+    assert set(declared) <= set(params.SCHEMA), set(declared) - set(params.SCHEMA)
+    assert {n: v for n, v in declared.items() if v != params.DEFAULTS[n]} == {}, "not the defaults"
+    groups = {g for g, names in params.GROUPS.items() if set(names) & set(declared)}
+    assert set(declared) == {n for g in groups for n in params.GROUPS[g]}, "declare each group whole"
+    code = "\n".join(c.source for c in cells[index + 1:])
+    read = set(re.findall(r"""\bp\[["'](\w+)["']\]""", code)) & set(params.SCHEMA)
+    assert read <= set(declared), f"reads parameters it does not declare: {sorted(read - set(declared))}"
+    if not path.name.startswith("00_"):
+        unused = sorted(g for g in groups if not re.search(GROUP_USE[g], code))
+        assert unused == [], f"declares groups its code does not use: {unused}"

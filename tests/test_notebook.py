@@ -1,0 +1,40 @@
+"""helpers.notebook: a notebook that declares some parameters gets the full validated set, the same one (and so
+the same cache key) as a run that injects every parameter; a bad value is named."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+
+from helpers import cache, notebook, params, pipeline
+
+
+def setup_quietly(namespace: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """notebook.setup without leaving its display options and warning format behind in the test process."""
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    with pd.option_context("display.precision", 6, "display.max_columns", 20, "display.width", 80):
+        return notebook.setup(namespace)
+
+
+def test_a_partial_parameters_cell_gets_the_full_validated_set(monkeypatch) -> None:
+    declared = {name: params.DEFAULTS[name] for name in params.GROUPS["data"]} | {"n_referrals": 20_000, "x": 1}
+    p = setup_quietly(declared, monkeypatch)
+    assert set(p) == set(params.SCHEMA)
+    assert p == params.validate({"n_referrals": 20_000})
+    assert p["n_imputations"] == params.DEFAULTS["n_imputations"] and p["margin"] == "truth"  # resolved default
+
+
+def test_the_cache_key_does_not_depend_on_what_a_notebook_declared(monkeypatch) -> None:
+    by_hand = setup_quietly({"seed": 7, "suppress_threshold": 7}, monkeypatch)
+    injected = setup_quietly({**params.DEFAULTS, "seed": 7}, monkeypatch)  # papermill: every parameter
+    assert by_hand == injected
+    assert cache.digest(pipeline._result_params(by_hand)) == cache.digest(pipeline._result_params(injected))
+    other = setup_quietly({"seed": 8}, monkeypatch)
+    assert cache.digest(pipeline._result_params(other)) != cache.digest(pipeline._result_params(by_hand))
+
+
+def test_a_bad_declared_value_is_named(monkeypatch) -> None:
+    with pytest.raises(params.ParameterError, match="n_imputations"):
+        setup_quietly({"n_imputations": 1}, monkeypatch)
