@@ -8,13 +8,15 @@ nothing outside secure/.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_ROOT, SLOW_NOTEBOOK, run_cli, sigterm_once_started
+from conftest import PROJECT_ROOT, SLOW_NOTEBOOK, run_cli, sigterm_once_started, subprocess_env
 
 from helpers import check_outputs, cohort, extract, imputation, pipeline, prepare, real_extract
 from helpers import runcli as C
