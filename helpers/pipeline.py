@@ -144,7 +144,7 @@ def margin_from_choice(choice: str) -> pd.Series:
     """The margin ``census2011`` or a CSV of shares (columns ``ethnicity``, ``share``) names; needs no rows."""
     if choice == "census2011":
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 08 and 11 explain the choice
+            warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 09 and 11 explain the choice
             return census.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
     table = pd.read_csv(choice)
     if not {"ethnicity", "share"} <= set(table.columns):

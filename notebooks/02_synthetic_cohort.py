@@ -217,7 +217,7 @@ pd.DataFrame({
 #
 # - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
 # - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
-# - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, which is exactly what is unknown when it is missing. This is the hard case, and the reason the paper used population-calibrated imputation.
+# - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, which is exactly what is unknown when it is missing. This is the hard case, and the one population-calibrated imputation is designed for (notebook 09); the paper's own reasons for its choice are not in the sources this project holds.
 #
 # What each mechanism does, computed from the expected counts (no random draws): the share with ethnicity missing by **true** group, then by stage.
 

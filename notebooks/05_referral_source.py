@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `04_describing_the_cohort`; logistic regression met once (odds, odds ratios).
 #
-# **Time needed**: about 40 minutes.
+# **Time needed**: about 60 minutes.
 #
 # > **Important.** The paper's referral-source results (its Table 2) are not available to this project. The effect
 # > sizes in this synthetic cohort are **assumed**: their *directions* follow the abstract, their *sizes* are our

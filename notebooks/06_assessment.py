@@ -188,8 +188,9 @@ print(f"Fully adjusted ORs with the whole 95% CI below 1: {position['whole CI be
 # of the OR and most ORs barely move, so age, gender, year and borough explain little of the assessment gaps in this
 # cohort.
 #
-# Whether borough *should* be adjusted for is a judgement, not something the data can settle. Each borough had its
-# own IAPT service. If borough is a **confounder** (where people live shapes both their ethnic mix and which service
+# Whether borough *should* be adjusted for is a judgement, not something the data can settle. Referrals in different
+# boroughs meet different services (SLaM's IAPT services covered four boroughs; which the study included is not
+# reported, and this project *assumes* all four). If borough is a **confounder** (where people live shapes both their ethnic mix and which service
 # they meet, for reasons outside the pathway), adjusting compares referrals served by the same service; that is the
 # reading under which the paper's third model answers the cleaner question. The paper's own reasons for adjusting
 # are not in any source this project holds (`docs/study/README.md`). If borough differences are **part of the pathway** (a group living

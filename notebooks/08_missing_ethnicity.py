@@ -18,7 +18,7 @@
 #
 # **Prerequisites**: `06_assessment` and `07_treatment` (the logistic models and their odds ratios); the idea of a sampling distribution. No earlier exposure to multiple imputation is assumed.
 #
-# **Time needed**: about 35 minutes.
+# **Time needed**: about 45 minutes.
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, imputation, output); any other keeps its default (helpers.params).
@@ -210,7 +210,7 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # - **MAR** (`missing_mechanism="mar"`): recording depends on pathway stage and borough only, not on the group. Borough is in the fully adjusted model and the stage is (almost) the outcome, so the recorded referrals give nearly the full-data odds ratios, and no method has much to repair.
 # - **MCAR** (`missing_mechanism="mcar"`, Exercise 1): the recorded referrals are a random sample of all referrals; nothing drifts, and all three methods should be close to the truth.
 #
-# A single cohort is one draw: a method can land close to the truth by luck. Notebook 10 repeats the comparison over many cohorts.
+# A single cohort is one draw. In this calibrated cohort the recorded counts are constructed, not sampled, so complete case's distance from the truth is systematic; the MI methods add imputation noise on top (a different imputation seed moves them a little), and in `outcome_mode="random"` sampling noise enters every method. Notebook 10 repeats the comparison over many cohorts.
 #
 # ## Exercises
 
@@ -250,7 +250,7 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
 # ## Limitations
 #
 # - The missingness mechanism is *assumed*: the paper reports only that 18.5% of ethnicity was missing. Every comparison with the truth here is a comparison under that assumption; a different mechanism (notebook 10 tries three) gives different verdicts.
-# - One cohort is one draw: the differences between methods in the tables above include chance. Notebook 10 measures bias and coverage over many cohorts.
+# - One cohort is one draw: in this calibrated cohort complete case's distance from the truth is systematic, while the MI methods' distances include imputation noise (and, in random mode, every method's includes sampling noise). Notebook 10 measures bias and coverage over many cohorts.
 #
 # ## Key points
 #

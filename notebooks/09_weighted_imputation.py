@@ -19,7 +19,7 @@
 #
 # **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR); `07_treatment` (the treatment model).
 #
-# **Time needed**: about 35 minutes.
+# **Time needed**: about 55 minutes.
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, imputation); any other keeps its default (helpers.params).

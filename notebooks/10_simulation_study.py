@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR) and `09_weighted_imputation` (Rubin's rules, the margin); the idea of a sampling distribution and of a 95% confidence interval.
 #
-# **Time needed**: about 45 minutes.
+# **Time needed**: about 60 minutes.
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, imputation, simulation, output); any other keeps its default (helpers.params).

@@ -149,6 +149,13 @@ fig
 # **imputed** ethnicity: each of the M weighted-MI data sets (notebook 09) gives counts, the rates are averaged and
 # the log rate ratios pooled with Rubin's rules, so the CI (`rr_ci_low` to `rr_ci_high` in the weighted-MI columns
 # below) includes the uncertainty about who the unrecorded referrals were.
+#
+# Which margin the imputation is calibrated to matters here more than anywhere. On this synthetic cohort the
+# `margin` parameter `"auto"` means the **true** referred mix, so the completed counts are the true counts per group.
+# On a real extract `"auto"` means the 2011 Census mix of residents, the same population as the denominators: the
+# completed referral mix is then forced towards the residents' mix, and every group whose margin can be met gets a
+# rate ratio near 1 by construction. On real data this remedy is only as good as a margin for the *referred*
+# population, which nobody has (notebook 09, "Which margin?").
 
 # %%
 margin_shares = pipeline.population_margin(data)  # not `margin`: that name is the run parameter
@@ -256,5 +263,5 @@ compare.round(2)
 # - Rates need counts of people at risk: the project holds full 2011 counts for all four boroughs, for all ages;
 #   adult counts are not available.
 # - Referral counts are disclosure controlled and every rate is computed from the disclosed counts.
-# - Missing ethnicity lowers every rate; counting imputed ethnicity (pooled with Rubin's rules) is one remedy.
+# - Missing ethnicity lowers every rate; counting imputed ethnicity (pooled with Rubin's rules) is one remedy, as good as its margin: with a census margin the rate ratios are pushed towards 1 by construction.
 # - On the synthetic cohort these rates illustrate the method; they are **not** findings about South London.
