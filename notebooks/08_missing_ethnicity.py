@@ -135,7 +135,7 @@ else:
 #
 # Note that the imputation model includes the **outcomes** (referral source, assessed, treated): an imputation model must contain every variable of the analysis model, or it would pull the odds ratios towards 1.
 #
-# The margin here is the parameter `margin`: by default `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (notebook 09 comes back to this choice). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
+# The margin here is the parameter `margin`: by default `"auto"`, which on a synthetic cohort means `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (notebook 09 comes back to this choice). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
 
 # %%
 margin_label = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}.get(

@@ -138,7 +138,7 @@ else:
               "suspect.")
 
 # %% [markdown]
-# The recorded-only column is what complete case works with. MAR MI fills in the missing records but keeps close to the recorded mix, because it assumes the missing resemble the recorded. Weighted MI's completed mix should match the margin it was given, whenever that margin can be met; the line under the table says whether it did in this run. With the default margin (`"truth"`) the first two columns are the same; with another margin they differ, and matching the margin no longer means matching the truth. The weights weighted MI used (one per group; above 1 means the group is pushed up among the imputed records):
+# The recorded-only column is what complete case works with. MAR MI fills in the missing records but keeps close to the recorded mix, because it assumes the missing resemble the recorded. Weighted MI's completed mix should match the margin it was given, whenever that margin can be met; the line under the table says whether it did in this run. With the default margin (`"auto"`, which on a synthetic cohort means `"truth"`) the first two columns are the same; with another margin they differ, and matching the margin no longer means matching the truth. The weights weighted MI used (one per group; above 1 means the group is pushed up among the imputed records):
 
 # %%
 print(pipeline.NOTHING_TO_IMPUTE if nothing_to_impute else
@@ -223,7 +223,7 @@ print(f"Largest difference, pooled log OR or pooled SE, smf.logit route vs helpe
 print(f"Largest difference in this run: {diff_sm:.1e}")
 
 # %% [markdown]
-# The two routes agree to rounding error. Why then the fast route? Each `smf.logit` fit works row by row; the project's fitter works on counts of covariate patterns (notebook 06, section 3.1), and this notebook's MI analyses alone need 2 methods x M imputations x 9 models, notebook 10 hundreds more per replicate. Same numbers, far less time.
+# The two routes agree to rounding error. Why then the fast route? Each `smf.logit` fit works row by row; the project's fitter works on counts of covariate patterns (notebook 06, section 3.1), and this notebook's MI analyses alone need 3 weighted or MAR imputation runs (MAR MI, weighted MI, and the census-margin sensitivity analysis) x M imputations x 9 models, notebook 10 hundreds more per replicate. Same numbers, far less time.
 #
 # ## Which margin? Referred population or borough residents
 #
