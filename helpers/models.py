@@ -334,6 +334,11 @@ def fit_stage(
 ) -> pd.DataFrame:
     """Tidy ORs (logit stages) or RRRs vs GP (referral source) by ethnicity for one stage and model.
 
+    ``stage``: ``"referral_source"``, ``"assessment"`` (among all referred) or ``"treatment"`` (among the
+    assessed); ``model``: ``"unadjusted"``, ``"adjusted_age_gender_year"`` or ``"adjusted_full"`` (age, gender,
+    year and borough). Returns one row per group (and outcome level) with ``estimate`` (the OR or RRR against
+    White British), ``ci_low``/``ci_high``, ``se`` (of the log estimate), ``n`` and ``p_value``.
+
     ``analysis`` labels the rows; the fit is always on the rows given (complete case on ethnicity and
     covariates; pass a completed data set for imputation). ``n_excluded`` reports the rows of the stage's
     population left out for missing values (see :func:`exclusions` for the breakdown).
