@@ -174,6 +174,11 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
 # cannot tell us anything about real IAPT services that was not put into it. Confirming the findings needs the real
 # data (run the notebooks with `data_path` pointing to an extract in the same schema) or an independent cohort.
 #
+# The last printed line counts **our** cohort's intervals. Compare it with the paper itself: Table 4 prints the fully
+# adjusted complete-case interval for Mixed as 0.88-1.00, whose upper limit rounds to 1, so in the paper's own
+# numbers "all minority groups were less likely to be treated" rests on the point estimates; an interval that reaches
+# 1.00 at two decimals does not clearly exclude no difference.
+#
 # Two more things the match does *not* fix: which confounding structure produces the differences between the three
 # models (the cohort's age and borough mixes are *assumed*; many mixes would give the same printed ORs), and
 # anything about the 18.5% with missing ethnicity (notebook 08).
