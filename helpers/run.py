@@ -244,9 +244,9 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
         for i, nb in enumerate(notebooks if sequential else [], 1):
             target = notebooks_out / nb.name
             current["step"] = nb.stem
-            print(f"[{i:>2}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
             start = time.perf_counter()
-            try:
+            try:  # the start line inside the try: an interrupt seen right after it still records the notebook
+                print(f"[{i:>2}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
                 execute(nb, target, parameters, cwd=nb.parent)
             except (Interrupted, KeyboardInterrupt):
                 if target.exists():  # papermill saves as it goes: the partial copy holds the injected paths
