@@ -337,7 +337,8 @@ def test_empty_cell_in_the_imputation_model_is_dropped_with_a_warning():
         assert np.asarray(res.fit.bse).max() < 5  # no meaningless covariance left to draw from
     # MAR MI: the imputed share of "Other" among the missing Community referrals is close to what the
     # (merged) model predicts, about the observed share, not anywhere between 0 and 1
-    res = impute_ethnicity(f, None, 20, np.random.default_rng(1), weights=None)
+    with pytest.warns(ImputationModelWarning, match=r"referral_source\[Community\] \(with Other\)"):  # seen above
+        res = impute_ethnicity(f, None, 20, np.random.default_rng(1), weights=None)
     draws = np.array([(c.to_numpy()[missing_community] == "Other").mean() for c in res.completed])
     p_obs = observed_other.sum() / f["ethnicity"].notna().sum()
     se = np.sqrt(p_obs * (1 - p_obs) / (missing_community.sum() * len(draws)))
