@@ -68,8 +68,8 @@ margin_used = pipeline.population_margin(data)  # what weighted MI calibrates to
 
 truth = pipeline.truth_estimates(data) if has_truth else None  # None on a real extract
 cc = pipeline.complete_case_estimates(data)
-mar = pipeline.mi_estimates(data, weighted=False)  # = complete case when nothing is missing
-wmi = pipeline.mi_estimates(data, weighted=True)
+mar = pipeline.mi_estimates_from_study_data(data, weighted=False)  # = complete case when nothing is missing
+wmi = pipeline.mi_estimates_from_study_data(data, weighted=True)
 estimates = pd.concat([cc, mar, wmi], ignore_index=True)
 treatment = pipeline.compare_methods(estimates, truth, stage="treatment")
 assessment = pipeline.compare_methods(estimates, truth, stage="assessment")
@@ -107,7 +107,7 @@ print(wmi_rows.loc[~wmi_rows["inside_paper_ci"], ["model", "ethnicity", "ours_or
 #
 # ## Did the imputations hit the margin?
 #
-# A calibration check compares the ethnic mix of the completed data (averaged over the imputations) with the margin. The imputations below use the same random streams as `pipeline.mi_estimates` above, so they are the same draws.
+# A calibration check compares the ethnic mix of the completed data (averaged over the imputations) with the margin. The imputations below use the same random streams as `pipeline.mi_estimates_from_study_data` above, so they are the same draws.
 
 # %% tags=["nbval-check-output"]
 if nothing_to_impute:
@@ -253,7 +253,7 @@ if census_sensitivity:
     margins_to_compare = {"truth": true_mix, "census2011": margin_census}
     wmi_by_margin = {}
     for name, mgn in margins_to_compare.items():  # reuse this run's weighted MI where it used the same margin
-        res = wmi if p["margin"] == name else pooling.mi_estimates(
+        res = wmi if p["margin"] == name else pooling.mi_estimates_from_rows(
             frame, imputation.impute_ethnicity(frame, mgn, p["n_imputations"], pipeline.rng_for(p, "imputation")),
             progress=False)
         wmi_by_margin[name] = res

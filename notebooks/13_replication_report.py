@@ -268,7 +268,7 @@ print(f"STROBE items mapped: {counts['STROBE']}; RECORD items mapped: {counts['R
 # Then check, writing the code yourself: load the data again with the census margin (the parameter `margin`, as a
 # keyword override of `pipeline.load_study_data`), impute as the cell of section 2 that prints the conditional weights
 # does (`imputation.impute_ethnicity`), but with that data's margin (look at the result's `.calibration` and `.weights`), and get that data's weighted-MI estimates
-# (`pipeline.mi_estimates`) to read the Black African unadjusted treatment OR.
+# (`pipeline.mi_estimates_from_study_data`) to read the Black African unadjusted treatment OR.
 
 # %% tags=["solution"]
 census_data = pipeline.load_study_data(p, margin="census2011")
@@ -276,7 +276,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     census_imputed = imputation.impute_ethnicity(census_data.frame, pipeline.population_margin(census_data),
                                                  p["n_imputations"], pipeline.rng_for(p, "imputation"))
-    census_mi = pipeline.mi_estimates(census_data, weighted=True)
+    census_mi = pipeline.mi_estimates_from_study_data(census_data, weighted=True)
 for message in dict.fromkeys(str(w.message).split(":")[0] for w in caught if "IProgress" not in str(w.message)):
     print("warning:", message)
 mix = 100 * pd.DataFrame({"% recorded, of all referrals": imputed.calibration["observed"]
