@@ -2,10 +2,10 @@
 
 Why: every covariate is categorical, so the models need only the counts of (pattern x outcome), and a
 researcher can carry those counts (``pattern_counts.csv`` from ``python -m helpers.extract``) out of a
-secure environment after disclosure checks. Imputation works per pattern too: the imputation model is fitted
-on the observed counts of each pattern exactly as ``helpers.imputation.impute_codes`` fits it on rows, and the
-missing rows of a pattern are split across the groups by one multinomial draw (rows drawn one by one from
-the same probabilities would give the same distribution), so M = 20 at 10 million referrals takes seconds.
+secure environment after disclosure checks. Imputation works per pattern in both routes (one engine,
+``helpers.imputation.impute_patterns``): the missing rows of a pattern are split across the groups by one
+multinomial draw, so M = 20 at 10 million referrals takes seconds, and the same seed gives the same completed
+tables (and pooled estimates) from counts as from rows.
 
 Entry points: :func:`count_data` (pattern counts -> :class:`CountData`), :func:`complete_case` (the nine
 models), :func:`impute` / :func:`mi_estimates_from_counts` (weighted or MAR MI), :func:`estimates` (complete case and
@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import extract, fitting, imputation, models, pipeline, pooling, replication, study
+from helpers import extract, imputation, models, pipeline, pooling, replication, study
 from helpers import params as params_mod
 
 #: Columns of a pattern-count table (as ``helpers.extract`` writes them) and the count column ``n``.
@@ -157,9 +157,11 @@ def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Gener
            z_columns: Sequence[str] = imputation.DEFAULT_Z) -> CountImputation:
     """Weighted (population-calibrated) MI of ethnicity, per pattern, M times.
 
-    The imputation model, its weights and its robust variance are those of ``imputation.impute_codes`` on the
-    same data (the same counts enter the same fitter). Each imputation draws beta* ~ N(beta_hat, V), then for
-    every pattern with missing rows one multinomial split of them across the groups. Randomness: ``rng`` only.
+    One engine with the row-level route: ``imputation.impute_patterns`` on the patterns in the order
+    ``imputation.impute_codes`` aggregates rows into, so the same ``rng`` gives the same completed tables as
+    the completed rows of ``imputation.impute_ethnicity`` aggregated. Each imputation draws beta* ~
+    N(beta_hat, V), then for every pattern with missing rows one multinomial split of them across the groups.
+    Randomness: ``rng`` only.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)).")
@@ -169,51 +171,25 @@ def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Gener
         raise ValueError(f"m (number of imputations) must be >= 1, got {m}.")
     groups = list(study.GROUPS)
     X, names = imputation.z_design(cd.patterns, z_columns)
-    counts = cd.observed
-    mis = cd.missing
-    n_mis = int(round(mis.sum()))
-    if n_mis == 0:
+    if cd.missing.sum() == 0:
         raise ValueError("impute: nothing is missing, there is nothing to impute.")
-    observed_counts = counts.sum(axis=0)
-    if np.any(observed_counts == 0):
-        raise ValueError(f"impute: no observed rows in groups {[groups[j] for j in np.flatnonzero(observed_counts == 0)]}")
-    fit_rows = counts.sum(axis=1) > 0
-    mis_pat = np.flatnonzero(mis > 0)
-    messages: list[str] = []
-    mar_fit = None
-    fitter = imputation.fit_imputation_model  # the imputation model of the row-level route, on the same counts
-    if weights is None:
-        w = np.ones(len(groups))
-        fit = fitter(X[fit_rows], counts[fit_rows], weights=None, robust=False, names=names, categories=groups)
-        analysis = "mar_mi"
-    else:
+    if weights is not None:
         if margin is None:
             raise ValueError(f"weights={weights!r} needs a population margin.")
         p_pop = imputation.validate_margin(margin, groups).to_numpy()
-        if weights == "marginal":
-            w, messages = imputation.marginal_weights(observed_counts, n_mis, p_pop, groups, return_messages=True)
-        else:
-            mar_fit = fitter(X[fit_rows], counts[fit_rows], weights=None, robust=False, names=names,
-                             categories=groups)
-            pi_hat = fitting.mnlogit_probabilities(X[mis_pat], np.asarray(mar_fit.params))
-            w, messages = imputation.conditional_weights(pi_hat, observed_counts, p_pop, groups,
-                                                         multiplicity=mis[mis_pat], return_messages=True)
-        fit = fitter(X[fit_rows], counts[fit_rows], weights=w, robust=True, names=names, categories=groups)
-        analysis = "weighted_mi"
-    beta_hat = np.asarray(fit.params, dtype=float)
-    vec_hat = beta_hat.ravel(order="F")
-    chol = fitting.mvn_factor(np.asarray(fit.cov, dtype=float))
-    x_mis = X[mis_pat]
-    n_split = np.rint(mis[mis_pat]).astype(np.int64)
-    completed = []
-    for _ in range(m):
-        beta_star = (vec_hat + chol @ rng.standard_normal(vec_hat.size)).reshape(beta_hat.shape, order="F")
-        probs = fitting.mnlogit_probabilities(x_mis, beta_star)
-        drawn = np.zeros_like(counts)
-        drawn[mis_pat] = rng.multinomial(n_split, probs)
-        completed.append(counts + drawn)
-    return CountImputation(completed, pd.Series(w, index=pd.Index(groups, name="ethnicity"), name="weight"),
-                           analysis, m, n_mis, fit, mar_fit, messages)
+    else:
+        p_pop = None
+    # the patterns in the order the row route aggregates its rows into, so both take the same draws
+    order = imputation.pattern_order(X)
+    if order.size != len(X):
+        raise ValueError("impute: two patterns have the same imputation-model covariates; count_data merges them")
+    res = imputation.impute_patterns(X[order], cd.observed[order], cd.missing[order], m, rng, pop_shares=p_pop,
+                                     weights=weights, categories=groups, names=names)
+    back = np.empty_like(order)
+    back[order] = np.arange(order.size)
+    completed = [c[back] for c in res.completed(cd.observed[order])]
+    return CountImputation(completed, pd.Series(res.weights, index=pd.Index(groups, name="ethnicity"), name="weight"),
+                           res.method, m, int(round(cd.missing.sum())), res.fit, res.mar_fit, res.messages)
 
 
 def mi_estimates_from_counts(cd: CountData, completed: Sequence[np.ndarray], analysis: str = "weighted_mi") -> pd.DataFrame:

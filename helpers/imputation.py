@@ -9,8 +9,11 @@ The method is Pham et al. (Statistics in Medicine 2019;38:792-808), as implement
 2. A multinomial logit of X (ethnic group, base = first category) on the fully observed Z (the analysis
    outcomes and covariates) is fitted to the complete cases, each row weighted by the weight of its observed
    category; its variance is the robust (sandwich) variance for a weighted fit (model-based for MAR MI).
-3. For m = 1..M: draw beta* ~ N(beta_hat, V); compute pi = softmax(Z beta*) for every missing row; draw a
-   category per missing row (vectorised inverse CDF).
+3. For m = 1..M: draw beta* ~ N(beta_hat, V); compute pi = softmax(Z beta*) for every covariate pattern with
+   missing rows and split that pattern's missing rows across the categories by one multinomial draw (the same
+   distribution as one categorical draw per row). Rows (:func:`impute_codes`) and pattern counts
+   (``helpers.fromcounts``) share this engine (:func:`impute_patterns`); the row route then gives each
+   pattern's drawn categories to its missing rows in a random order from a separate stream.
 4. Analyse each completed data set and pool with Rubin's rules (``helpers.pooling``).
 
 All randomness comes from the one ``numpy.random.Generator`` passed in; nothing touches global state.
@@ -184,15 +187,6 @@ def fit_imputation_model(X, counts, weights=None, robust=False, names=None, cate
                               names=names, outcome_levels=categories)
 
 
-def _draw_categories(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One category per row of ``probs`` by the inverse CDF of one uniform each (vectorised)."""
-    cum = np.cumsum(probs, axis=1)
-    cum[:, -1] = 1.0
-    u = rng.random(probs.shape[0])
-    return (u[:, None] > cum).sum(axis=1)
-
-
-
 def _pattern_index(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of ``z``: (index of each pattern's first row, pattern of every row).
 
@@ -287,21 +281,157 @@ def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] |
     return _UnweightedFit(keep, None)
 
 
+@dataclass
+class PatternDraws:
+    """Imputations per covariate pattern: ``drawn`` (M, len(missing_patterns), K) counts of each pattern's
+    missing rows placed in each category, and the imputation model behind them."""
+
+    drawn: np.ndarray
+    missing_patterns: np.ndarray  # positions (in the patterns given) of the patterns with missing rows
+    weights: np.ndarray
+    observed_counts: np.ndarray
+    fit: object
+    mar_fit: object | None
+    messages: list[str]
+    method: str
+    keep: np.ndarray  # columns of the design kept in the imputation model
+
+    def completed(self, counts: np.ndarray) -> list[np.ndarray]:
+        """The M completed patterns x categories tables: the observed ``counts`` plus each imputation's split."""
+        out = []
+        for d in self.drawn:
+            c = np.array(counts, dtype=float)
+            c[self.missing_patterns] += d
+            out.append(c)
+        return out
+
+
+def pattern_order(patterns: np.ndarray) -> np.ndarray:
+    """The canonical order of distinct design rows (the order :func:`impute_codes` aggregates rows into), so
+    that rows and pattern counts put the same patterns in the same order and hence take the same draws."""
+    first, _ = _pattern_index(np.asarray(patterns, dtype=float))
+    return first
+
+
+def impute_patterns(patterns: np.ndarray, counts: np.ndarray, mis_counts: np.ndarray, m: int,
+                    rng: np.random.Generator, pop_shares=None, weights: str | None = "conditional",
+                    categories: Sequence[str] | None = None, names: Sequence[str] | None = None,
+                    shared: dict | None = None, data_key: tuple | None = None) -> PatternDraws:
+    """The one imputation engine, per covariate pattern (rows and pattern counts both come here).
+
+    ``patterns``: (P, p) design rows of the imputation model (intercept included); ``counts``: (P, K) observed
+    counts per category; ``mis_counts``: (P,) rows with X missing. Terms the complete cases cannot estimate are
+    dropped, the weights computed, the weighted model fitted (robust variance); then per imputation beta* ~
+    N(beta_hat, V) (p(K-1) normals) and, for the patterns with missing rows in the order given, one multinomial
+    split of each pattern's missing rows across the categories. Randomness: ``rng`` only, in that order.
+    ``shared`` / ``data_key``: the unweighted model fitted once for several calls on the same data.
+    """
+    if weights not in ("conditional", "marginal", None):
+        raise ValueError(f"weights must be 'conditional', 'marginal' or None, got {weights!r}.")
+    if m < 1:
+        raise ValueError(f"m (number of imputations) must be >= 1, got {m}.")
+    patterns = np.asarray(patterns, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    mis_counts = np.asarray(mis_counts, dtype=float)
+    k = counts.shape[1]
+    n_mis = mis_counts.sum()
+    if n_mis == 0:
+        raise ValueError("impute: nothing is missing, there is nothing to impute.")
+    observed_counts = counts.sum(axis=0)
+    if np.any(observed_counts == 0):
+        empty = [categories[j] if categories is not None else j for j in np.flatnonzero(observed_counts == 0)]
+        raise ValueError(f"impute: no observed rows in categories {empty}; the model cannot be fitted.")
+    fit_rows = counts.sum(axis=1) > 0
+    fit_x, fit_counts = patterns[fit_rows], counts[fit_rows]
+    mis_pat = np.flatnonzero(mis_counts > 0)
+
+    messages: list[str] = []
+    mar_fit = None
+    # Terms the complete cases cannot estimate (an empty cell, separation) are dropped from Z first, so that
+    # no imputation draws beta* from a meaningless covariance (SE in the thousands).
+    if shared is not None and data_key is not None and shared.get("data") == data_key:
+        unweighted = shared["unweighted"]
+        for msg in unweighted.drop_messages:  # told again, as the check would tell it on these data
+            warnings.warn(msg, ImputationModelWarning, stacklevel=3)
+            messages.append(msg)
+    else:
+        unweighted = _estimable_columns(fit_x, fit_counts, names, categories, messages)
+        unweighted.drop_messages = list(messages)
+        if shared is not None and data_key is not None:
+            shared.update(data=data_key, unweighted=unweighted)
+    keep = unweighted.keep
+    patterns, fit_x = patterns[:, keep], fit_x[:, keep]
+    names = None if names is None else [names[j] for j in keep]
+
+    def unweighted_fit() -> object:  # the model _estimable_columns fitted last, else (rounds ran out) a new fit
+        if unweighted.fit is not None:
+            return unweighted.use()
+        return fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names,
+                                    categories=categories)
+
+    if weights is None:
+        w = np.ones(k)
+        fit = unweighted_fit()
+        method = "mar_mi"
+    else:
+        p_pop = _check_shares(pop_shares, k)
+        if weights == "marginal":
+            w, more = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
+        else:
+            mar_fit = unweighted_fit()
+            pi_hat = mnlogit_probabilities(patterns[mis_pat], np.asarray(mar_fit.params))
+            w, more = conditional_weights(pi_hat, observed_counts, p_pop, categories,
+                                          multiplicity=mis_counts[mis_pat], return_messages=True)
+        messages.extend(more)
+        fit = fit_imputation_model(fit_x, fit_counts, weights=w, robust=True, names=names, categories=categories)
+        method = "weighted_mi"
+    if hasattr(fit, "converged") and not fit.converged:
+        msg = "The imputation model did not converge; imputations may be unreliable."
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        messages.append(msg)
+
+    beta_hat = np.asarray(fit.params, dtype=float)
+    vec_hat = beta_hat.ravel(order="F")  # statsmodels MNLogit order: outcome-major
+    chol = mvn_factor(np.asarray(fit.cov, dtype=float))
+    x_mis = patterns[mis_pat]
+    n_split = np.rint(mis_counts[mis_pat]).astype(np.int64)
+    drawn = np.empty((m, mis_pat.size, k), dtype=np.int64)
+    for i in range(m):
+        beta_star = (vec_hat + chol @ rng.standard_normal(vec_hat.size)).reshape(beta_hat.shape, order="F")
+        drawn[i] = rng.multinomial(n_split, mnlogit_probabilities(x_mis, beta_star))
+    return PatternDraws(drawn=drawn, missing_patterns=mis_pat, weights=w, observed_counts=observed_counts,
+                        fit=fit, mar_fit=mar_fit, messages=messages, method=method, keep=keep)
+
+
+def assign_rows(drawn: np.ndarray, row_pattern: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Category codes for the missing rows from one imputation's per-pattern split (rows x categories
+    counts ``drawn``): each pattern's drawn categories go to that pattern's missing rows (``row_pattern``:
+    the position in ``drawn`` of each missing row's pattern) in a random order (one uniform per row from
+    ``rng``), so the rows aggregate exactly to ``drawn``."""
+    k = drawn.shape[1]
+    labels = np.repeat(np.tile(np.arange(k), drawn.shape[0]), drawn.ravel())
+    order = np.lexsort((rng.random(row_pattern.size), row_pattern))
+    out = np.empty(row_pattern.size, dtype=np.int8 if k < 127 else np.int64)
+    out[order] = labels
+    return out
+
+
 def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m: int,
                  rng: np.random.Generator, pop_shares=None, weights: str | None = "conditional",
                  categories: Sequence[str] | None = None, aggregate: bool = True,
                  names: Sequence[str] | None = None, shared: dict | None = None) -> EngineResult:
-    """The general engine: impute integer-coded X (-1 = missing) from a numeric design matrix.
+    """The engine on rows: impute integer-coded X (-1 = missing) from a numeric design matrix.
 
     ``z_design``: (n, p) float design of the imputation model, *including* the intercept column; any mix
-    of dummy and continuous columns. Rows are aggregated into distinct patterns (``np.unique``), which is
-    what makes categorical Z fast; with continuous columns each row is its own pattern and the counts are
-    one-hot rows, so the same fitter and draws apply. ``weights``: "conditional", "marginal", or None
-    (standard MAR MI, all weights 1, model-based variance). Randomness: ``rng`` only, in a fixed order
-    (per imputation: p(K-1) normals for beta*, then one uniform per missing row). ``names``: column names
-    of ``z_design`` (used in the fitter's warnings). ``shared``: one dict passed to several calls on the same
-    data (MAR and weighted MI of one simulated cohort): the unweighted model, which both methods start from,
-    is then fitted once (a call on other data refits; the draws are the same either way).
+    of dummy and continuous columns. Rows are aggregated into distinct patterns (:func:`pattern_order`, the
+    order pattern counts use too) and imputed by :func:`impute_patterns`; with continuous columns (or
+    ``aggregate=False``) each row is its own pattern. Each pattern's drawn categories are then given to its
+    missing rows by :func:`assign_rows`, in a random order from a stream spawned from ``rng``
+    (``rng.spawn``, which leaves ``rng``'s own draws untouched), so the completed rows aggregate exactly to
+    the completed pattern counts of ``helpers.fromcounts`` for the same ``rng``. ``weights``: "conditional",
+    "marginal", or None (standard MAR MI, all weights 1, model-based variance). ``names``: column names of
+    ``z_design`` (used in the fitter's warnings). ``shared``: one dict passed to several calls on the same
+    data (MAR and weighted MI of one simulated cohort): the unweighted model is then fitted once.
     """
     z_design = np.asarray(z_design, dtype=float)
     x_codes = np.asarray(x_codes)
@@ -334,78 +464,24 @@ def impute_codes(z_design: np.ndarray, x_codes: np.ndarray, n_categories: int, m
     counts = np.zeros((n_pat, k))
     np.add.at(counts, (inverse[obs], x_codes[obs].astype(int)), 1.0)
     mis_counts = np.bincount(inverse[missing], minlength=n_pat).astype(float)
-    observed_counts = counts.sum(axis=0)
-    if np.any(observed_counts == 0):
-        empty = [categories[j] if categories is not None else j for j in np.flatnonzero(observed_counts == 0)]
+    if np.any(counts.sum(axis=0) == 0):
+        empty = [categories[j] if categories is not None else j for j in np.flatnonzero(counts.sum(axis=0) == 0)]
         raise ValueError(f"impute_codes: no observed rows in categories {empty}; the model cannot be fitted.")
-    fit_rows = counts.sum(axis=1) > 0
-    fit_x, fit_counts = patterns[fit_rows], counts[fit_rows]
-    mis_pat = np.flatnonzero(mis_counts > 0)
-
-    messages: list[str] = []
-    mar_fit = None
-    # Terms the complete cases cannot estimate (an empty cell, separation) are dropped from Z first, so that
-    # no imputation draws beta* from a meaningless covariance (SE in the thousands).
     data_key = (z_design.shape, hash(z_design.tobytes()), hash(x_codes.tobytes()), aggregate,
                 None if names is None else tuple(names), None if categories is None else tuple(categories))
-    if shared is not None and shared.get("data") == data_key:
-        unweighted = shared["unweighted"]
-        for msg in unweighted.drop_messages:  # told again, as the check would tell it on these data
-            warnings.warn(msg, ImputationModelWarning, stacklevel=2)
-            messages.append(msg)
-    else:
-        unweighted = _estimable_columns(fit_x, fit_counts, names, categories, messages)
-        unweighted.drop_messages = list(messages)
-        if shared is not None:
-            shared.update(data=data_key, unweighted=unweighted)
-    keep = unweighted.keep
-    patterns, fit_x = patterns[:, keep], fit_x[:, keep]
-    names = None if names is None else [names[j] for j in keep]
-
-    def unweighted_fit() -> object:  # the model _estimable_columns fitted last, else (rounds ran out) a new fit
-        if unweighted.fit is not None:
-            return unweighted.use()
-        return fit_imputation_model(fit_x, fit_counts, weights=None, robust=False, names=names,
-                                    categories=categories)
-
-    if weights is None:
-        w = np.ones(k)
-        fit = unweighted_fit()
-        method = "mar_mi"
-    else:
-        p_pop = _check_shares(pop_shares, k)
-        if weights == "marginal":
-            w, more = marginal_weights(observed_counts, n_mis, p_pop, categories, return_messages=True)
-        else:
-            mar_fit = unweighted_fit()
-            pi_hat = mnlogit_probabilities(patterns[mis_pat], np.asarray(mar_fit.params))
-            w, more = conditional_weights(pi_hat, observed_counts, p_pop, categories,
-                                          multiplicity=mis_counts[mis_pat], return_messages=True)
-        messages.extend(more)
-        fit = fit_imputation_model(fit_x, fit_counts, weights=w, robust=True, names=names, categories=categories)
-        method = "weighted_mi"
-    if hasattr(fit, "converged") and not fit.converged:
-        msg = "The imputation model did not converge; imputations may be unreliable."
-        warnings.warn(msg, RuntimeWarning, stacklevel=2)
-        messages.append(msg)
-
-    beta_hat = np.asarray(fit.params, dtype=float)
-    vec_hat = beta_hat.ravel(order="F")  # statsmodels MNLogit order: outcome-major
-    chol = mvn_factor(np.asarray(fit.cov, dtype=float))
-    x_mis = patterns[mis_pat]
-    # position of each missing row's pattern within mis_pat
+    assign_rng = rng.spawn(1)[0]
+    res = impute_patterns(patterns, counts, mis_counts, m, rng, pop_shares=pop_shares, weights=weights,
+                          categories=categories, names=names, shared=shared, data_key=data_key)
     lookup = np.full(n_pat, -1)
-    lookup[mis_pat] = np.arange(mis_pat.size)
+    lookup[res.missing_patterns] = np.arange(res.missing_patterns.size)
     row_pat = lookup[inverse[missing_rows]]
-    draws = np.empty((m, n_mis), dtype=np.int8 if k < 127 else np.int64)
-    for i in range(m):
-        beta_star = (vec_hat + chol @ rng.standard_normal(vec_hat.size)).reshape(beta_hat.shape, order="F")
-        probs = mnlogit_probabilities(x_mis, beta_star)
-        draws[i] = _draw_categories(probs[row_pat], rng)
-    return EngineResult(draws=draws, missing_rows=missing_rows, weights=w, observed_counts=observed_counts,
-                        fit=fit, mar_fit=mar_fit, messages=messages, method=method,
-                        dropped_terms=[] if names_all is None else [n for j, n in enumerate(names_all) if j not in keep],
-                        n_dropped=p - len(keep))
+    draws = np.stack([assign_rows(d, row_pat, assign_rng) for d in res.drawn])
+    return EngineResult(draws=draws, missing_rows=missing_rows, weights=res.weights,
+                        observed_counts=res.observed_counts, fit=res.fit, mar_fit=res.mar_fit,
+                        messages=res.messages, method=res.method,
+                        dropped_terms=[] if names_all is None else
+                        [nm for j, nm in enumerate(names_all) if j not in res.keep],
+                        n_dropped=p - len(res.keep))
 
 
 # --------------------------------------------------------------------------------------------------

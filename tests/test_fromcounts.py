@@ -42,9 +42,26 @@ def test_imputation_model_from_counts_equals_rows(data, counts):
     np.testing.assert_allclose(np.asarray(cnt.fit.params), np.asarray(rows.fit.params), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(np.asarray(cnt.fit.cov), np.asarray(rows.fit.cov), rtol=1e-8, atol=1e-12)
     assert cnt.n_missing == rows.n_missing
-    for c in cnt.completed:  # every missing referral placed in exactly one group, observed ones untouched
+    for c, r in zip(cnt.completed, rows.completed):
+        # every missing referral placed in exactly one group, observed ones untouched
         np.testing.assert_array_equal(c.sum(axis=1), counts.observed.sum(axis=1) + counts.missing)
         assert (c >= counts.observed).all()
+        # one engine: the completed rows aggregate exactly to the completed table drawn from the same seed
+        np.testing.assert_array_equal(FC.completed_counts(counts, data.frame, r), c)
+
+
+def test_completed_rows_are_a_random_order_within_each_pattern(data):
+    """The row route's second stream orders the drawn groups within a pattern: another seed for it alone
+    keeps every pattern's split and moves rows between groups."""
+    margin = pipeline.population_margin(data)
+    a = imputation.impute_ethnicity(data.frame, margin, 1, np.random.default_rng(3)).completed[0]
+    rng = np.random.default_rng(3)
+    rng.spawn(1)  # the same imputation draws, the next spawned stream for the order
+    b = imputation.impute_ethnicity(data.frame, margin, 1, rng).completed[0]
+    assert (a != b).sum() > 0
+    pd.testing.assert_frame_equal(FC.pattern_counts_from_frame(data.frame.assign(ethnicity=a)).sort_values(
+        FC.PATTERN_COLUMNS).reset_index(drop=True), FC.pattern_counts_from_frame(data.frame.assign(ethnicity=b))
+        .sort_values(FC.PATTERN_COLUMNS).reset_index(drop=True))
 
 
 def test_pooled_mi_from_counts_equals_rows_on_the_same_completions(data, counts):
@@ -54,19 +71,34 @@ def test_pooled_mi_from_counts_equals_rows_on_the_same_completions(data, counts)
     _close(FC.mi_estimates_from_counts(counts, completed), pooling.mi_estimates_from_rows(data.frame, rows, progress=False))
 
 
+def mi_from_counts_as_the_run_draws(cd: FC.CountData, data: pipeline.StudyData, weighted: bool) -> pd.DataFrame:
+    """Weighted or MAR MI from pattern counts with the run's own stream, margin and M (what the row route uses)."""
+    rng = pipeline.rng_for(data.params, "imputation" if weighted else "mar_imputation")
+    margin = pipeline.population_margin(data) if weighted else None
+    imp = FC.impute(cd, margin, data.params["n_imputations"], rng, weights="conditional" if weighted else None)
+    return FC.mi_estimates_from_counts(cd, imp.completed, imp.analysis)
+
+
+@pytest.mark.parametrize("weighted", [True, False], ids=["weighted_mi", "mar_mi"])
+def test_pooled_mi_from_counts_equals_the_row_route_for_the_same_seed(data, counts, weighted):
+    rows = pipeline.mi_estimates_from_study_data(data, weighted=weighted)
+    ours = mi_from_counts_as_the_run_draws(counts, data, weighted)
+    assert (ours["m"] == data.params["n_imputations"]).all()
+    pd.testing.assert_frame_equal(ours, rows)
+
+
 def test_estimates_entry_point_and_reproducible(data, counts):
     margin = pipeline.population_margin(data)
     a = FC.estimates(counts, margin, 3, np.random.default_rng(1))
     b = FC.estimates(counts, margin, 3, np.random.default_rng(1))
     pd.testing.assert_frame_equal(a, b)
     assert set(a["analysis"]) == {"complete_case", "weighted_mi"}
-    # per-pattern multinomial draws and per-row draws differ only by Monte Carlo error
-    three = data.__class__(**{**data.__dict__, "params": {**data.params, "n_imputations": 3}})
-    rows = pipeline.mi_estimates_from_study_data(three)
-    mi = a[a["analysis"] == "weighted_mi"].reset_index(drop=True)
+    # a different seed moves the pooled estimates (by Monte Carlo error only)
+    c = FC.estimates(counts, margin, 3, np.random.default_rng(2))
+    mi, other = (t[t["analysis"] == "weighted_mi"].reset_index(drop=True) for t in (a, c))
     ok = mi["se"].notna()
-    diff = (mi.loc[ok, "log_estimate"] - rows.loc[ok, "log_estimate"]).abs() / mi.loc[ok, "se"]
-    assert diff.max() < 1.0
+    diff = (mi.loc[ok, "log_estimate"] - other.loc[ok, "log_estimate"]).abs() / mi.loc[ok, "se"]
+    assert 0 < diff.max() < 1.0
 
 
 def test_bad_pattern_counts_named():

@@ -11,8 +11,9 @@ import os
 import pandas as pd
 import pytest
 
-from helpers import cohort
+from helpers import cohort, pipeline
 from helpers import extract as X
+from helpers import fromcounts as FC
 
 if os.environ.get("IAPT_REQUIRE_SPARK") or os.environ.get("CI"):
     import pyspark  # noqa: F401  (fails loudly: make test must run these)
@@ -21,6 +22,7 @@ else:
 
 from extract_rows import rows  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
+from test_fromcounts import mi_from_counts_as_the_run_draws  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,17 @@ def _same(a: X.ExtractResult, b: X.ExtractResult) -> None:
 
 def test_default_cohort_csv_same_as_duckdb(spark):
     _same(X.run(cohort.DEFAULT_COHORT, engine="spark", spark=spark), X.run(cohort.DEFAULT_COHORT))
+
+
+@pytest.mark.parametrize("weighted", [True, False], ids=["weighted_mi", "mar_mi"])
+def test_pooled_mi_from_spark_counts_equals_duckdb_counts_and_the_row_route(spark, weighted):
+    data = pipeline.load_study_data()
+    from_spark = mi_from_counts_as_the_run_draws(
+        FC.count_data(X.run(cohort.DEFAULT_COHORT, engine="spark", spark=spark).pattern_counts), data, weighted)
+    from_duckdb = mi_from_counts_as_the_run_draws(FC.count_data(X.run(cohort.DEFAULT_COHORT).pattern_counts), data,
+                                                  weighted)
+    pd.testing.assert_frame_equal(from_spark, from_duckdb)
+    pd.testing.assert_frame_equal(from_spark, pipeline.mi_estimates_from_study_data(data, weighted=weighted))
 
 
 VARIANTS = [
