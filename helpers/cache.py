@@ -64,11 +64,16 @@ def enabled(path: Path | None) -> Iterator[None]:
 
 
 def digest(*parts: Any) -> str:
-    """A stable hex digest of JSON-like parts, bytes, files (``Path``) and pandas objects."""
+    """A stable hex digest of JSON-like parts, bytes, files and folders (``Path``: a folder by the names and
+    bytes of every file under it) and pandas objects."""
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, bytes):
             h.update(b"b"), h.update(part)
+        elif isinstance(part, Path) and part.is_dir():  # a folder input (e.g. Parquet parts): every file in it
+            h.update(b"d")
+            for f in sorted(q for q in part.rglob("*") if q.is_file()):
+                h.update(str(f.relative_to(part)).encode()), h.update(b"\0"), h.update(f.read_bytes()), h.update(b"\0")
         elif isinstance(part, Path):
             h.update(b"f"), h.update(part.read_bytes() if part.is_file() else b"<no file>")
         elif isinstance(part, (pd.DataFrame, pd.Series)):

@@ -69,6 +69,24 @@ def test_keys_follow_parameters_and_files_not_the_output_folder(tmp_path):
     assert cache.digest(base, f) != before
 
 
+def test_a_folder_input_is_keyed_by_its_files(tmp_path):
+    """A folder of Parquet parts: a part changed, added or renamed changes the key; the same files, the same key."""
+    folder = tmp_path / "extract.parquet"
+    folder.mkdir()
+    (folder / "part-0.parquet").write_bytes(b"one")
+    key = cache.digest(folder)
+    assert key != cache.digest(tmp_path / "absent")
+    (folder / "part-0.parquet").write_bytes(b"two")
+    changed = cache.digest(folder)
+    (folder / "part-1.parquet").write_bytes(b"")
+    added = cache.digest(folder)
+    (folder / "part-1.parquet").rename(folder / "part-2.parquet")
+    renamed = cache.digest(folder)
+    assert len({key, changed, added, renamed}) == 4
+    (folder / "part-2.parquet").rename(folder / "part-1.parquet")
+    assert cache.digest(folder) == added
+
+
 def test_warnings_are_raised_again_when_the_result_is_reused(tmp_path):
     def compute():
         warnings.warn("the margin is assumed", UserWarning, stacklevel=2)
