@@ -84,7 +84,7 @@ def test_pooled_mi_from_counts_equals_the_row_route_for_the_same_seed(data, coun
     rows = pipeline.mi_estimates_from_study_data(data, weighted=weighted)
     ours = mi_from_counts_as_the_run_draws(counts, data, weighted)
     assert (ours["m"] == data.params["n_imputations"]).all()
-    pd.testing.assert_frame_equal(ours, rows)
+    pd.testing.assert_frame_equal(ours, rows, check_exact=True)
 
 
 def test_estimates_entry_point_and_reproducible(data, counts):

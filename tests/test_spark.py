@@ -55,8 +55,8 @@ def test_pooled_mi_from_spark_counts_equals_duckdb_counts_and_the_row_route(spar
         FC.count_data(X.run(cohort.DEFAULT_COHORT, engine="spark", spark=spark).pattern_counts), data, weighted)
     from_duckdb = mi_from_counts_as_the_run_draws(FC.count_data(X.run(cohort.DEFAULT_COHORT).pattern_counts), data,
                                                   weighted)
-    pd.testing.assert_frame_equal(from_spark, from_duckdb)
-    pd.testing.assert_frame_equal(from_spark, pipeline.mi_estimates_from_study_data(data, weighted=weighted))
+    pd.testing.assert_frame_equal(from_spark, from_duckdb, check_exact=True)
+    pd.testing.assert_frame_equal(from_spark, pipeline.mi_estimates_from_study_data(data, weighted=weighted), check_exact=True)
 
 
 VARIANTS = [
