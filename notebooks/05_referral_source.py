@@ -187,7 +187,7 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
       f"({seconds_statsmodels / seconds_counts:.0f} times faster)")
 
 # %% [markdown]
-# One fit in a few seconds is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 08) refits
+# One fit taking the seconds printed above is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 08) refits
 # all nine models (three stages x three models) on each of 20 or more completed data sets, and notebook 10's
 # simulation repeats that many times over: hundreds to thousands of fits. For your own data, one `smf.mnlogit` or
 # `smf.logit` is all you need. From here on the notebook uses the project's tables (every stage and model,
@@ -206,9 +206,11 @@ full.pivot(index="ethnicity", columns="outcome_level", values="display").reindex
 
 # %% [markdown]
 # In plain words: the self-referral route reached Black African referrals less than it reached White British
-# referrals, relative to the GP route. That describes how **services and routes into them** work for different
-# groups (how widely the self-referral route is known and advertised, the trustworthiness of services as
-# experienced by different communities, interpreting provision, cultural fit), not a trait of any group.
+# referrals, relative to the GP route (in this cohort the size is *assumed*; the paper's Table 2 is not available).
+# Such a difference describes how **services and routes into them** work for different groups, not a trait of any
+# group; possible reasons, none of which a study like this can test (notebook 12 lists them as hypotheses), include
+# how widely the self-referral route is known and advertised, trust in services, interpreting provision and
+# cultural fit.
 #
 # ## 4. Three adjustment sets: what changes and why
 #
