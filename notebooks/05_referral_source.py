@@ -451,12 +451,13 @@ print(f"Largest |small - planted| in an RRR: {(small_planted['estimate'] - small
 print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(small_planted)}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** In calibrated mode the point estimates stay close to the planted values at any size (whole people
-# per cell round a little more coarsely when cells are small), but standard errors grow as 1/√n: a quarter of the
+# **Solution.** In calibrated mode the point estimates stay close to the planted values (whole people per cell
+# round more coarsely when cells are small, so the smaller the cohort the further they can drift; the cell prints
+# the largest gap), but standard errors grow as 1/√n: a quarter of the
 # referrals gives intervals about √4 = 2 times wider, and the cell above prints the expected factor √(n/n_small)
 # beside the observed ratio. Planted values stay inside the intervals (in calibrated mode by construction, section
-# 7), while the smallest groups' intervals become too wide to say much (compare Black Other's interval with Black
-# Caribbean's). Precision, not direction, is what sample size buys.
+# 7), while the smallest groups' intervals become too wide to say much (print `small_planted` to compare Black
+# Other's interval with Black Caribbean's). Precision, not direction, is what sample size buys.
 
 # %% [markdown]
 # ## Key points
