@@ -1,5 +1,6 @@
 """Extract -> pattern counts -> the nine models and weighted MI (M = 20), by size and engine, against the old
-pandas route (``benchmarks/legacy_pandas_prepare.py``) on the same file in the same run.
+pandas route (``helpers/prepare.py`` before the engine, run from its commit: ``benchmarks/legacy.py``) on the
+same file in the same run.
 
 Every measurement runs in its own Python process, so its peak memory (ru_maxrss) is its own.
 
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import legacy
 
 ROOT = Path(__file__).resolve().parent.parent
 M = 20
@@ -54,13 +57,16 @@ def _margin():
 
 
 def task_pandas(path: str) -> dict:
-    """The old route: pandas read_extract + prepare (strings), then the row-level ModelPlan and row MI."""
+    """The old route: pandas read_extract + prepare (strings), then the row-level ModelPlan and row MI.
+
+    Run with the baseline folder first on PYTHONPATH (the old prepare.py as legacy_pandas_prepare).
+    """
+    import legacy_pandas_prepare
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import legacy_pandas_prepare as old
-
     from helpers import imputation, models, pooling
+
+    old = legacy.from_baseline(legacy_pandas_prepare)
 
     margin = _margin()
     t0 = time.perf_counter()
@@ -68,7 +74,7 @@ def task_pandas(path: str) -> dict:
     t1 = time.perf_counter()
     models.fit_all(prepared.frame)
     res = imputation.impute_ethnicity(prepared.frame, margin, M, np.random.default_rng(1))
-    pooling.mi_estimates(prepared.frame, res, progress=False)
+    pooling.mi_estimates_from_rows(prepared.frame, res, progress=False)
     t2 = time.perf_counter()
     return {"extract_s": t1 - t0, "fits_s": t2 - t1, "total_s": t2 - t0, "rows": len(prepared.frame)}
 
@@ -103,10 +109,10 @@ def task_engine(path: str, engine: str) -> dict:
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def run_child(*args: str) -> dict:
+def run_child(*args: str, env: dict[str, str] = ENV) -> dict:
     load = os.getloadavg()[0]
     out = subprocess.run([sys.executable, __file__, "--task", *args], cwd=ROOT, capture_output=True, text=True,
-                         env=ENV)
+                         env=env)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_1min": load}
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         have_spark = False
     data = a.data or Path(tempfile.mkdtemp(prefix="iapt-extract-", dir="/tmp" if Path("/tmp").is_dir() else None))
     try:
-        results = _measure(a, data, have_spark)
+        with legacy.environment("pandas_prepare", ENV) as pandas_env:
+            results = _measure(a, data, have_spark, pandas_env)
     finally:
         if a.data is None:
             shutil.rmtree(data, ignore_errors=True)
@@ -150,7 +157,7 @@ def _ratio(base: dict, r: dict) -> str:
     return f"{time}, {m:.1f}x less memory" if m >= 1 else f"{time}, {1 / m:.1f}x the memory"
 
 
-def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
+def _measure(a: argparse.Namespace, data: Path, have_spark: bool, pandas_env: dict[str, str] | None) -> list[dict]:
     results = []
     print(f"Extract -> all complete-case and weighted-MI (M = {M}) estimates, by route "
           "(extract = read, check, count; fits = 9 models + weighted MI from counts; load = 1-minute load average)")
@@ -159,17 +166,19 @@ def _measure(a: argparse.Namespace, data: Path, have_spark: bool) -> list[dict]:
     for n in a.sizes:
         files = cohort_files(n, data)
         base = None
-        routes = ["pandas", "duckdb", "duckdb_parquet"] + (["spark"] if have_spark and n <= a.spark_max else [])
+        routes = (["pandas"] if pandas_env else []) + ["duckdb", "duckdb_parquet"] + (
+            ["spark"] if have_spark and n <= a.spark_max else [])
         for route in routes:
             path = str(files["parquet"] if route == "duckdb_parquet" else files["csv"])
-            r = run_child("duckdb" if route == "duckdb_parquet" else route, path)
+            r = run_child("duckdb" if route == "duckdb_parquet" else route, path,
+                          env=pandas_env if route == "pandas" else ENV)
             r.update(size=n, route=route)
             results.append(r)
             if "error" in r:
                 print(f"  {n:>12,}  {route:<16} failed: {r['error']}")
                 continue
             base = r if route == "pandas" else base
-            ratio = _ratio(base, r) if base and route != "pandas" else "(old route)"
+            ratio = "(old route)" if route == "pandas" else _ratio(base, r) if base else "(old route not run)"
             label = {"pandas": "pandas (old)", "duckdb": "duckdb csv", "duckdb_parquet": "duckdb parquet",
                      "spark": "spark local csv"}[route]  # its peak MB is the Python driver's, not the JVM's
             print(f"  {n:>12,}  {label:<16} {r['extract_s']:9.1f} {r['fits_s']:7.1f} {r['total_s']:8.1f} "

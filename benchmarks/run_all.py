@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import legacy
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -49,13 +51,18 @@ def task_generate(n: int, folder: str) -> dict:
 
 
 def task_generate_legacy(n: int, folder: str) -> dict:
-    """The generator before (benchmarks/legacy_cohort_rows.py: pandas string rows, pandas CSV), CSV only."""
-    t0 = time.perf_counter()
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import legacy_cohort_rows
+    """The generator before (pandas string rows, pandas CSV; run from its commit, benchmarks/legacy.py), CSV only.
 
+    Run with the old package first on PYTHONPATH: raw and truth CSV written as its CLI wrote them.
+    """
+    t0 = time.perf_counter()
+    from helpers import cohort
+
+    old = legacy.from_baseline(cohort)
     out = Path(folder) / f"legacy_{n}.csv"
-    legacy_cohort_rows.write(n, out)
+    generated = old.generate(n_referrals=n)
+    old.write_csv(generated.raw, out)
+    old.write_csv(generated.truth, out.with_name(out.stem + "_truth.csv"))
     seconds = time.perf_counter() - t0
     same = _same_bytes(out, Path(folder) / f"cohort_{n}.csv")
     out.unlink()
@@ -80,7 +87,7 @@ def task_mi(m: int) -> dict:
 
     data = pipeline.load_study_data(n_imputations=m)
     t0 = time.perf_counter()
-    est = pipeline.mi_estimates(data, weighted=True)
+    est = pipeline.mi_estimates_from_study_data(data, weighted=True)
     return {"imputations": m, "models": int(est.groupby(["stage", "model"]).ngroups), "rows": len(data.frame),
             "seconds": time.perf_counter() - t0}
 
@@ -118,10 +125,10 @@ SECTIONS = ["generator", "blocks", "models", "extract", "mi", "make_run"]
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def run_child(task: str, *args: object) -> dict:
+def run_child(task: str, *args: object, env: dict[str, str] = ENV) -> dict:
     load = os.getloadavg()[0]
     out = subprocess.run([sys.executable, __file__, "--task", task, "--arg", *map(str, args)], cwd=ROOT,
-                         capture_output=True, text=True, check=True, env=ENV)
+                         capture_output=True, text=True, check=True, env=env)
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_1min": load}
 
 
@@ -163,20 +170,8 @@ def _sections(args: argparse.Namespace, big: list[int], report: dict, folder: Pa
         print("Cohort generator: python -m helpers.cohort --n N (CSV + Parquet + truth CSV) vs the old row-by-row "
               "pandas generator (CSV only); load = 1-minute load average on this machine")
         report["generator"] = []
-        for n in sizes:
-            r = run_child("generate", n, folder)
-            report["generator"].append({**r, "route": "new"})
-            print(f"  {n:>12,} referrals  new: {r['seconds']:7.1f} s, peak {1024 * r['peak_rss_gb']:7.0f} MB"
-                  f", CPU {r['cpu_s']:6.1f} s  ({r['csv_mb']:.1f} MB CSV, {r['parquet_mb']:.1f} MB Parquet; "
-                  f"load {r['load_1min']:.1f})")
-            if n <= args.legacy_generator_max:
-                old = run_child("generate_legacy", n, folder)
-                report["generator"].append({**old, "route": "legacy"})
-                print(f"  {'':>12}             old: {old['seconds']:7.1f} s, peak {1024 * old['peak_rss_gb']:7.0f} MB"
-                      f", CPU {old['cpu_s']:6.1f} s  (load {old['load_1min']:.1f}; "
-                      f"same CSV bytes as new: {old['same_bytes_as_new']}; "
-                      f"{old['seconds'] / r['seconds']:.1f}x the time, {old['peak_rss_gb'] / r['peak_rss_gb']:.1f}x "
-                      "the memory)")
+        with legacy.environment("generator", ENV) as old_env:
+            _generator(args, sizes, folder, old_env, report["generator"])
 
     if "blocks" in args.sections:
         _blocks(report)
@@ -209,6 +204,24 @@ def _sections(args: argparse.Namespace, big: list[int], report: dict, folder: Pa
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_run.py"), "--out", str(run_json)],
                        cwd=ROOT, check=True)
         report["make_run"] = json.loads(run_json.read_text())
+
+
+def _generator(args: argparse.Namespace, sizes: list[int], folder: Path, old_env: dict[str, str] | None,
+               rows: list[dict]) -> None:
+    for n in sizes:
+        r = run_child("generate", n, folder)
+        rows.append({**r, "route": "new"})
+        print(f"  {n:>12,} referrals  new: {r['seconds']:7.1f} s, peak {1024 * r['peak_rss_gb']:7.0f} MB"
+              f", CPU {r['cpu_s']:6.1f} s  ({r['csv_mb']:.1f} MB CSV, {r['parquet_mb']:.1f} MB Parquet; "
+              f"load {r['load_1min']:.1f})")
+        if old_env is not None and n <= args.legacy_generator_max:
+            old = run_child("generate_legacy", n, folder, env=old_env)
+            rows.append({**old, "route": "legacy"})
+            print(f"  {'':>12}             old: {old['seconds']:7.1f} s, peak {1024 * old['peak_rss_gb']:7.0f} MB"
+                  f", CPU {old['cpu_s']:6.1f} s  (load {old['load_1min']:.1f}; "
+                  f"same CSV bytes as new: {old['same_bytes_as_new']}; "
+                  f"{old['seconds'] / r['seconds']:.1f}x the time, {old['peak_rss_gb'] / r['peak_rss_gb']:.1f}x "
+                  "the memory)")
 
 
 def _blocks(report: dict) -> None:

@@ -242,8 +242,9 @@ def _draw_code_index(rng: np.random.Generator, keys: np.ndarray, shares: dict[in
     """For each row's key, draw a code from that key's shares; positions in ``labels`` (-1 where no key matched).
 
     The same draws in the same order as the string rows of the generator before (one ``rng.choice`` per key,
-    keys in dict order; ``benchmarks/legacy_cohort_rows._draw_codes``), so the cohort's bytes did not change
-    when it went to integers; integers keep 10 million rows small.
+    keys in dict order; ``_draw_codes`` in helpers/cohort.py before commit 6384979, which `make bench` runs
+    from history), so the cohort's bytes did not change when it went to integers; integers keep 10 million
+    rows small.
     """
     out = np.full(len(keys), -1, dtype=np.int16)
     for key, dist in shares.items():
