@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: basic Python and pandas (reading a table, `head()`). No statistics yet.
 #
-# **Time needed**: about 30 minutes.
+# **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
 n_referrals = 85_800
@@ -187,12 +187,12 @@ print("n_referrals must be", params.SCHEMA["n_referrals"].valid_text())
 #
 # One fact you need (notebooks 06-07 return to it): an estimate's **standard error** (SE) measures how much it would vary from sample to sample, and it shrinks in proportion to **1/√n**, the square root of the number of people behind it. Four times the data halves the SE; half the data multiplies it by √2 ≈ 1.41. A 95% confidence interval for an odds ratio is, on the log scale, the estimate ± 1.96 SE, so its width moves with the SE.
 #
-# A second fact (notebook 02 shows how it is done): the default cohort is not a random sample. It is *built* from the paper's printed figures, so that at any size its counts give back the paper's odds ratios, up to rounding to whole people.
+# A second fact (notebook 02 shows how it is done): the default cohort is not a random sample. It is *built* from the paper's printed figures, so that its counts give back the paper's odds ratios up to rounding to whole people: at the default size they round to the printed values, and the smaller the cohort, the further rounding to whole people can move them (notebook 07's Exercise 3 tries a quarter of the size).
 #
 # Before running anything, write down what you expect if `n_referrals` is halved (to 42,900 from the default 85,800): (a) to the odds ratios for treatment, first if the cohort were a random sample of half the size, then for this built cohort; (b) to the width of their 95% confidence intervals. Then check, writing the code yourself. Two functions do the work: `pipeline.load_study_data` loads a cohort (it takes the parameters `p` and, as keywords, any you want changed: the same override `helpers.run -p` makes, above), and `models.fit_stage` fits one of the paper's models to a prepared frame (`data.frame`). Find out what `models.fit_stage` needs and returns with `help(models.fit_stage)`: reading a function's help is how you will meet most tools. The paper's main model is the fully adjusted one at the treatment stage. Put the two cohorts' ORs side by side with the ratio of their SEs. Notebooks 06-07 show how such a model is fitted with standard tools; here you only read its output.
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) A random sample of half the size would move each odds ratio by chance, typically by about one of its (new, larger) standard errors on the log scale. This cohort is built, not drawn, so the smaller one is the same truth scaled down: the odds ratios barely move (a change in the second decimal comes from rounding cells to whole people). (b) The SE shrinks with the square root of the sample size, so halving the data multiplies it by about √2: the confidence intervals, on the log scale, should be about 1.4 times as wide. The table below shows both, and the line above it prints the ratio expected from 1/√n.
+# **Solution.** (a) A random sample of half the size would move each odds ratio by chance, typically by about one of its (new, larger) standard errors on the log scale. This cohort is built, not drawn, so the smaller one is the same truth scaled down: most odds ratios barely move, and the smallest groups' can move by a few hundredths, from rounding cells to whole people. (b) The SE shrinks with the square root of the sample size, so halving the data multiplies it by about √2: the confidence intervals, on the log scale, should be about 1.4 times as wide. The table below shows both, and the line above it prints the ratio expected from 1/√n.
 
 # %% tags=["solution"]
 half_n = max(p["n_referrals"] // 2, params.SCHEMA["n_referrals"].minimum)  # the smallest cohort allowed

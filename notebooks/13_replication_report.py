@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `07_treatment` (Table 4 side by side), `09_weighted_imputation` (weighted MI).
 #
-# **Time needed**: about 45 minutes.
+# **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, imputation, output); any other keeps its default (helpers.params).
@@ -106,7 +106,7 @@ fig_mi
 # group were solved so that these very models return the printed values (notebook 02), and the same kind of fitter
 # that solved them fits them here. So a match shows that the generator and the analysis agree with each other, not
 # that the paper is right. How close the match is depends on the run: with whole referrals a small cohort cannot hit
-# every expected count, so some ORs can land a hair away and round to a neighbouring value. The cell below says what
+# every expected count, so some ORs land away from the printed value, further the smaller the cohort. The cell below says what
 # this run shows:
 
 # %% tags=["nbval-check-output"]
@@ -141,8 +141,10 @@ print(ours.round(2).to_string(index=False))
 # give 0.80. The referrals imputed as Black African were treated more often than the Black African referrals with
 # recorded ethnicity.
 #
-# That implies that the people whose ethnicity was missing differed from those with recorded ethnicity in a way that
-# depends on ethnic group: recording was related to treatment differently for Black African referrals. Our assumed missing-data mechanism does not contain such a pattern, so
+# Under the paper's imputation model, that says the people whose ethnicity was missing differed from those with
+# recorded ethnicity in a way that depends on ethnic group (recording related to treatment differently for Black
+# African referrals). It is what the paper's imputations imply, not an observed fact: notebook 09 explains why no
+# one can check it from the data. Our assumed missing-data mechanism does not contain such a pattern, so
 # nothing pushes our Black African estimate the way the paper's moved. The cell below prints, for this run, how
 # many weighted-MI ORs agree with the printed ones, and the conditional weights the imputation used (how much more,
 # or less, often than the MAR imputation model predicts each group is drawn for the unrecorded referrals; a weight
@@ -222,11 +224,13 @@ mixed
 # census mix of the four boroughs, or its recorded Mixed share was smaller than our cohort's (the paper's Table 1,
 # which would tell, is not available), or its imputation differed in another way. The paper does not say which
 # margin it used, so the margin stays *unknown*, and the census reading is one hypothesis with evidence for and
-# against it. (Try it: `pipeline.mi_estimates_from_study_data(pipeline.load_study_data(p, margin="census2011"))` gives
-# completed-data % treated for the groups named above equal to the complete-case ones. The other groups then move
-# *away* from 1, not towards it as printed, because in our cohort the referrals without recorded ethnicity are more
-# often never assessed or not treated: the printed column needs missing records among the assessed that were
-# treated *more* often than the recorded ones.)
+# against it. (Exercise 2 runs weighted MI with `margin="census2011"`; the table under its solution shows the
+# groups named above with fully adjusted ORs equal to their complete-case ones. The groups the census margin draws
+# more often than the MAR model predicts (census weight above 1) get fully adjusted ORs *lower* than with the
+# default margin, while the printed weighted-MI OR lies above the printed complete-case OR for each of them; the
+# last line printed there names both sets. So, in our cohort, the census margin moves these groups the opposite way
+# to the paper's column, which needs missing records among the assessed that were treated *more* often than the
+# recorded ones.)
 
 # %%
 checklist = reporting.checklist()
@@ -289,6 +293,23 @@ print(f"Black African share of the completed data: {mix.loc['Black African', '% 
       f"(default margin) -> {mix.loc['Black African', '% completed, census margin']:.1f}% (census margin)")
 print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi']:.2f} (default margin) -> "
       f"{ba_census['estimate'].iloc[0]:.2f} (census margin); printed {ba_paper['weighted_mi']:.2f}")
+full_or = lambda d: d.query("stage == 'treatment' and model == 'adjusted_full'").set_index("ethnicity")["estimate"]
+printed_full = published[published["model"] == "adjusted_full"].pivot(index="ethnicity", columns="analysis", values="or")
+by_margin = pd.DataFrame({"census weight": mix["census weight"],
+                          "ours, complete case": full_or(estimates[estimates["analysis"] == "complete_case"]),
+                          "ours, WMI default margin": full_or(estimates[estimates["analysis"] == "weighted_mi"]),
+                          "ours, WMI census margin": full_or(census_mi),
+                          "printed, complete case": printed_full["complete_case"],
+                          "printed, WMI": printed_full["weighted_mi"]}).reindex(mix.index)
+print("\nFully adjusted treatment OR by margin:")
+print(by_margin.to_string(float_format=lambda x: f"{x:.2f}"))
+drawn = by_margin.drop("White British")
+drawn = drawn[drawn["census weight"] > 1]  # drawn more often than the MAR model predicts
+lower = drawn.index[drawn["ours, WMI census margin"] < drawn["ours, WMI default margin"]]
+up = drawn.index[drawn["printed, WMI"] > drawn["printed, complete case"]]
+print(f"Drawn more often under the census margin: {', '.join(drawn.index)}; of these, OR lower than "
+      f"with the default margin: {', '.join(lower) or 'none'}; printed WMI OR above the printed complete-case OR: "
+      f"{', '.join(up) or 'none'}")
 
 # %% [markdown] tags=["solution"]
 # **Solution.** (a) **More.** The 2011 census gives Black African people a far larger share of the four
@@ -319,13 +340,14 @@ print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi
 # %% [markdown]
 # ## Key points
 # - With the default parameters our complete-case ORs lie inside the paper's printed CIs and round to the printed
-#   values (section 1 prints this run's counts; a much smaller cohort can miss a few in the second decimal): **by
+#   values (section 1 prints this run's counts; a smaller cohort misses more of them, by more): **by
 #   construction**, which shows that the generator and the analysis agree, not that the paper is right.
 # - Weighted MI is not calibrated to the paper: section 2 prints how many of our weighted-MI ORs lie inside the
 #   printed CIs and how many round to the printed value (with the default parameters, far fewer than for complete
-#   case). The paper's Black African OR moved from 0.74 to 0.80 under weighted MI, which implies that people with
+#   case). The paper's Black African OR moved from 0.74 to 0.80 under weighted MI: under its imputation model, people with
 #   missing ethnicity differed from those recorded in a way that depends on group (the printed White British row
-#   did not move, so the change is on the Black African side); our assumed mechanism contains no such pattern.
+#   did not move, so the change is on the Black African side). That rests on the imputation's assumptions, not on
+#   observed data; our assumed mechanism contains no such pattern.
 # - Tables 1-3 were not available: referral-source and assessment results here reproduce assumptions.
 # - A synthetic replication shows the analysis is reproducible and runnable on real extracts; only real data can
 #   confirm the findings.
