@@ -1,8 +1,9 @@
-"""The result tables in a worker process, ``python -m helpers.run --work JOB`` with a job of kind ``tables``.
+"""The result tables in a worker process, ``python -m helpers.tablesworker JOB`` (a job of kind ``tables``).
 
 The result tables are computed in a worker, in the notebooks' environment (one BLAS thread, the run's cache),
 so they are exactly what the notebooks compute, whichever route ran them. Apart from the notebook workers
-(``helpers.worker``) because only this worker needs ``helpers.pipeline``.
+(``helpers.worker``) because only this worker needs ``helpers.pipeline``, and started as its own module rather
+than through ``python -m helpers.run --work JOB`` (which still works) so it does not import the book as well.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class TablesWorker:
         job_file.write_text(json.dumps({"kind": "tables", "parameters": parameters, "tables_dir": str(tables_dir),
                                         "secure_dir": str(secure_dir) if secure_dir else "",
                                         "result": str(result)}), encoding="utf-8")
-        process = subprocess.Popen([sys.executable, "-m", "helpers.run", "--work", str(job_file)],
+        process = subprocess.Popen([sys.executable, "-m", "helpers.tablesworker", str(job_file)],
                                    stdin=subprocess.DEVNULL, env=worker_environment())
         return cls(process, result, scratch)
 
@@ -112,3 +113,7 @@ def write_result_tables(parameters: dict[str, Any], tables_dir: Path, secure_dir
     paths = pipeline.write_outputs(data, tables_dir, secure_dir=secure_dir)
     base = tables_dir.parent
     return sorted(str(p.relative_to(base)) if p.is_relative_to(base) else p.name for p in paths.values())
+
+
+if __name__ == "__main__":
+    sys.exit(work(Path(sys.argv[1])))

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_ROOT, SLOW_NOTEBOOK, run_cli, sigterm_once_started, subprocess_env
 
-from helpers import check_outputs, cohort, extract, imputation, pipeline, prepare, real_extract
+from helpers import check_outputs, cohort, extract, imputation, pipeline, prepare, real_extract, tablesworker
 from helpers import runcli as C
 
 SMALL = ["-p", "n_imputations=2", "-p", "n_simulations=2", "-p", "simulation_n_referrals=2000"]
@@ -147,13 +147,24 @@ def test_a_real_extract_keeps_its_cache_in_the_secure_folder(tmp_path, real, ins
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("real")
+# The row-level run (real_run) and the run from the same extract's pattern counts (counts_run) are whole runs of
+# every notebook: each group on its own pytest-xdist worker, so the two run side by side instead of one after the
+# other on one worker while the other worker runs out of work.
+COUNTS_GROUP = pytest.mark.xdist_group("counts_run")
+
+
+def write_small_extract(base: Path) -> Path:
+    """The small extract both whole runs read (the same bytes on every worker): a few rows excluded."""
     raw = raw_rows(3000)
     raw.loc[[5, 6, 7], "SourceOfReferralIAPT"] = "ZZ"  # a few exclusions, with line numbers to report
     raw.loc[9, "Age_ReferralRequest_ReceivedDate"] = "17"
-    extract = write(raw, base / "secure_area" / "iapt_extract.csv")
+    return write(raw, base / "secure_area" / "iapt_extract.csv")
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("real")
+    extract = write_small_extract(base)
     out = base / "out"
     result = run_cli(["-p", f"data_path={extract}", *SMALL, "--out", str(out), "--no-screenshot"], timeout=1500)
     return result, out, extract
@@ -234,21 +245,22 @@ def test_counts_data_fit_what_the_rows_fit(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def counts_run(real_run, tmp_path_factory):
+def counts_run(tmp_path_factory):
     """The real run's extract aggregated where it lives (helpers.extract), then every notebook from the folder."""
-    _, _, csv = real_run
+    csv = write_small_extract(tmp_path_factory.mktemp("real_extract"))
     folder = tmp_path_factory.mktemp("carried") / "aggregates"
     made = subprocess.run([sys.executable, "-m", "helpers.extract", str(csv), "--out", str(folder)],
                           capture_output=True, text=True, cwd=PROJECT_ROOT, env=subprocess_env())
     assert made.returncode == 0, made.stderr
     out = folder.parent / "out"
     result = run_cli(["-p", f"data_path={folder}", *SMALL, "--out", str(out), "--no-screenshot"], timeout=1500)
-    return result, out, folder
+    return result, out, folder, csv
 
 
+@COUNTS_GROUP
 @pytest.mark.whole_run
 def test_counts_run_finishes_every_notebook_and_publishes_safely(counts_run):
-    result, out, folder = counts_run
+    result, out, folder, _ = counts_run
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "ok" and record["disclosure_check"]["findings"] == 0
@@ -261,10 +273,18 @@ def test_counts_run_finishes_every_notebook_and_publishes_safely(counts_run):
     assert "pattern counts do not say which code" in page03
 
 
+@COUNTS_GROUP
 @pytest.mark.whole_run
-def test_counts_run_estimates_equal_the_row_level_run(real_run, counts_run):
-    _, rows_out, _ = real_run
-    _, out, _ = counts_run
+def test_counts_run_estimates_equal_the_row_level_run(counts_run, tmp_path):
+    """The counts run's tables against the row-level run's: a run's tables are ``write_result_tables`` of its
+    parameters in a worker process (helpers.tablesworker), so the row-level run's are computed here exactly so,
+    from the same extract, without a second whole run on this worker."""
+    _, out, _, csv = counts_run
+    rows_out = tmp_path / "rows"
+    overrides = C.collect_overrides(["data_path=" + str(csv), *SMALL[1::2]], None, rows_out, PROJECT_ROOT)
+    written = tablesworker.write_result_tables_in_worker(C.validate_parameters(overrides), rows_out / "tables",
+                                                         rows_out / "secure")
+    assert "tables/estimates.csv" in written
     for name in ("table1.csv", "pathway_counts.csv", "flow_disclosed.csv"):
         assert (out / "tables" / name).read_bytes() == (rows_out / "tables" / name).read_bytes(), name
     a = pd.read_csv(out / "tables" / "estimates.csv")
