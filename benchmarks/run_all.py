@@ -87,7 +87,7 @@ def task_mi(m: int) -> dict:
 
     data = pipeline.load_study_data(n_imputations=m)
     t0 = time.perf_counter()
-    est = pipeline.mi_estimates(data, weighted=True)
+    est = pipeline.mi_estimates_from_study_data(data, weighted=True)
     return {"imputations": m, "models": int(est.groupby(["stage", "model"]).ngroups), "rows": len(data.frame),
             "seconds": time.perf_counter() - t0}
 

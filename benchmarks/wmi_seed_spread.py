@@ -32,7 +32,7 @@ def spread(p: dict, seeds: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = imputation.impute_ethnicity(data.frame, margin, p["n_imputations"], rng)
-            est = pooling.mi_estimates(data.frame, res, progress=False)
+            est = pooling.mi_estimates_from_rows(data.frame, res, progress=False)
         cmp = replication.published_vs_ours(est, published)
         rows.append(cmp[cmp.analysis == "weighted_mi"].assign(imputation_seed=s))
     allrows = pd.concat(rows, ignore_index=True)

@@ -8,7 +8,7 @@ missing rows of a pattern are split across the groups by one multinomial draw (r
 the same probabilities would give the same distribution), so M = 20 at 10 million referrals takes seconds.
 
 Entry points: :func:`count_data` (pattern counts -> :class:`CountData`), :func:`complete_case` (the nine
-models), :func:`impute` / :func:`mi_estimates` (weighted or MAR MI), :func:`estimates` (complete case and
+models), :func:`impute` / :func:`mi_estimates_from_counts` (weighted or MAR MI), :func:`estimates` (complete case and
 weighted MI, the paper's two analyses, long and tidy), :func:`paper_estimates` (the same in the columns
 ``helpers.pipeline`` writes, also when nothing is missing).
 CLI, for the folder ``python -m helpers.extract`` wrote: ``python -m helpers.fromcounts DIR --out DIR
@@ -215,9 +215,9 @@ def impute(cd: CountData, margin: pd.Series | None, m: int, rng: np.random.Gener
                            analysis, m, n_mis, fit, mar_fit, messages)
 
 
-def mi_estimates(cd: CountData, completed: Sequence[np.ndarray], analysis: str = "weighted_mi") -> pd.DataFrame:
+def mi_estimates_from_counts(cd: CountData, completed: Sequence[np.ndarray], analysis: str = "weighted_mi") -> pd.DataFrame:
     """Fit the nine models on each completed patterns x groups table and pool with Rubin's rules
-    (``pooling.pool_tidy``): the numbers ``pooling.mi_estimates`` gives on the same completed rows."""
+    (``pooling.pool_tidy``): the numbers ``pooling.mi_estimates_from_rows`` gives on the same completed rows."""
     plan = _plan(cd)
     tables = [plan.fit_all(analysis=analysis, weights=cd.weights(c)) for c in completed]
     return pooling.pool_tidy(tables, analysis)
@@ -230,7 +230,7 @@ def estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng: np.r
     cd = pc if isinstance(pc, CountData) else count_data(pc)
     cc = complete_case(cd)
     imp = impute(cd, margin, m, rng, weights=weights)
-    return pd.concat([cc, mi_estimates(cd, imp.completed, imp.analysis)], ignore_index=True)
+    return pd.concat([cc, mi_estimates_from_counts(cd, imp.completed, imp.analysis)], ignore_index=True)
 
 
 def completed_counts(cd: CountData, frame: pd.DataFrame, completed: pd.Series) -> np.ndarray:
@@ -254,7 +254,7 @@ def paper_estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng
     """Complete case and weighted MI from counts, in ``pipeline.paper_estimates``' columns and order.
 
     With nothing missing, MI is the complete-case analysis under the MI label (``m`` = 0), as in
-    ``pipeline.mi_estimates``.
+    ``pipeline.mi_estimates_from_study_data``.
     """
     cd = pc if isinstance(pc, CountData) else count_data(pc)
     cc = complete_case(cd)
@@ -262,7 +262,7 @@ def paper_estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng
         mi = cc.assign(analysis="weighted_mi", df=np.inf, fmi=0.0, riv=0.0, m=0)
     else:
         imp = impute(cd, margin, m, rng, weights="conditional")
-        mi = mi_estimates(cd, imp.completed, imp.analysis)
+        mi = mi_estimates_from_counts(cd, imp.completed, imp.analysis)
     both = pd.concat([cc, mi], ignore_index=True)
     extra = [c for c in both.columns if c not in pipeline.ESTIMATE_COLUMNS]
     return both[pipeline.ESTIMATE_COLUMNS + extra]

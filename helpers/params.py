@@ -112,7 +112,7 @@ DEFAULTS: dict[str, Any] = {name: p.default for name, p in SCHEMA.items()}
 GROUPS: dict[str, tuple[str, ...]] = {
     # the data: the synthetic cohort, or a real extract instead (pipeline.load_study_data)
     "data": ("n_referrals", "seed", "missing_mechanism", "missing_share", "outcome_mode", "targets_path", "data_path"),
-    # multiple imputation of ethnicity (pipeline.mi_estimates, population_margin)
+    # multiple imputation of ethnicity (pipeline.mi_estimates_from_study_data, population_margin)
     "imputation": ("n_imputations", "margin"),
     # the simulation study (simulation.simulation_parameters)
     "simulation": ("n_simulations", "simulation_n_referrals"),

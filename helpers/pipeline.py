@@ -166,7 +166,7 @@ NOTHING_TO_IMPUTE = ("No analysed referral has missing ethnicity: there is nothi
                      "imputation is the complete-case (here full-data) analysis, shown under the MI label.")
 
 
-def mi_estimates(data: StudyData, weighted: bool = True, progress: bool = False) -> pd.DataFrame:
+def mi_estimates_from_study_data(data: StudyData, weighted: bool = True, progress: bool = False) -> pd.DataFrame:
     """All 3 stages x 3 models after weighted (population-calibrated) or standard MAR multiple imputation.
 
     With nothing to impute, every completed data set is the data itself, so MI is exactly the complete-case
@@ -177,17 +177,17 @@ def mi_estimates(data: StudyData, weighted: bool = True, progress: bool = False)
         out = complete_case_estimates(data).assign(analysis="weighted_mi" if weighted else "mar_mi")
         return out.assign(df=np.inf, fmi=0.0, riv=0.0, m=0)
     if progress:  # a progress bar is output of the computation itself: nothing to share
-        return _mi_estimates(data, weighted, progress)
+        return _mi_estimates_from_study_data(data, weighted, progress)
     return cache.memo("weighted_mi" if weighted else "mar_mi", data.digest,
-                      lambda: _mi_estimates(data, weighted, progress))
+                      lambda: _mi_estimates_from_study_data(data, weighted, progress))
 
 
-def _mi_estimates(data: StudyData, weighted: bool, progress: bool) -> pd.DataFrame:
+def _mi_estimates_from_study_data(data: StudyData, weighted: bool, progress: bool) -> pd.DataFrame:
     rng = rng_for(data.params, "imputation" if weighted else "mar_imputation")
     margin = population_margin(data) if weighted else None
     result = imputation.impute_ethnicity(data.frame, margin, data.params["n_imputations"], rng,
                                          weights="conditional" if weighted else None)
-    return pooling.mi_estimates(data.frame, result, progress=progress)
+    return pooling.mi_estimates_from_rows(data.frame, result, progress=progress)
 
 
 def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +222,7 @@ ESTIMATE_COLUMNS = ["stage", "outcome_level", "model", "analysis", "ethnicity", 
 
 def paper_estimates(data: StudyData, progress: bool = False) -> pd.DataFrame:
     """The paper's analyses: complete case and weighted MI, every stage and model, long and tidy."""
-    both = pd.concat([complete_case_estimates(data), mi_estimates(data, weighted=True, progress=progress)],
+    both = pd.concat([complete_case_estimates(data), mi_estimates_from_study_data(data, weighted=True, progress=progress)],
                      ignore_index=True)
     extra = [c for c in both.columns if c not in ESTIMATE_COLUMNS]
     return both[ESTIMATE_COLUMNS + extra]

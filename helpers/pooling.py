@@ -3,7 +3,7 @@
 Rubin (1987): with M completed data sets giving estimates q_m and squared standard errors u_m, the pooled
 estimate is their mean Q-bar, the total variance T = U-bar + (1 + 1/M) B (within plus between imputations),
 and the CI uses Rubin's degrees of freedom (Barnard-Rubin when ``df_com`` is finite). :func:`rubin` does
-this on the log scale; :func:`pool_tidy` pools whole tidy tables; :func:`mi_estimates` fits the nine models
+this on the log scale; :func:`pool_tidy` pools whole tidy tables; :func:`mi_estimates_from_rows` fits the nine models
 on every completed data set of an imputation (``helpers.imputation``) and pools them;
 :func:`per_imputation_estimates` lays out one coefficient's inputs to Rubin's rules for working by hand.
 """
@@ -22,7 +22,7 @@ from helpers import models, study
 
 
 class CompletedSets(Protocol):
-    """What :func:`mi_estimates` reads of an imputation (``imputation.ImputationResult``)."""
+    """What :func:`mi_estimates_from_rows` reads of an imputation (``imputation.ImputationResult``)."""
 
     analysis: str
     m: int
@@ -173,7 +173,7 @@ def pool_tidy(tables: Sequence[pd.DataFrame], analysis: str, df_com: float = np.
     return result[first + [c for c in result.columns if c not in first]]
 
 
-def mi_estimates(frame: pd.DataFrame, result: CompletedSets, fit: Callable | None = None,
+def mi_estimates_from_rows(frame: pd.DataFrame, result: CompletedSets, fit: Callable | None = None,
                  df_com: float = np.inf, progress: bool = True) -> pd.DataFrame:
     """Fit the study's models on each completed data set and pool them with Rubin's rules.
 

@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: notebooks 00 and 01 (odds ratios, the three models, Table 4).
 #
-# **Time needed**: about 60 minutes.
+# **Time needed**: about 45 minutes.
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, output); any other keeps its default (helpers.params).
@@ -49,9 +49,9 @@ solved = calibrate.load_solved(t)
 # %% [markdown]
 # ## Why a synthetic cohort with a known truth
 #
-# A synthetic cohort does two jobs. It lets anyone run the whole analysis without access to confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it. That is what lets notebooks 08 to 10 test whether a missing-data method gets the right answer, something no real data set allows.
+# A synthetic cohort lets anyone run the whole analysis without confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it, which is what lets notebooks 08 to 10 test whether a missing-data method gets the right answer.
 #
-# The price is honesty about what is invented. The cohort is built so that the paper's analysis, run on it, gives the paper's printed Table 4. Everything the paper does not print had to be chosen; those choices are labelled *assumed* wherever they appear.
+# The price is honesty about what is invented. The cohort is built so that the paper's analysis, run on it, gives the paper's printed Table 4; everything the paper does not print had to be chosen, and is labelled *assumed* wherever it appears.
 #
 # ## The targets file: every number the cohort is built from
 #
@@ -73,13 +73,13 @@ print(f"printed rows: {counts.get('printed', 0)}, assumed rows: {counts.get('ass
       f"total: {len(t.table)}")
 
 # %% [markdown]
-# Reading the crosstab: the **printed** rows are the cohort size, the missing share, and Table 4 (numbers treated, percentages, and the treatment ORs of all three models). The **assumed** rows are everything else: the fully adjusted ORs for assessment and the RRRs for referral source (directions from the abstract, sizes chosen), the effects of age, gender, year and borough (`log_or_covariate`), the overall age, gender, year and borough mix (`covariate_share`), White British referral-source shares, and the odds of ethnicity being missing (`missing_log_odds`).
+# The **printed** rows are the cohort size, the missing share and Table 4 (numbers treated, percentages, the treatment ORs of all three models). Everything else is **assumed**: the assessment ORs and referral-source RRRs (directions from the abstract, sizes chosen), the covariate effects (`log_or_covariate`) and mix (`covariate_share`), White British referral-source shares, and the odds of ethnicity being missing (`missing_log_odds`).
 #
-# Note that the quantity `or_adjusted_full` appears under both sources because it is used for two stages: `printed` for the **treatment** stage (Table 4's fully adjusted ORs) and `assumed` for the **assessment** stage (the paper's assessment table is not available). Treatment ORs are never assumed: all three treatment models' ORs (`or_unadjusted`, `or_adjusted_age_gender_year`, `or_adjusted_full` at stage `treatment`) are printed in Table 4.
+# `or_adjusted_full` appears under both sources because it serves two stages: `printed` for **treatment** (Table 4) and `assumed` for **assessment** (the paper's assessment table is not available). No treatment OR is assumed: all three treatment models' ORs are printed in Table 4.
 #
 # ## One derived quantity: how many were assessed
 #
-# Table 4 prints, per group, `n` and `%`. The study notes (`docs/study/README.md`) say `n` is *most naturally read as* the number treated and `%` as the percentage of the assessed who were treated, since the printed unadjusted ORs agree with the printed percentages (notebook 01, Exercise 1); the cohort is built on that reading. The number **assessed** is not printed, but under that reading it follows: assessed = n / (% / 100). Because `%` is rounded to one decimal, several whole numbers fit; `targets.assessed_counts` takes the one whose unadjusted OR is closest to the printed unadjusted OR.
+# Table 4 prints, per group, `n` and `%`. The study notes (`docs/study/README.md`) say `n` is *most naturally read as* the number treated and `%` as the percentage of the assessed who were treated (the printed unadjusted ORs agree with the percentages, notebook 01, Exercise 1); the cohort is built on that reading. Then the number **assessed**, not printed, follows: assessed = n / (% / 100). Because `%` is rounded to one decimal, several whole numbers fit; `targets.assessed_counts` takes the one whose unadjusted OR is closest to the printed one.
 
 # %%
 derived = pd.DataFrame({
@@ -95,10 +95,10 @@ derived
 #
 # ## Solving the cohort: what is planted, what is solved
 #
-# Because every covariate is a category, any model the paper fits is determined by the expected number of people in each combination of group, age band, gender, year and borough (a *covariate pattern*) at each stage. The generator (`helpers.calibrate`) works on those expected counts:
+# Every covariate is a category, so any model the paper fits is determined by the expected number of people in each combination of group, age band, gender, year and borough (a *covariate pattern*) at each stage. The generator (`helpers.calibrate`) works on those expected counts:
 #
-# 1. **Planted**: the **fully adjusted** ORs. The cohort is generated from a logistic model with ethnicity, age band, gender, year and borough, with the printed fully adjusted treatment ORs as its ethnicity effects (and the *assumed* ones for assessment and referral source). Fitting the same model to the cohort gives those ORs back.
-# 2. **Solved**: the **unadjusted** and **age-gender-year** ORs differ from the fully adjusted ones only if groups differ in their mix of age, gender, year and borough (confounding). Table 4 fixes *how much* confounding there must be, but not *where* it comes from. So each group's covariate mix is allowed to **tilt**, by one number for age-gender-year and one for borough, towards combinations where treatment is more (positive tilt) or less (negative tilt) likely. The tilts, together with two intercepts, are solved so that the cohort reproduces the printed numbers treated and the printed age-gender-year ORs; the unadjusted ORs then follow from the derived numbers assessed.
+# 1. **Planted**: the **fully adjusted** ORs. The cohort comes from a logistic model with ethnicity, age band, gender, year and borough, whose ethnicity effects are the printed fully adjusted treatment ORs (and the *assumed* ones for assessment and referral source); fitting it to the cohort gives them back.
+# 2. **Solved**: the **unadjusted** and **age-gender-year** ORs differ from the fully adjusted ones only if groups differ in their mix of age, gender, year and borough (confounding). Table 4 fixes *how much* confounding there must be, not *where* it comes from. So each group's covariate mix may **tilt**, by one number for age-gender-year and one for borough, towards combinations where treatment is more (positive) or less (negative) likely. The tilts and two intercepts are solved to reproduce the printed numbers treated and age-gender-year ORs; the unadjusted ORs then follow from the derived numbers assessed.
 #
 # The solved tilts (White British is the reference, 0 by construction):
 
@@ -106,7 +106,7 @@ derived
 calibrate.tilts_table(solved).round(2)
 
 # %% [markdown]
-# **What a tilt does.** *Confounding* means that a group's referrals differ from White British referrals in something that also changes the chance of treatment. If, say, a group's referrals come more often from boroughs where treatment is less likely, its crude (unadjusted) treatment rate is lower than its fully adjusted OR alone would make it; the fully adjusted model compares people within the same borough, so it is not fooled. Table 4 shows how big the gap between its columns is; the generator has to create that gap, and it does so with one number per group, the **tilt**.
+# **What a tilt does.** *Confounding* means that a group's referrals differ from White British referrals in something that also changes the chance of treatment. If a group's referrals come more often from boroughs where treatment is less likely, its crude (unadjusted) treatment rate is lower than its fully adjusted OR alone would make it; the fully adjusted model compares people within the same borough, so it is not fooled. The generator creates Table 4's gap between columns with one number per group, the **tilt**.
 #
 # Take the borough tilt. Start from one base mix (White British's, *assumed*: what share of referrals comes from each borough). For each borough, multiply the base share by a weight
 #
@@ -115,10 +115,10 @@ calibrate.tilts_table(solved).round(2)
 # then rescale the shares so that they add up to 100% again. Read it in three steps (the figure below draws them):
 #
 # 1. Each borough has a log-odds of treatment (*assumed*, rows `log_or_covariate` of the targets file; Lambeth = 0): positive where treatment is more likely than in Lambeth, negative where it is less likely.
-# 2. Tilt 0 gives every borough weight 1, so White British keeps the base mix. A positive tilt gives weights above 1 to the boroughs where treatment is more likely; a negative tilt gives them to the boroughs where it is less likely. A borough with log-odds 0.3 gets weight exp(0.3) ≈ 1.35 from a tilt of 1, and exp(0.6) ≈ 1.82 from a tilt of 2.
-# 3. After rescaling, the group's referrals sit more in the boroughs its weights favour. Its planted fully adjusted OR is untouched, but its crude treatment rate moves: that is the confounding.
+# 2. Tilt 0 gives every borough weight 1 (White British keeps the base mix). A positive tilt gives weights above 1 to the boroughs where treatment is more likely, a negative tilt to those where it is less likely: a borough with log-odds 0.3 gets weight exp(0.3) ≈ 1.35 from a tilt of 1, exp(0.6) ≈ 1.82 from a tilt of 2.
+# 3. After rescaling, the group's referrals sit more in the boroughs its weights favour: its planted fully adjusted OR is untouched, its crude treatment rate moves. That is the confounding.
 #
-# The age-gender-year tilt (`agy_tilt`) works the same way, with the summed log-odds of a referral's age band, gender and year in place of the borough's (the code is `helpers.calibrate.covariate_probabilities`). One example, worked by hand from the solved tilts, for the group whose borough tilt is furthest from 0:
+# The age-gender-year tilt (`agy_tilt`) works the same way, with the summed log-odds of age band, gender and year (code: `helpers.calibrate.covariate_probabilities`). Worked by hand for the group whose borough tilt is furthest from 0:
 
 # %%
 tilts = calibrate.tilts_table(solved)
@@ -142,11 +142,11 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "02_tilt.png"))
 fig
 
 # %% [markdown]
-# *Figure: how one group's borough tilt builds its borough mix, in three panels read left to right. Left: the assumed log-odds of treatment in each borough (Lambeth = 0). Middle: the weight exp(tilt × log-odds) by which each borough's base share is multiplied for this group (printed above each bar; the dashed line at 1 is what White British, tilt 0, gets). Right: the base mix (White British) beside the group's mix after weighting and rescaling to 100%. Boroughs with weights above 1 gain a larger share of the group's referrals, so the group's crude treatment rate moves towards those boroughs' rates, while its fully adjusted OR, which compares within boroughs, stays the planted one.*
+# *Figure: how one group's borough tilt builds its borough mix, left to right. Left: the assumed log-odds of treatment in each borough (Lambeth = 0). Middle: the weight exp(tilt × log-odds) on each borough's base share (printed above each bar; dashed line at 1, what White British gets). Right: the base mix (White British) beside the group's mix after weighting and rescaling to 100%. Boroughs with weights above 1 gain referrals, so the group's crude treatment rate moves towards theirs, while its fully adjusted OR, compared within boroughs, stays the planted one.*
 
 
 # %% [markdown]
-# Which mix produces the confounding is an **assumption** (one simple choice among many that would fit); *that* there is this much confounding is a constraint from Table 4. The tilts give each group its own age and borough mix. The two tables below are the expected mixes of referrals with recorded ethnicity, as the solved model builds them: **constructed, not observed**. The real cohort's mixes are in the paper's Table 1, which we could not read.
+# Which mix produces the confounding is an **assumption** (one simple choice among many that would fit); *that* there is this much confounding is a constraint from Table 4. The two tables below are the expected age and borough mixes of referrals with recorded ethnicity as the solved model builds them: **constructed, not observed** (the real mixes are in the paper's Table 1, which we could not read).
 
 # %%
 def heatmap(table):
@@ -159,9 +159,9 @@ heatmap(calibrate.group_covariate_mix(t, solved, "age_band"))
 heatmap(calibrate.group_covariate_mix(t, solved, "borough"))
 
 # %% [markdown]
-# *Tables: the share of each group's referrals in each age band (first) and each borough (second), shaded darker for larger shares. Rows sum to 100%. Both are assumed base margins tilted by the solved tilts (constructed to reproduce Table 4), not data.*
+# *Tables: the share of each group's referrals in each age band (first) and each borough (second), darker for larger shares; rows sum to 100%. Assumed base margins tilted by the solved tilts, not data.*
 #
-# Finally, the solved expected counts become whole referrals. In the default **`calibrated`** mode this is done by *controlled rounding*: each group's numbers referred, assessed and treated are set to the printed (or derived) totals, and counts are then shared out over covariate patterns as close to their expected values as whole numbers allow. **The calibrated outcomes are constructed to match the table, not sampled**: there is no sampling noise in them, which is why the match below is essentially exact. Ages within a band, dates and the exact NHS codes are then drawn at random (they do not affect any estimate).
+# Finally, the expected counts become whole referrals. In the default **`calibrated`** mode, *controlled rounding* sets each group's numbers referred, assessed and treated to the printed (or derived) totals and shares them out over covariate patterns as close to their expected values as whole numbers allow. **The calibrated outcomes are constructed, not sampled**: no sampling noise, which is why the match below is essentially exact. Ages within a band, dates and the exact NHS codes are then drawn at random (they do not affect any estimate).
 #
 # ## Does the default cohort reproduce Table 4?
 #
@@ -176,7 +176,7 @@ comparison = comparison[comparison["analysis"] == "complete_case"]
 comparison.round({"ours_or": 3})
 
 # %% [markdown]
-# `inside_paper_ci` says whether our OR, rounded to two decimals, lies inside the printed 95% CI; `rounds_to_printed` says whether it rounds to the printed OR. The checked cell below counts both over the 21 ORs that compare a group with White British (7 groups x 3 models; the White British rows are 1 by definition, so every count in this course leaves them out), and prints the fully adjusted ORs:
+# `inside_paper_ci`: our OR, rounded to two decimals, lies inside the printed 95% CI; `rounds_to_printed`: it rounds to the printed OR. The cell below counts both over the 21 ORs that compare a group with White British (7 groups x 3 models; every count in this course leaves out the White British rows, 1 by definition) and prints the fully adjusted ORs:
 
 # %% tags=["nbval-check-output"]
 compared = comparison[comparison["ethnicity"] != study.REFERENCE_GROUP]  # the 21 non-reference ORs
@@ -194,7 +194,7 @@ print(f"95% CI limits that round to the printed ones: {int(cis['same_rounded'].s
 #
 # ## Calibrated versus random mode
 #
-# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, as if the cohort were one sample from the population the targets describe. This is what the simulation study (notebook 10) needs: many cohorts that differ by chance. Here is one random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
+# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, one sample from the population the targets describe, as the simulation study (notebook 10) needs. One random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
 
 # %%
 random_data = pipeline.load_study_data(p, outcome_mode="random")
@@ -209,7 +209,7 @@ pd.DataFrame({
 }).reindex(study.GROUPS[1:]).round(2)
 
 # %% [markdown]
-# The random cohort's ORs wander around the paper's by chance, by about as much as their confidence intervals suggest; the calibrated cohort's do not wander at all. Use `calibrated` to teach and replicate, `random` to study how methods behave over repeated samples.
+# The random cohort's ORs wander around the paper's by chance; the calibrated cohort's do not. Use `calibrated` to teach and replicate, `random` to study methods over repeated samples.
 #
 # ## Missing ethnicity: three mechanisms
 #
@@ -217,9 +217,9 @@ pd.DataFrame({
 #
 # - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
 # - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
-# - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, which is exactly what is unknown when it is missing. This is the hard case, and the one population-calibrated imputation is designed for (notebook 09); the paper's own reasons for its choice are not in the sources this project holds.
+# - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, exactly what is unknown when it is missing; the hard case, which population-calibrated imputation is designed for (notebook 09; the paper's own reasons for its choice are not in the sources this project holds).
 #
-# What each mechanism does, computed from the expected counts (no random draws): the share with ethnicity missing by **true** group, then by stage.
+# What each mechanism does, from the expected counts (no random draws): the share missing by **true** group, then by stage.
 
 # %%
 by_group = cohort.expected_missing_share("group", missing_share=p["missing_share"], targets_path=p["targets_path"])
@@ -235,7 +235,7 @@ for group, share in by_group["mnar"].items():
     print(f"  {group:<16}{100 * share:5.1f}")
 
 # %% [markdown]
-# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (the group shares move only because groups differ in the stages they reach and the boroughs they are referred in); under MNAR the groups differ directly, so the referrals with recorded ethnicity no longer have the same ethnic mix as all referrals.
+# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (group shares move only because groups differ in the stages they reach and their boroughs); under MNAR the groups differ directly, so the recorded referrals no longer have the ethnic mix of all referrals.
 #
 # The realised shares in the cohort this run uses, from its **truth file** (percent missing by true group and stage):
 
@@ -245,7 +245,7 @@ for group, share in by_group["mnar"].items():
 # %% [markdown]
 # ## The truth file is kept apart
 #
-# The generator writes two files: the raw extract (`data/synthetic/iapt_referrals.csv`, what an analyst would receive) and the truth (`data/synthetic/iapt_truth.csv`): each referral's true group and true NHS code, and whether its ethnicity was hidden. The analysis never uses the truth; only the notebooks that **evaluate** missing-data methods (08, 09) open it, to compare each method with the right answer.
+# The generator writes the raw extract (`data/synthetic/iapt_referrals.csv`, what an analyst would receive) and the truth (`data/synthetic/iapt_truth.csv`: each referral's true group and NHS code, and whether its ethnicity was hidden). The analysis never uses the truth; only the notebooks that **evaluate** missing-data methods (08, 09) open it.
 
 # %%
 data.truth.head()
@@ -253,7 +253,7 @@ data.truth.head()
 # %% [markdown]
 # ## Reproducibility: same seed, same bytes
 #
-# One `numpy` random generator, seeded once from `seed`, drives every random draw. So the same parameters give the same cohort, down to the last byte of the CSV file. `cohort.csv_sha256` computes the SHA-256 fingerprint of the exact bytes the CSV file would have. Two small cohorts with the same seed, and one with another seed:
+# One `numpy` random generator, seeded once from `seed`, drives every random draw, so the same parameters give the same CSV, byte for byte (`cohort.csv_sha256` fingerprints those bytes). Two small cohorts with the same seed, and one with another:
 
 # %%
 small = dict(n_referrals=5_000, missing_mechanism=p["missing_mechanism"], outcome_mode=p["outcome_mode"])
@@ -269,7 +269,7 @@ print("same seed, same bytes:", hash_1 == hash_2)
 print("another seed, other bytes:", hash_1 != hash_3)
 
 # %% [markdown]
-# The committed default cohort is rebuilt the same way by `make data` (which runs `python -m helpers.cohort --default`). The next cell regenerates it in memory and compares its fingerprint with the committed file's:
+# `make data` (`python -m helpers.cohort --default`) rebuilds the committed default cohort the same way; the next cell regenerates it in memory and compares fingerprints:
 
 # %% tags=["nbval-check-output"]
 if params.is_default_cohort(p):
@@ -285,7 +285,7 @@ else:
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Another seed
 #
-# Predict first: if you change `seed` (keep `outcome_mode = "calibrated"`), will the new cohort still reproduce Table 4? What changes and what does not (the paragraph before "Does the default cohort reproduce Table 4?" says what is drawn at random)? Then check, writing the code yourself: load a cohort with the next seed (`pipeline.load_study_data` takes any parameter as a keyword override), repeat the comparison of the section "Does the default cohort reproduce Table 4?" on it (the same three fits and the same two counts), and test whether its raw extract equals the default one.
+# Predict first: if you change `seed` (keep `outcome_mode = "calibrated"`), will the new cohort still reproduce Table 4? What changes and what does not? Then check, writing the code yourself: load a cohort with the next seed (`pipeline.load_study_data` takes any parameter as a keyword override), repeat the Table 4 comparison on it (the same three fits and two counts), and test whether its raw extract equals the default one.
 
 # %% tags=["solution"]
 other = pipeline.load_study_data(p, seed=p["seed"] + 1)
@@ -297,12 +297,12 @@ print(f"round to the printed OR: {int(other_cmp['rounds_to_printed'].sum())} of 
 print("same rows as the default cohort:", other.raw.equals(data.raw))
 
 # %% [markdown] tags=["solution"]
-# **Solution.** Yes: in calibrated mode the counts per group, stage and covariate pattern come from controlled rounding of expected counts, which involves no random draw, so Table 4 is reproduced whatever the seed. What the seed changes are the details drawn at random within each cell: exact ages within a band, dates, which NHS code within a group (Indian or Pakistani within Asian, say) and the order of the rows, so the file is different. With `outcome_mode = "random"` the seed would also change the counts, and the ORs would move by chance.
+# **Solution.** Yes: in calibrated mode the counts per group, stage and covariate pattern come from controlled rounding, with no random draw, so Table 4 is reproduced whatever the seed. The seed changes what is drawn within each cell (exact ages, dates, which NHS code within a group, row order), so the file differs. With `outcome_mode = "random"` the seed would also change the counts, and the ORs would move by chance.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Change an assumed number
 #
-# The paper does not print its assessment ORs (its Table 3), so the targets file assumes them. Suppose the fully adjusted assessment OR for Black African referrals were 0.50 instead of the assumed value. Predict before running: (a) what happens to the assessment OR the cohort gives for Black African referrals; (b) whether Table 4 (treatment) is still reproduced; (c) whether the number of Black African referrals goes up, down or stays the same. Then check: change that one row in a copy of `targets_table` (the targets file as text, shown above; find the row by its `quantity`, `stage` and `ethnicity`), write the copy as a CSV under the run's output folder (`helpers.notebook.output_path(p, "exercises", name)` gives a path there), and load a cohort built from it (parameter `targets_path`). Fit the fully adjusted assessment model to it the way the section on Table 4 fits the treatment models, repeat the Table 4 comparison, and count referrals per group in the new cohort's truth file (column `true_ethnic_group`: every referral's true group, missing ethnicity included) beside the default cohort's.
+# The paper does not print its assessment ORs (its Table 3), so the targets file assumes them. Suppose the fully adjusted assessment OR for Black African referrals were 0.50 instead. Predict: (a) the assessment OR the cohort then gives for Black African referrals; (b) whether Table 4 (treatment) is still reproduced; (c) whether the number of Black African referrals goes up, down or stays the same. Then check: change that row in a copy of `targets_table` (find it by `quantity`, `stage` and `ethnicity`), write it as a CSV under the run's output folder (`helpers.notebook.output_path(p, "exercises", name)`), load a cohort built from it (parameter `targets_path`), fit the fully adjusted assessment model as the Table 4 section fits the treatment models, repeat the Table 4 comparison, and count referrals per true group (truth file, column `true_ethnic_group`) beside the default cohort's.
 
 # %% tags=["not-extract-counts", "solution"]
 table = targets_table.copy()
@@ -340,7 +340,7 @@ print(f"Black African referrals {int(by_group.loc['Black African', 'default']):,
 by_group
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (this takes several seconds, where the default cohort loads its stored solution) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. That has a **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, and every other group's number of referrals shrinks. In other words, the ethnic mix of *referrals* in the synthetic cohort is itself driven by the *assumed* assessment ORs (through Table 4's fixed numbers assessed), not observed. This matters for notebook 11, which compares referrals with the resident population: referral rates by group there inherit this assumption. This is also the route by which a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
+# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (this takes several seconds, where the default cohort loads its stored solution) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. A **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, which all shrink. So the ethnic mix of *referrals* in the synthetic cohort is driven by the *assumed* assessment ORs, not observed, and notebook 11's referral rates by group inherit this assumption. It is also how a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: What a calibrated cohort cannot tell you
@@ -348,13 +348,13 @@ by_group
 # The default cohort reproduces Table 4 almost exactly. Name two things that this agreement does **not** show.
 
 # %% [markdown] tags=["solution"]
-# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement mainly checks that the building and the model fitting are consistent with each other. It says nothing about the assumed parts: the assessment and referral-source effect sizes, the age and borough mixes (one choice among many that fit), and the missingness effects could all be different in reality while Table 4 stays the same. And because calibrated counts carry no sampling noise, the cohort cannot show how much estimates vary from sample to sample; that is what `random` mode and notebook 10 are for.
+# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement checks that building and fitting are consistent with each other. It says nothing about the assumed parts (assessment and referral-source effects, the age and borough mixes, the missingness effects), which could all differ in reality with Table 4 unchanged. And calibrated counts carry no sampling noise, so it cannot show how estimates vary between samples; that is what `random` mode and notebook 10 are for.
 
 # %% [markdown]
 # ## Key points
 #
 # - The cohort is built from `data/published/cohort_targets.csv`: printed numbers (cohort size, missing share, Table 4) and *assumed* ones (everything else), each row labelled; the numbers assessed are derived from Table 4's n and %.
-# - The fully adjusted ORs are planted; the confounding that separates the three models is created by tilting each group's age and borough mix, solved to reproduce Table 4. Those mixes are constructed, not observed.
+# - The fully adjusted ORs are planted; the confounding that separates the three models comes from tilting each group's age and borough mix, solved to reproduce Table 4: constructed, not observed.
 # - In `calibrated` mode the counts are constructed to match the table (no sampling noise); `random` mode draws them, for simulation studies.
 # - `missing_mechanism` decides who has ethnicity missing: at random (MCAR), by stage and borough (MAR), or also by true group (MNAR, the default). The truth file records the answer and is used only to evaluate methods.
 # - Same parameters, same bytes: `make data` rebuilds the committed cohort exactly; a changed targets file regenerates a different, still calibrated cohort.

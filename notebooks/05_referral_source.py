@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `04_describing_the_cohort`; logistic regression met once (odds, odds ratios).
 #
-# **Time needed**: about 60 minutes.
+# **Time needed**: about 45 minutes.
 #
 # > **Important.** The paper's referral-source results (its Table 2) are not available to this project. The effect
 # > sizes in this synthetic cohort are **assumed**: their *directions* follow the abstract, their *sizes* are our
@@ -73,8 +73,8 @@ crude.reindex(study.GROUPS)
 # ## 2. The multinomial model and what an RRR means
 #
 # A multinomial logistic regression compares each source with one **base** source, here **GP referral** (the
-# paper's abstract does not name its base: GP is our *assumed* choice, the natural one because GP referral is the
-# traditional route). It fits three comparisons at once: Self vs GP, Community vs GP, Other vs GP.
+# abstract does not name its base: GP, the traditional route, is our *assumed* choice), three comparisons at once:
+# Self vs GP, Community vs GP, Other vs GP.
 #
 # For one group, say Black African, the **relative risk ratio (RRR) for Self vs GP** is
 #
@@ -85,18 +85,17 @@ crude.reindex(study.GROUPS)
 #
 # ## 3. Fitting the model yourself
 #
-# This is a model you can fit on your own data with standard tools. We fit the paper's **fully adjusted** model
+# This is a model you can fit on your own data with standard tools: the paper's **fully adjusted** model
 # (ethnicity, age band, gender, year, borough) with the formula interface of `statsmodels`, on the rows with a
 # recorded ethnicity (the *complete-case* analysis; notebook 08 deals with the missing ones). Three choices need
-# care, and each is one visible line below:
+# care, each one visible line below:
 #
-# - **Which rows.** We drop the rows with missing ethnicity ourselves and count them. `missing="raise"` makes
+# - **Which rows.** We drop the rows with missing ethnicity ourselves and count them; `missing="raise"` makes
 #   statsmodels stop if any missing value is left, instead of silently dropping rows (its default).
-# - **The reference group.** `C(ethnicity, Treatment(reference='White British'))` makes White British the group
-#   every other group is compared with (statsmodels' "Treatment" coding: one 0/1 column per other group).
-#   `C(age_band)` and the other covariates use their first level as reference.
-# - **The base outcome.** `smf.mnlogit` compares every outcome with the outcome coded **0**. So we code the source
-#   as numbers with GP first: 0 = GP, 1 = Self, 2 = Community, 3 = Other.
+# - **The reference group.** `C(ethnicity, Treatment(reference='White British'))` compares every other group with
+#   White British (one 0/1 column per other group); the other covariates use their first level as reference.
+# - **The base outcome.** `smf.mnlogit` compares every outcome with the outcome coded **0**, so we code the source
+#   with GP first: 0 = GP, 1 = Self, 2 = Community, 3 = Other.
 
 # %%
 rows = frame[frame["ethnicity"].notna()].copy()  # complete case: recorded ethnicity only
@@ -119,8 +118,8 @@ print(publish.exploratory(res.summary(), p, "the summary's header",
 # %% [markdown]
 # ### 3.1 Reading the summary
 #
-# The summary has one block per comparison with the base: `source_code=1` is **Self vs GP**, `source_code=2`
-# Community vs GP, `source_code=3` Other vs GP. In each block, one row per column of the design:
+# One block per comparison with the base (`source_code=1` **Self vs GP**, `=2` Community vs GP, `=3` Other vs GP),
+# one row per column of the design:
 #
 # - `Intercept`: the log of P(Self) / P(GP) for the reference person (White British, 18-24, female, 2013,
 #   Lambeth, the first level of every factor).
@@ -130,7 +129,7 @@ print(publish.exploratory(res.summary(), p, "the summary's header",
 # - `std err`: its standard error; `z` = coef / std err; `P>|z|`: the p-value for "no difference";
 #   `[0.025  0.975]`: the 95% confidence interval **of the coefficient**, coef ± 1.96 × std err (log scale).
 #
-# The next cell reads one row by hand, as you would on paper.
+# The next cell reads one row by hand.
 
 # %%
 term = "C(ethnicity, Treatment(reference='White British'))[T.Black African]"
@@ -161,10 +160,9 @@ pd.DataFrame({"RRR Self vs GP": rrr.loc[eth_terms, "Self"], "2.5%": ci_self.loc[
 # ### 3.3 The same numbers from the project's fast route
 #
 # Every table and figure in this project comes from `helpers.models`, which fits the same likelihood a faster way.
-# People with the same ethnic group, age band, gender, year and borough share every predicted probability, so the
-# log-likelihood only needs how many people of each such **covariate pattern** had each outcome, not one row per
-# referral. `models.fit_stage` counts the patterns and runs Newton-Raphson (the algorithm statsmodels uses here
-# too) on those counts. The next cell puts the two fits side by side, ethnicity coefficients and standard errors.
+# People with the same group, age band, gender, year and borough share every predicted probability, so the
+# log-likelihood needs only how many people of each such **covariate pattern** had each outcome. `models.fit_stage`
+# counts the patterns and runs Newton-Raphson on those counts. The two fits side by side:
 
 # %% tags=["nbval-check-output"]
 ours = models.fit_stage(frame, "referral_source", "adjusted_full")
@@ -189,12 +187,11 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
       f"({seconds_statsmodels / seconds_counts:.0f} times faster)")
 
 # %% [markdown]
-# One fit in a few seconds is fine for a lesson. The paper's main analysis, multiple imputation of the missing
-# ethnicity (notebook 08), refits all nine models (three stages x three models) on each of 20 or more completed
-# data sets, and the simulation study of notebook 10 repeats that many times over: hundreds to thousands of fits.
-# That is what the fast route is for. For your own data, one `smf.mnlogit` or `smf.logit` is all you need.
-#
-# From here on the notebook uses the project's tables: every stage and model at once, complete case.
+# One fit in a few seconds is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 08) refits
+# all nine models (three stages x three models) on each of 20 or more completed data sets, and notebook 10's
+# simulation repeats that many times over: hundreds to thousands of fits. For your own data, one `smf.mnlogit` or
+# `smf.logit` is all you need. From here on the notebook uses the project's tables (every stage and model,
+# complete case).
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
@@ -204,15 +201,14 @@ full = rs[rs["model"] == "adjusted_full"]
 full.pivot(index="ethnicity", columns="outcome_level", values="display").reindex(study.GROUPS)[["Self", "Community", "Other"]]
 
 # %% [markdown]
-# Each cell: RRR (95% confidence interval), fully adjusted (age band, gender, year, borough), vs GP referral,
-# vs White British: the numbers of section 3.2, for every comparison.
+# Each cell: RRR (95% CI), fully adjusted, vs GP referral, vs White British: section 3.2's numbers for every
+# comparison.
 
 # %% [markdown]
 # In plain words: the self-referral route reached Black African referrals less than it reached White British
 # referrals, relative to the GP route. That describes how **services and routes into them** work for different
-# groups (how widely the self-referral route is known and how it is advertised, the trustworthiness of services
-# as experienced by different communities, interpreting provision, the cultural fit of what is offered), not a
-# trait of any group.
+# groups (how widely the self-referral route is known and advertised, the trustworthiness of services as
+# experienced by different communities, interpreting provision, cultural fit), not a trait of any group.
 #
 # ## 4. Three adjustment sets: what changes and why
 #
@@ -253,16 +249,15 @@ print(f"Largest change, unadjusted -> fully adjusted: {group}, {level} vs GP: "
 print(f"Median absolute change in log RRR: {change.median():.3f}")
 
 # %% [markdown]
-# Where the two ingredients are both strong, the estimates move between models; where a group's mix is close to
-# White British's, or the covariate hardly matters for the outcome, they barely move. A small change is not a
-# failure: it says the crude gap was not explained by age, gender, year or borough. Note also what adjustment
-# *cannot* do: it removes only the confounders you measured, and it is not meant to remove gaps that run *through*
-# the pathway itself (see Exercise 3 in notebook 06).
+# Where both ingredients are strong, the estimates move between models; where a group's mix is close to White
+# British's, or the covariate hardly matters for the outcome, they barely move. A small change says the crude gap
+# was not explained by age, gender, year or borough. Adjustment removes only the confounders you measured, and is
+# not meant to remove gaps that run *through* the pathway itself (see Exercise 3 in notebook 06).
 #
 # ## 5. Forest plots, one per outcome level
 #
-# One panel per comparison with GP referral; the three models are shown in different colours, the x axis is on the
-# log scale so that 0.5 and 2 are equally far from 1.
+# One panel per comparison with GP referral, the three models in different colours, log-scaled x axis (0.5 and 2
+# equally far from 1).
 
 # %%
 figures = {}
@@ -272,23 +267,21 @@ for level in ["Self", "Community", "Other"]:
 figures["Self"]
 
 # %% [markdown]
-# *Figure: forest plot of relative risk ratios for self-referral versus GP referral, one row per ethnic group
-# (White British at the top as the reference, marked at 1), three points with 95% confidence intervals per group
-# for the unadjusted, age-gender-year adjusted and fully adjusted models; log-scaled x axis with a dashed line at 1.*
+# *Figure: relative risk ratios for self-referral versus GP referral, one row per group (White British, the
+# reference, at 1), three points with 95% CIs per group (unadjusted, age-gender-year, fully adjusted); log-scaled
+# x axis, dashed line at 1.*
 
 # %%
 figures["Community"]
 
 # %% [markdown]
-# *Figure: the same layout for referral through community services versus GP referral: relative risk ratios with
-# 95% confidence intervals by ethnic group and model, log-scaled x axis, dashed line at 1.*
+# *Figure: the same layout for referral through community services versus GP referral.*
 
 # %%
 figures["Other"]
 
 # %% [markdown]
-# *Figure: the same layout for other referral sources versus GP referral: relative risk ratios with 95%
-# confidence intervals by ethnic group and model, log-scaled x axis, dashed line at 1.*
+# *Figure: the same layout for other referral sources versus GP referral.*
 #
 # ## 6. Predicted probabilities: how big is the gap?
 #
@@ -304,16 +297,13 @@ probs.reindex(study.GROUPS)[study.SOURCES]
 # %% [markdown]
 # ## 7. Planted versus estimated
 #
-# This cohort was *built* from assumed RRRs (the fully adjusted model is the data-generating model, for referrals
-# with recorded ethnicity). So we can check whether the pipeline recovers them. Be careful what the check can show.
-# With the default `outcome_mode = "calibrated"` the cohort is **not a random draw**: its counts are *constructed*
-# so that the model reproduces the planted values, up to rounding to whole people. There is no sampling noise, so
-# the estimates equal the planted values to about two decimals and every planted value lies inside our 95% CI **by
-# construction**. The familiar "about 1 in 20 will fall outside, by chance alone" does not apply here. What this
-# check does test is the pipeline: coding, base category, reference group, and the direction of each ratio. The
-# *full-data* column refits the same model with every referral's true group (only a synthetic cohort allows this):
-# if a planted value is missed there too, the difference lies in the cohort itself, not in the model or the missing
-# data.
+# This cohort was *built* from assumed RRRs (the fully adjusted model generates referrals with recorded
+# ethnicity), so we can check whether the pipeline recovers them. With the default `outcome_mode = "calibrated"`
+# the counts are *constructed* so that the model reproduces the planted values, up to rounding to whole people: no
+# sampling noise, so every planted value lies inside our 95% CI **by construction**, and "about 1 in 20 outside by
+# chance" does not apply. What the check tests is the pipeline: coding, base category, reference group, direction
+# of each ratio. The *full-data* column refits with every referral's true group: a planted value missed there too
+# points to the cohort itself, not the model or the missing data.
 
 # %%
 targets = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)
@@ -331,15 +321,12 @@ for _, r in missed.iterrows():
           f"estimated {r['estimate']:.2f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})")
 
 # %% [markdown]
-# How to read a miss, if the cell above prints any: in a calibrated cohort a miss is not bad luck. It points to a
-# fault in the pipeline, or to a cell so small that whole people cannot hit the planted ratio (the full-data column
-# tells the two apart).
+# In a calibrated cohort a miss (if the cell above prints any) is not bad luck: it points to a pipeline fault, or
+# a cell too small for whole people to hit the planted ratio (the full-data column tells the two apart).
 #
-# **Where the 1-in-20 reasoning does apply: random outcome mode.** To check the confidence intervals themselves we
-# need sampling noise. With `outcome_mode="random"` the cohort is built from the same targets, but each referral's
-# source is *drawn* at random, as in real data (`pipeline.load_study_data(p, outcome_mode="random")`).
-# `simulation.planted_coverage_random` builds a few such cohorts (different seeds), fits the fully adjusted model to each
-# and counts the planted RRRs inside our 95% CIs.
+# **Where the 1-in-20 reasoning does apply: random outcome mode.** With `outcome_mode="random"` each referral's
+# source is *drawn* from the same targets, as in real data. `simulation.planted_coverage_random` builds a few such
+# cohorts (different seeds), fits the fully adjusted model to each and counts the planted RRRs inside our 95% CIs.
 
 # %%
 seeds = [p["seed"] + k for k in range(1, 6)]
@@ -353,13 +340,13 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
       f"and between {low:.0f} and {high:.0f} in 95% of such runs")
 
 # %% [markdown]
-# Now misses are expected, scattered across cohorts and groups: about 1 in 20 on average, with the chance
-# variation the last line prints (a count inside that range is unremarkable). The arithmetic: 5 cohorts x 21 planted
-# values = 105 intervals; if each misses with chance 0.05, the number missed is binomial(105, 0.05), mean 105 x 0.05 =
-# 5.25 (the line above rounds it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one cohort share their White
-# British reference group, so their misses are not quite independent and the range is a guide, not an exact test.) Several misses in the *same small groups* across seeds
-# would instead point to how the cohort is realised. Either way these are *assumed* values: a lecturer who holds the
-# paper's Table 2 can type it into a copy of the targets file and rebuild the cohort (see `02_synthetic_cohort`).
+# Now misses are expected, scattered across cohorts and groups. The arithmetic: 5 cohorts x 21 planted values =
+# 105 intervals; if each misses with chance 0.05, the number missed is binomial(105, 0.05), mean 105 x 0.05 = 5.25
+# (the line above rounds it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one
+# cohort share their White British reference group, so the range is a guide, not an exact test.) Misses in the
+# *same small groups* across seeds would instead point to how the cohort is realised. Either way these are
+# *assumed* values: a lecturer who holds the paper's Table 2 can type it into a copy of the targets file and
+# rebuild the cohort (see `02_synthetic_cohort`).
 #
 # ## 8. Does it say what the abstract says?
 #
@@ -403,14 +390,12 @@ print(f'Sentence: "Among referrals of the same age band, gender, year and boroug
       f'route is reaching Asian communities less well."')
 
 # %% [markdown] tags=["solution"]
-# **Solution.** The sentence printed by the cell above (its numbers come from the model, so they follow the run's
-# parameters). Why "x% less likely" is wrong: the RRR compares *ratios* (Self vs GP), not probabilities. In a
-# multinomial logit the Self-vs-GP RRR itself does not depend on the Community or Other categories: it compares
-# Self with GP only. What does depend on them is the step from the RRR to the chance of self-referral,
-# P(Self) = odds(Self vs GP) / (1 + odds(Self vs GP) + odds(Community vs GP) + odds(Other vs GP)): the same RRR
-# means a different change in P(Self) depending on how common self-referral already is and how common the Community
-# and Other routes are. So 100 × (1 − RRR) is not a percentage difference in the chance of self-referral; compare
-# the printed ratio of predicted probabilities with the RRR (with the default parameters it is much closer to 1).
+# **Solution.** The sentence printed by the cell above (its numbers follow the run's parameters). Why "x% less
+# likely" is wrong: the RRR compares *ratios* (Self vs GP), not probabilities. The step from the RRR to the chance
+# of self-referral, P(Self) = odds(Self vs GP) / (1 + odds(Self vs GP) + odds(Community vs GP) + odds(Other vs GP)),
+# depends on how common self-referral and the Community and Other routes already are, so 100 × (1 − RRR) is not a
+# percentage difference in the chance of self-referral; compare the printed ratio of predicted probabilities with
+# the RRR (with the default parameters it is much closer to 1).
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Predict, then check: another base outcome
@@ -434,15 +419,13 @@ print(f"Community vs Self: predicted {vs_gp['Community']:.3f} / {vs_gp['Self']:.
 print(f"Log-likelihood, GP base {res.llf:.3f}; Self base {res_self.llf:.3f}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** A multinomial model with another base is the *same* model: the same fit (the two
-# log-likelihoods printed above are equal), the same predicted probabilities, and every RRR with the new base
-# follows by division: GP vs Self = 1 / (Self vs GP), Community vs Self = (Community vs GP) / (Self vs GP). The
-# fitted values agree with the predictions. The one thing to get right in code is the outcome coding: `mnlogit`
-# takes the outcome coded 0 as its base. What changes is which
-# comparisons get their own confidence intervals and which are easy to read, and so which story is told. With
-# Self as the base, a low self-referral RRR turns into *high* RRRs for every other route, which invites
-# "more likely to be GP-referred" headlines. Choose the base for the question (GP is the traditional route the
-# self-referral policy was meant to complement), and say which one you chose.
+# **Solution.** A multinomial model with another base is the *same* model: the same fit (the two log-likelihoods
+# printed above are equal), the same predicted probabilities, and every RRR with the new base follows by division:
+# GP vs Self = 1 / (Self vs GP), Community vs Self = (Community vs GP) / (Self vs GP). In code, the one thing to get
+# right is the outcome coding (`mnlogit` takes the outcome coded 0 as its base). What changes is which comparisons
+# get their own intervals, and so which story is told: with Self as the base, a low self-referral RRR turns into
+# *high* RRRs for every other route, inviting "more likely to be GP-referred" headlines. Choose the base for the
+# question and say which you chose (here GP, the traditional route).
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Change a parameter and predict

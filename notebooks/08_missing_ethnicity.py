@@ -146,8 +146,8 @@ margin_used = pipeline.population_margin(data)  # what weighted MI calibrates to
 
 truth = pipeline.truth_estimates(data) if has_truth else None  # None on a real extract
 cc = pipeline.complete_case_estimates(data)
-mar = pipeline.mi_estimates(data, weighted=False)  # = complete case when nothing is missing
-wmi = pipeline.mi_estimates(data, weighted=True)
+mar = pipeline.mi_estimates_from_study_data(data, weighted=False)  # = complete case when nothing is missing
+wmi = pipeline.mi_estimates_from_study_data(data, weighted=True)
 estimates = pd.concat([cc, mar, wmi], ignore_index=True)
 treatment = pipeline.compare_methods(estimates, truth, stage="treatment")
 assessment = pipeline.compare_methods(estimates, truth, stage="assessment")

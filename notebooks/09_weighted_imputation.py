@@ -68,8 +68,8 @@ margin_used = pipeline.population_margin(data)  # what weighted MI calibrates to
 
 truth = pipeline.truth_estimates(data) if has_truth else None  # None on a real extract
 cc = pipeline.complete_case_estimates(data)
-mar = pipeline.mi_estimates(data, weighted=False)  # = complete case when nothing is missing
-wmi = pipeline.mi_estimates(data, weighted=True)
+mar = pipeline.mi_estimates_from_study_data(data, weighted=False)  # = complete case when nothing is missing
+wmi = pipeline.mi_estimates_from_study_data(data, weighted=True)
 estimates = pd.concat([cc, mar, wmi], ignore_index=True)
 treatment = pipeline.compare_methods(estimates, truth, stage="treatment")
 assessment = pipeline.compare_methods(estimates, truth, stage="assessment")
@@ -107,7 +107,7 @@ print(wmi_rows.loc[~wmi_rows["inside_paper_ci"], ["model", "ethnicity", "ours_or
 #
 # ## Did the imputations hit the margin?
 #
-# A calibration check compares the ethnic mix of the completed data (averaged over the imputations) with the margin. The imputations below use the same random streams as `pipeline.mi_estimates` above, so they are the same draws.
+# A calibration check compares the ethnic mix of the completed data (averaged over the imputations) with the margin. The imputations below use the same random streams as `pipeline.mi_estimates_from_study_data` above, so they are the same draws.
 
 # %% tags=["nbval-check-output"]
 if nothing_to_impute:
@@ -253,7 +253,7 @@ if census_sensitivity:
     margins_to_compare = {"truth": true_mix, "census2011": margin_census}
     wmi_by_margin = {}
     for name, mgn in margins_to_compare.items():  # reuse this run's weighted MI where it used the same margin
-        res = wmi if p["margin"] == name else pooling.mi_estimates(
+        res = wmi if p["margin"] == name else pooling.mi_estimates_from_rows(
             frame, imputation.impute_ethnicity(frame, mgn, p["n_imputations"], pipeline.rng_for(p, "imputation")),
             progress=False)
         wmi_by_margin[name] = res
@@ -284,7 +284,7 @@ fig
 # %% [markdown]
 # *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (purple diamonds) and to the 2011 Census mix of the four boroughs' residents (orange downward triangles), with 95% CIs, and the full-data truth as black ticks behind the points. Log-scaled axis with a dashed line at 1. (On a real extract, with no truth, the figure shows the three methods instead, as in notebook 08.)*
 #
-# Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the two printed shares are equal, the imputed records carry the average pathway, and the wrong margin distorts both stages without that pattern. Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
+# Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the missing records would be a random sample of referrals, so the two shares would agree up to chance and the imputed records would carry the average pathway; this page does not run that case (predict what the wrong margin would do, then re-run with `missing_mechanism = "mcar"` to check). Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
 #
 # ## Exercises
 
@@ -307,7 +307,7 @@ else:
     print("Needs the census sensitivity analysis above (a synthetic cohort with missing records).")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1, as they do under the default MNAR mechanism. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; under MNAR the missing records are far more often of people never assessed than referrals in general (both shares printed under the census accuracy table), so each of those groups gains a block of unassessed referrals and its odds of assessment fall. (With `missing_mechanism="mcar"` the two shares are equal and this pattern does not appear: the printed line then names no groups, or different ones.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
+# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1, as they do under the default MNAR mechanism. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; under MNAR the missing records are far more often of people never assessed than referrals in general (both shares printed under the census accuracy table), so each of those groups gains a block of unassessed referrals and its odds of assessment fall. (This page runs only the default mechanism. Under `missing_mechanism="mcar"` the missing records are a random sample, so the two shares should agree up to chance and the imputed records no longer carry mostly unassessed referrals; re-run with it to see which groups the printed line then names.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: critique: when would weighted MI fail?

@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR) and `09_weighted_imputation` (Rubin's rules, the margin); the idea of a sampling distribution and of a 95% confidence interval.
 #
-# **Time needed**: about 60 minutes.
+# **Time needed**: about 50 minutes.
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, imputation, simulation, output); any other keeps its default (helpers.params).
@@ -58,17 +58,17 @@ if p["data_path"]:
 # %% [markdown]
 # ## Why simulate?
 #
-# In notebook 08 each method gave one estimate per group, from one cohort. An estimate close to the truth may be luck; one far from it may be bad luck. To tell a **method's** behaviour from **chance** we need its sampling distribution: what it gives over many cohorts drawn the same way. A simulation study does exactly that: draw a cohort from a known data-generating process, apply every method, record the estimates, and repeat R times.
+# In notebook 08 each method gave one estimate per group, from one cohort: closeness to the truth may be luck. To tell a **method's** behaviour from **chance** we need its sampling distribution over many cohorts drawn the same way: draw a cohort from a known data-generating process, apply every method, record the estimates, repeat R times.
 #
 # Morris, White and Crowther (2019, "Using simulation studies to evaluate statistical methods", *Statistics in Medicine* 38:2074-2102) recommend planning and reporting a simulation study under five headings, **ADEMP**. We follow them.
 #
 # ## A · Aims
 #
-# To compare complete case, standard (MAR) multiple imputation and weighted (population-calibrated) multiple imputation as estimators of the odds ratio of being **treated among those assessed**, each ethnic group vs White British, adjusted for age, gender, year and borough (the paper's main model), when ethnicity is missing completely at random, at random, or not at random.
+# To compare complete case, standard (MAR) MI and weighted (population-calibrated) MI as estimators of the odds ratio of being **treated among those assessed**, each group vs White British, fully adjusted (the paper's main model), when ethnicity is MCAR, MAR or MNAR.
 #
 # ## D · Data-generating mechanisms
 #
-# Each replicate is a whole synthetic cohort of `simulation_n_referrals` referrals, drawn at random (`outcome_mode="random"`) from the same cell probabilities that build the project's cohort (notebook 02): the group, covariate and pathway effects are the calibrated and *assumed* ones, and 18.5% of ethnicity is expected to be missing (`missing_share`). Three mechanisms decide *whose* ethnicity goes missing (all *assumed*; notebook 08 shows the log-odds):
+# Each replicate is a synthetic cohort of `simulation_n_referrals` referrals drawn at random (`outcome_mode="random"`) from the cell probabilities that build the project's cohort (notebook 02): the calibrated and *assumed* effects, with 18.5% of ethnicity expected missing (`missing_share`). Three mechanisms decide *whose* ethnicity goes missing (all *assumed*; notebook 08 shows the log-odds):
 #
 # - **MCAR**: the same chance for every referral;
 # - **MAR**: the chance depends on pathway stage and borough only;
@@ -88,15 +88,13 @@ print("\nExpected % missing by true ethnic group")
 print(by_group.to_string(float_format=lambda x: f"{x:.1f}"))
 
 # %% [markdown]
-# Each replicate gets its own seed, derived from the one `seed` parameter (`numpy.random.SeedSequence` spawn keys: replicate number and mechanism), so the study is reproducible, and replicate r is the same cohort whether you run 20 replicates or 500.
+# Each replicate's seed derives from the one `seed` parameter (`numpy.random.SeedSequence` spawn keys: replicate and mechanism), so replicate r is the same cohort whether you run 20 replicates or 500.
 #
 # ## E · Estimands
 #
-# The estimand is the **full-data population odds ratio**: the odds ratio the fully adjusted model would give if it were fitted to the *whole* referred population, those with and without recorded ethnicity, with every person's true group. We compute it without sampling, by fitting the model to the *expected* counts of the data-generating process (`simulation.true_values`). It is the same target for all three methods, and it does not depend on the cohort size.
+# The estimand is the **full-data population odds ratio**: what the fully adjusted model would give fitted to the *whole* referred population, with and without recorded ethnicity, with every person's true group. We compute it without sampling, from the *expected* counts of the data-generating process (`simulation.true_values`). It is the same target for all three methods and does not depend on the cohort size.
 #
-# It does depend on the mechanism, and it should, because each mechanism builds a different population. The worlds are built in two parts (`cohort.expected_counts`). The referrals **with** recorded ethnicity are held fixed: the same in every world, calibrated to the paper's Table 4, which describes exactly those referrals. The referrals with **missing** ethnicity are then added on top, according to the mechanism: under MCAR as a scaled copy of the recorded part, under MAR tilted towards the stages and boroughs recorded less often, under MNAR also towards the groups recorded less often. So the *full* referred population, recorded plus missing, differs between the three worlds, and the estimand is the full-population odds ratio of the world the cohort was drawn from: what every method should recover in that world.
-#
-# In detail: under MCAR and MAR the missing records are (given the model's covariates and the outcome) a fair slice of each group, and the estimand equals the planted odds ratio. Under MNAR the people whose ethnicity goes unrecorded are a different slice of each group's pathway, so the full population's odds ratios differ from those of the recorded part: that difference is precisely what a missing-data method has to recover.
+# It does depend on the mechanism, because each mechanism builds a different population (`cohort.expected_counts`). The referrals **with** recorded ethnicity are the same in every world, calibrated to the paper's Table 4, which describes exactly those referrals. The referrals with **missing** ethnicity are added on top: under MCAR as a scaled copy of the recorded part, under MAR tilted towards the stages and boroughs recorded less often, under MNAR also towards the groups recorded less often. So the *full* population differs between worlds, and each world's estimand is its own full-population odds ratio. Under MCAR and MAR the missing records are (given the model's covariates and the outcome) a fair slice of each group, so the estimand equals the planted odds ratio; under MNAR they are a different slice of each group's pathway, and recovering that difference is the missing-data method's job.
 
 # %% tags=["nbval-check-output"]
 truth = pd.concat({simulation.MECHANISM_LABELS[m]: w.truth.set_index("ethnicity")["truth"]
@@ -114,17 +112,17 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_estimand_by_me
 fig
 
 # %% [markdown]
-# *Figure: estimand versus missingness mechanism, two panels with one row per group (vs White British). Left: bars, one per mechanism, for the expected number of assessed referrals with missing ethnicity each world adds per 100 assessed referrals with ethnicity recorded; under MCAR every group gets the same number, under MAR and MNAR the numbers differ between groups. Right: each world's true odds ratio of treatment among the assessed (coloured markers, one per mechanism) and, as a black tick, the odds ratio of the recorded referrals alone, the same in every world; log-scaled axis with a dashed line at 1. Where a world's marker sits off the black tick, the full population of that world has another odds ratio than its recorded part: that difference is what a missing-data method must recover, and it differs between worlds.*
+# *Figure: estimand versus missingness mechanism, one row per group (vs White British). Left: bars, one per mechanism, for the expected number of assessed referrals with missing ethnicity each world adds per 100 assessed referrals with ethnicity recorded (under MCAR the same for every group). Right: each world's true odds ratio of treatment among the assessed (coloured markers) and, as a black tick, the odds ratio of the recorded referrals alone, the same in every world; log-scaled axis, dashed line at 1. A marker off the tick is a world whose full population has another odds ratio than its recorded part.*
 
 # %% [markdown]
 # ## M · Methods
 #
 # 1. **Complete case**: the model on the referrals with recorded ethnicity; Wald 95% CI.
 # 2. **MAR MI**: standard multiple imputation (imputation model: referral source, pathway stage, age band, gender, year, borough); Rubin's rules, t-based 95% CI.
-# 3. **Weighted MI**: as 2, calibrated to the *expected* ethnic mix of all referrals under the mechanism. That is a population figure fixed before any data are drawn, like a census, rather than each replicate's own realised mix, which no analyst could know. It is the ideal margin: the simulation asks how weighted MI behaves when its margin is right.
+# 3. **Weighted MI**: as 2, calibrated to the *expected* ethnic mix of all referrals under the mechanism, a population figure fixed before any data are drawn, like a census (not each replicate's realised mix, which no analyst could know). It is the ideal margin: the simulation asks how weighted MI behaves when its margin is right.
 # 4. **Full data** (benchmark, not a real option): the model with every referral's true group. It shows how much of any apparent bias is Monte Carlo noise, and the best precision any method could reach.
 #
-# Each MI analysis inside the simulation uses `sim_imputations` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, fewer than the 20 of notebook 08). **Why 5: run time.** The cost of an MI analysis grows roughly in proportion to the number of imputations M, so with 20 the study's MI analyses would take about four times as long as with 5, for a teaching notebook that CI re-runs on every change (this run's time is printed under "Running the full study"). **The cost is in Monte Carlo terms.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times what infinitely many imputations would give: for example, with f = 0.2, 4% more at M = 5 against 1% more at M = 20. So each replicate's estimate is a little noisier, the empirical SE and the MCSE of bias a little larger, and slightly more replicates are needed for the same precision. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so the method's bias and coverage are not changed.
+# Each MI analysis inside the simulation uses `sim_imputations` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, not the 20 of notebook 08), **for run time**: an MI analysis costs roughly in proportion to M, and CI re-runs this notebook on every change. **The price is Monte Carlo noise.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times that of infinitely many imputations (with f = 0.2: 4% more at M = 5, 1% more at M = 20), so the empirical SE and the MCSE of bias are a little larger. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so bias and coverage are not changed.
 #
 # ## P · Performance measures
 #
@@ -139,7 +137,7 @@ fig
 #
 # The Monte Carlo SE (MCSE) is the uncertainty of the performance measure itself that comes from using only R replicates (Morris et al. 2019, Table 6). A bias smaller than about two MCSEs cannot be told apart from zero.
 #
-# **Warning: a coverage of 100% has an MCSE of 0.** With few replicates it is common for every CI of a group to cover the truth (coverage = 1, or 0 at the other extreme). √(coverage (1 − coverage) / R) is then 0, as if coverage were known exactly; it is not, the formula has only been given an extreme estimate. `simulation.summarise` therefore also reports `coverage_mcse_nominal` = √(0.95 × 0.05 / R), the MCSE a coverage estimate has when the true coverage is 95%: use it to judge whether a coverage differs from 95%. The figure's coverage bars use it.
+# **Warning: a coverage of 100% has an MCSE of 0.** With few replicates every CI of a group often covers the truth; √(coverage (1 − coverage) / R) is then 0, as if coverage were known exactly, which it is not. `simulation.summarise` therefore also reports `coverage_mcse_nominal` = √(0.95 × 0.05 / R), the MCSE when the true coverage is 95%: use it (as the figure's coverage bars do) to judge whether a coverage differs from 95%.
 #
 # ## Running the study
 
@@ -155,7 +153,7 @@ results.to_csv(helpers.notebook.output_path(p, "tables", "10_simulation_estimate
 results.head()
 
 # %% [markdown]
-# One row per replicate, mechanism, method and group: the true value, the estimate, its SE and CI (log scale), whether the CI covered the truth, and the replicate's realised share of missing ethnicity. The performance measures summarise these rows:
+# One row per replicate, mechanism, method and group (log scale: truth, estimate, SE, CI, whether it covered, the realised missing share). The performance measures summarise them:
 
 # %% tags=["nbval-check-output"]
 summary = simulation.summarise(results)
@@ -170,15 +168,15 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_simulation_bia
 fig
 
 # %% [markdown]
-# *Figure: simulation results in two rows of three panels, one column per mechanism (MCAR, MAR, MNAR). Top row: bias of the log odds ratio for each of the seven groups vs White British, with a dashed line at zero and horizontal bars of ±2 Monte Carlo SEs of the bias; bottom row: coverage of the 95% CI, with a dashed line at the nominal 0.95 and bars of ±2 MCSEs at the nominal level (√(0.95 × 0.05 / R), which does not shrink to zero when every CI covers; cut off at 1, since a coverage cannot exceed it). In each panel four methods are dodged per group: the full-data benchmark (grey diamonds), complete case (circles), MAR MI (triangles) and weighted MI (squares). A bias whose bar crosses zero is within Monte Carlo noise.*
+# *Figure: one column per mechanism (MCAR, MAR, MNAR). Top row: bias of the log odds ratio for each group vs White British, dashed line at zero, bars of ±2 Monte Carlo SEs; bottom row: coverage of the 95% CI, dashed line at 0.95, bars of ±2 MCSEs at the nominal level (cut off at 1). Four methods dodged per group: full-data benchmark (grey diamonds), complete case (circles), MAR MI (triangles), weighted MI (squares). A bias whose bar crosses zero is within Monte Carlo noise.*
 #
-# How to read it, and what to expect:
+# What to expect:
 #
 # - **MCAR**: every method should be unbiased and cover at about 95%; the imputation methods buy a little precision at most.
 # - **MAR** (here: recording depends on stage and borough): for an odds ratio among the assessed, the recorded referrals still give nearly the right answer, and MI has little to add.
 # - **MNAR** (recording depends on the group too): complete case and MAR MI can drift, and weighted MI, told the right margin, should drift least.
 #
-# Under MCAR the coverages in the table above can sit well above 0.95, for the full-data benchmark and complete case as well as for the two MI methods. Is that what 95% intervals predict for this many estimates? The cell below counts the misses and compares each method's model SE with its empirical SE (`rel_error_se`, with its MCSE):
+# Under MCAR the coverages in the table above can sit well above 0.95, for every method including the full-data benchmark. Is that what 95% intervals predict for this many estimates? The cell below counts the misses and compares each method's model SE with its empirical SE (`rel_error_se`, with its MCSE):
 
 # %% tags=["nbval-check-output"]
 mcar = summary[summary["mechanism"] == "MCAR"]
@@ -192,18 +190,16 @@ print(f"MCAR: {n_ci} intervals per method; 95% coverage predicts {0.05 * n_ci:.1
 print(mcar_check.to_string(float_format=lambda x: f"{x:.3f}"))
 
 # %% [markdown]
-# How to read it. `rel_error_se` is how much larger, in %, the average model SE is than the spread of the estimates across replicates; a positive value means intervals wider than needed, hence coverage above 95%. Two things point to Monte Carlo error rather than to a fault of any method:
+# `rel_error_se` is how much larger, in %, the average model SE is than the spread of the estimates across replicates; positive means intervals wider than needed, hence coverage above 95%. Two things point to Monte Carlo error rather than a fault of any method:
 #
-# - **The full-data benchmark and complete case over-cover too**, and neither uses imputation or Rubin's rules. What they share with the MI methods is the cohorts: every method analyses the *same* replicates, so when those replicates happen to scatter less than the model SEs say, every method's coverage rises together.
+# - **The full-data benchmark and complete case over-cover too**, without imputation or Rubin's rules. Every method analyses the *same* replicates, so when those happen to scatter less than the model SEs say, every method's coverage rises together.
 # - **The empirical SE is itself uncertain.** With R replicates it is known only to within about 100/√(2(R − 1)) percent (16% at R = 20), which is why `rel_error_se_mcse` is large; a `rel_error_se` within about two of its MCSEs is chance. And the seven intervals of one replicate share their White British reference group, so their misses come in clumps; the binomial range above, which assumes independent intervals, is if anything too narrow.
 #
-# Rubin's variance can also be a little conservative when the imputation model is richer than the analysis model ("uncongeniality", Meng 1994): here the imputation model uses referral source and every referral's pathway stage, while the treatment model uses neither and sees only the assessed. That could add to the MI methods' coverage beyond the benchmark's, but at this R it cannot be told apart from chance; the full study (below) can.
-#
-# Whether the points differ from zero by more than chance is the next question.
+# Rubin's variance can also be a little conservative when the imputation model is richer than the analysis model ("uncongeniality", Meng 1994): here the imputation model uses referral source and pathway stage, which the treatment model does not. At this R that cannot be told apart from chance; the full study (below) can.
 #
 # ## Monte Carlo error: is the bias real?
 #
-# The table below shows each group's bias under MNAR with its MCSE, for complete case, weighted MI and the full-data benchmark. The full-data estimates are unbiased by construction, so their "bias" shows the size of pure Monte Carlo noise at this number of replicates. All methods analyse the *same* cohorts, so their chance errors move together: a method's bias is best judged beside the full-data column of the same run.
+# Each group's bias under MNAR with its MCSE, for complete case, weighted MI and the full-data benchmark. The full-data estimates are unbiased by construction, so their "bias" is pure Monte Carlo noise at this R; since all methods analyse the *same* cohorts, judge a method's bias beside the full-data column.
 
 # %% tags=["nbval-check-output"]
 mnar = summary[summary["mechanism"] == "MNAR"].pivot(index="ethnicity", columns="method",
@@ -246,7 +242,7 @@ for mech in flags.columns:
                          "no bias detectable at this R"))
 
 # %% [markdown]
-# The lines above are printed from the table, so they hold for whatever number of replicates this run used. Read them with two cautions. First, with many comparisons some exceed two MCSEs by chance (the expected number is printed), and all methods analyse the *same* cohorts, so a chance excursion of the full-data estimate for a group tends to show in the other methods too: a flag counts as evidence of bias only where a method is flagged clearly more often than the full-data benchmark. Second, a bias smaller than about two MCSEs of bias (see the MNAR table above) goes undetected at this R: "not flagged" is not "unbiased". Coverage, too, is known only to within several percentage points either way (the MCSE of a 95% coverage is printed above). The default number of replicates is small so that the notebook runs quickly in continuous integration (this run's time is printed in the next section). It demonstrates the machinery; it is not a study to base conclusions on.
+# Two cautions. First, with many comparisons some exceed two MCSEs by chance (the expected number is printed), and a chance excursion shared by the same cohorts shows in every method: a flag is evidence of bias only where a method is flagged clearly more often than the full-data benchmark. Second, a bias smaller than about two MCSEs (the MNAR table above) goes undetected at this R: "not flagged" is not "unbiased"; coverage, too, is known only to within several percentage points (the MCSE printed above). The default number of replicates is small so that CI runs the notebook quickly: it demonstrates the machinery, not a study to base conclusions on.
 #
 # ## Running the full study
 #
@@ -266,7 +262,7 @@ print(f"500 replicates: about {per_replicate * 500:.0f} s = {per_replicate * 500
       "(plus the rest of the notebook, which does not grow with the number of replicates)")
 
 # %% [markdown]
-# The executed notebook and the tables `10_simulation_estimates.csv` and `10_simulation_performance.csv` land in the run's output folder. To study another stage or model, call `simulation.run_simulation(stage="assessment")`, `stage="all"` or `model="unadjusted"`; referral source gives one row per outcome level.
+# The tables `10_simulation_estimates.csv` and `10_simulation_performance.csv` land in the run's output folder. For another stage or model, call `simulation.run_simulation(stage="assessment")`, `stage="all"` or `model="unadjusted"` (referral source gives one row per outcome level).
 #
 # ## Exercises
 
@@ -282,12 +278,12 @@ print(mcar_cc.assign(bias_in_mcse=mcar_cc["bias"] / mcar_cc["bias_mcse"])
       .to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 # %% [markdown] tags=["solution"]
-# **Solution.** Under MCAR the recorded referrals are a random sample of all referrals, so complete case is unbiased and its CIs should cover at 95%. With R replicates the bias estimate itself varies with SD = empirical SE / √R (the MCSE), so values within about two MCSEs of zero (a `bias_in_mcse` between −2 and 2) are what chance alone produces; with seven groups, one of them beyond 2 is not surprising. Coverage is a proportion out of R, so with few replicates it jumps in steps of 1/R and its MCSE is several percentage points. Where every CI covered (coverage 1.000) `coverage_mcse` is 0: that is the formula meeting an extreme estimate, not precision; `coverage_mcse_nominal` is the honest yardstick: a coverage differs from 0.95 by more than chance only if it is more than about two of those away.
+# **Solution.** Under MCAR the recorded referrals are a random sample of all referrals, so complete case is unbiased and its CIs should cover at 95%. The bias estimate itself varies with SD = empirical SE / √R (the MCSE), so a `bias_in_mcse` between −2 and 2 is what chance alone produces; with seven groups, one beyond 2 is not surprising. Coverage is a proportion out of R, jumping in steps of 1/R; where every CI covered, `coverage_mcse` is 0 but `coverage_mcse_nominal` is the honest yardstick: a coverage differs from 0.95 by more than chance only if it is more than about two of those away.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: change the stage and predict
 #
-# Notebook 08 found the **assessment** stage much more sensitive to missing ethnicity than the treatment stage. Predict: under MNAR, which method will have the largest bias at the assessment stage, and will weighted MI's coverage stay near 95%? Then check, writing the code yourself: run a small simulation (8 replicates is enough to see a large bias) for the **assessment** stage under **MNAR only**, with the same cohort size, seed, missing share, targets and number of imputations as the study above (the cell under "Running the study" shows every argument; the paragraph after "Running the full study" says how to change the stage), summarise it as the study above is summarised, and print the MCSE of a 95% coverage at your number of replicates. How far can you trust the coverage you see?
+# Notebook 08 found the **assessment** stage much more sensitive to missing ethnicity than the treatment stage. Predict: under MNAR, which method will have the largest bias at the assessment stage, and will weighted MI's coverage stay near 95%? Then check, writing the code yourself: a small simulation (8 replicates show a large bias) for the **assessment** stage under **MNAR only**, otherwise with the arguments of the study above; summarise it the same way and print the MCSE of a 95% coverage at your R. How far can you trust the coverage you see?
 
 # %% tags=["solution"]
 assess = simulation.run_simulation(
@@ -301,30 +297,30 @@ print(f"R = {int(assess_summary['n_sim'].max())}: MCSE of a 95% coverage = "
       f"{100 * assess_summary['coverage_mcse_nominal'].max():.1f} percentage points")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** At the assessment stage recording depends on the outcome (unassessed referrals are recorded less often) and, under MNAR, on the group. Complete case and MAR MI should both show biases that are large compared with their MCSEs, usually in the same direction, because MAR MI imputes the missing records with the recorded ethnic mix; their coverage falls below 95%. Weighted MI, calibrated to the right margin, should have much smaller bias. Even a handful of replicates shows the bias, because at this stage it is large compared with the empirical SE (at the treatment stage it is not). Coverage is another matter: with so few replicates its MCSE at the nominal level (printed) is several percentage points, and larger still away from 95%, so judge it only from a full run. Compare `emp_se` with `model_se` as well: in the committed run weighted MI's empirical SE is above its model SE (the SE Rubin's rules give). With R replicates an empirical SE is itself uncertain by about 1/√(2(R − 1)) of its value, 27% at R = 8, so a gap of that size is within Monte Carlo error here; only a full run can say whether Rubin's variance understates weighted MI's spread at this stage.
+# **Solution.** At the assessment stage recording depends on the outcome (unassessed referrals are recorded less often) and, under MNAR, on the group. Complete case and MAR MI should both show biases large compared with their MCSEs, usually in the same direction, because MAR MI imputes the missing records with the recorded ethnic mix; their coverage falls below 95%. Weighted MI, calibrated to the right margin, should have much smaller bias. A handful of replicates shows the bias, because at this stage it is large compared with the empirical SE; coverage, with an MCSE of several percentage points (printed), can be judged only from a full run. Compare `emp_se` with `model_se` as well: in the committed run weighted MI's empirical SE is above its model SE (the SE Rubin's rules give). With R replicates an empirical SE is itself uncertain by about 1/√(2(R − 1)) of its value, 27% at R = 8, so a gap of that size is within Monte Carlo error here; only a full run can say whether Rubin's variance understates weighted MI's spread at this stage.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: critique: what can this simulation not tell us?
 #
-# The simulation gives weighted MI the exact margin and draws missingness from a mechanism in which each group has one shift in its chance of being recorded, the same at every stage. List three ways in which real IAPT data could differ, and for each say whether weighted MI would then do better or worse than in this simulation.
+# The simulation gives weighted MI the exact margin, and in its mechanism each group has one shift in its chance of being recorded, the same at every stage. List three ways real IAPT data could differ, and for each say whether weighted MI would then do better or worse than here.
 
 # %% [markdown] tags=["solution"]
 # **Solution.**
-# 1. **The margin is not known exactly.** Here weighted MI was given the true expected referred mix. Real margins come from a census or another source describing a different population or year (notebook 09 shows how badly a resident margin can mislead). Worse.
-# 2. **Missingness interacts with the outcome differently by group**, e.g. one group's ethnicity recorded less often only among the treated (the paper's Black African shift hints at something like it). Our MNAR mechanism has no such interaction; weighted MI's assumptions exclude it too. Worse, for the groups concerned, and the direction of the error depends on the pattern.
-# 3. **The imputation model is misspecified**, e.g. interactions between borough and stage in who gets which ethnicity. Our imputation model has main effects only, and the cohort's structure is close to that. Probably worse.
-# 4. **Smaller or sparser groups**, or a higher missing share, make every method noisier and MI's between-imputation variance larger; coverage may suffer if the imputation model becomes unstable.
+# 1. **The margin is not known exactly.** Here weighted MI was given the true expected referred mix; real margins come from a census or another source describing a different population or year (notebook 09 shows how a resident margin misleads). Worse.
+# 2. **Missingness interacts with the outcome differently by group**, e.g. one group's ethnicity recorded less often only among the treated (as the paper's Black African shift hints). Neither our MNAR mechanism nor weighted MI's assumptions allow it. Worse for the groups concerned, in a direction that depends on the pattern.
+# 3. **The imputation model is misspecified**, e.g. borough-by-stage interactions in who has which ethnicity; ours has main effects only, as the cohort nearly does. Probably worse.
+# 4. **Smaller or sparser groups**, or a higher missing share: every method noisier, MI's between-imputation variance larger, coverage at risk if the imputation model becomes unstable.
 #
-# A simulation answers "how does the method behave *if* the world looks like this?". Its conclusions reach only as far as its data-generating mechanisms; a useful study varies them.
+# A simulation's conclusions reach only as far as its data-generating mechanisms; a useful study varies them.
 
 # %% [markdown]
 # ## Limitations
 #
 # - The data-generating mechanisms are built from the paper's printed Table 4 and from *assumed* values for everything the paper does not report, including the whole missingness mechanism.
 # - One estimand (treatment among the assessed, fully adjusted) by default; other stages and models need their own runs (Exercise 2 shows one).
-# - The default number of replicates is for demonstration; its Monte Carlo error is too large for conclusions. Run the full study (500 replicates) before quoting any performance figure.
+# - The default number of replicates is for demonstration; run the full study (500 replicates) before quoting any performance figure.
 # - Weighted MI gets the ideal margin; its performance with a realistic, imperfect margin is not studied here.
-# - Imputations per analysis are reduced inside the simulation for speed; that adds noise, not bias.
+# - Five imputations per analysis, for speed: more noise, not bias.
 #
 # ## Key points
 #
@@ -332,4 +328,4 @@ print(f"R = {int(assess_summary['n_sim'].max())}: MCSE of a 95% coverage = "
 # - The estimand must be fixed before the methods are compared: here the full-data population odds ratio, which under MNAR differs from what the recorded referrals alone would give.
 # - Bias, empirical SE, model SE and coverage each come with a Monte Carlo SE; a performance difference smaller than about two MCSEs may be chance.
 # - Under MCAR every method works; under MNAR only a method that uses outside information about the missing records (weighted MI, with the right margin) can remove the bias, and only as far as its assumptions hold.
-# - Small simulations are for learning the machinery; conclusions need hundreds of replicates (`.venv/bin/python -m helpers.run -p n_simulations=500 --only 10`).
+# - Small simulations teach the machinery; conclusions need hundreds of replicates.

@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `06_assessment`, `07_treatment`, `11_access_and_population`; odds ratios and proportions.
 #
-# **Time needed**: about 40 minutes (reading and discussion).
+# **Time needed**: about 45 minutes (reading and discussion).
 
 # %% tags=["parameters"]
 # The parameters this notebook uses (data, disclosure, output); any other keeps its default (helpers.params).
@@ -55,19 +55,18 @@ print(f"Data: {data.origin}")
 # assessed, all minority groups were less likely to be treated (Table 4 prints the treatment odds ratios; for
 # Mixed this holds only in the fully adjusted model, as the table below shows).
 #
-# Odds ratios are hard to picture. A service plans in people, so we ask: **per 1,000 referrals of each group, how
-# many were assessed, how many treated, and how many fewer than if that group had White British rates at each
-# step?** Treated per referred is (assessed per referred) × (treated per assessed): the stage **probabilities**
-# multiply (odds ratios do not, notebook 07), so the shortfall splits exactly into two parts:
+# A service plans in people, so we ask: **per 1,000 referrals of each group, how many were assessed, how many
+# treated, and how many fewer than at White British rates at each step?** Treated per referred is (assessed per
+# referred) × (treated per assessed): the stage **probabilities** multiply (odds ratios do not, notebook 07), so
+# the shortfall splits exactly into two parts:
 #
 # - **lost at assessment**: referrals not assessed who would have been treated at the White British rate after assessment;
 # - **lost at treatment**: referrals assessed but not treated, beyond the White British rate.
 #
-# The split is exact for the order used here (switch assessment to the group's rate first, valuing those lost at
-# the White British treatment rate); switching the stages in the other order gives the same total but a different
-# split, as a cell below shows. `reporting.pathway_gaps` computes both parts from the pathway counts. Those counts are passed through disclosure control
-# first (counts 1-7 suppressed, others rounded to 5, as for every publishable table in the project) and the rates
-# are computed from the disclosed counts.
+# The split is exact for the order used here (assessment switched to the group's rate first, those lost valued at
+# the White British treatment rate); the other order gives the same total but a different split (a cell below).
+# `reporting.pathway_gaps` computes both parts from the pathway counts after disclosure control (counts 1-7
+# suppressed, others rounded to 5, as for every publishable table here); rates come from the disclosed counts.
 #
 # > Caution: the paper printed only the treatment stage (Table 4). In the synthetic cohort the **assessment**
 # > effects are *assumed* (directions from the abstract, sizes chosen by the project), so the split between "lost at
@@ -87,9 +86,9 @@ for group, row in gaps.iterrows():
           f" = {row.lost_at_assessment:4.0f} + {row.lost_at_treatment:4.0f}")
 
 # %% [markdown]
-# **The split depends on the order.** Above, assessment is switched to the group's rate first. Switching treatment
-# first values those lost at assessment at the group's own treatment rate and those lost at treatment at the White
-# British assessment rate (`order="treatment_first"`). The total is the same; the parts are not:
+# **The split depends on the order.** Switching treatment first (`order="treatment_first"`) values those lost at
+# assessment at the group's own treatment rate and those lost at treatment at the White British assessment rate.
+# The total is the same; the parts are not:
 
 # %%
 other_order = reporting.pathway_gaps(frame, disclose=True, threshold=p["suppress_threshold"],
@@ -102,9 +101,8 @@ for group in study.GROUPS[1:]:
           f"(total {a.treated_shortfall:4.0f})")
 
 # %% [markdown]
-# Neither order is the right one: a split of a product into stages is a convention. When the two orders disagree
-# about which stage loses more people, say so (or report the average of the two splits) rather than pick the
-# order that tells the better story.
+# Neither order is the right one: splitting a product into stages is a convention. When the two orders disagree
+# about which stage loses more people, say so (or report the average) rather than pick the better story.
 
 # %%
 fig = plots.pathway_gap_plot(gaps)
@@ -112,16 +110,15 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "12_pathway_gaps.p
 fig
 
 # %% [markdown]
-# *Figure: horizontal stacked bars, one per ethnic group other than White British. Each bar is the number fewer
-# treated per 1,000 referred than at White British rates, split into a light blue part (not assessed, who would
-# have been treated at White British rates) and an orange part (assessed but not treated); the total is written at
-# the end of each bar. Bars to the left of zero mean more people treated than at White British rates.*
+# *Figure: stacked bars, one per group other than White British: the number fewer treated per 1,000 referred than
+# at White British rates, split into not assessed (light blue; those who would have been treated at White British
+# rates) and assessed but not treated (orange), total at the end of each bar. Bars left of zero mean more treated
+# than at White British rates.*
 #
 # **Reading it.** The total length is the gap a referred person faces across the whole pathway; the colours say
-# where it opens. Because the stage *probabilities* multiply (treated per referred = assessed per
-# referred × treated per assessed), two modest-looking gaps, one at each step, add up to a visible number of people
-# per 1,000. The last column of the table above (`excess_untreated`) turns the rate back into people in this
-# data set: how many more of each group's referrals would have reached treatment at White British rates.
+# where it opens. Because the stage probabilities multiply, two modest-looking gaps add up to a visible number of
+# people per 1,000. The table's last column (`excess_untreated`) turns the rate back into people in this data set:
+# how many more of each group's referrals would have reached treatment at White British rates.
 #
 # These are **crude** (observed) rates. Groups differ in age, gender, year and borough mix; the adjusted version
 # standardises each stage to the same covariate mix (predicted probabilities from the fully adjusted models):
@@ -142,13 +139,12 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #
 # ## 3. Possible mechanisms, for discussion
 #
-# The paper describes *where* differences occur, not *why*. The list below is this course's summary of explanations
-# that are often put forward for ethnic inequalities in access to and progress through talking therapies. It is
-# **not a review of the evidence**: the page does not cite a study for each item, and only two items rest on
-# something this project holds (the paper's abstract reports the community-services routes and the 18.5% missing
-# ethnicity). Treat every item as a **hypothesis to check against the literature**, not as a finding, and least of
-# all as a finding of this synthetic replication: our cohort was built to reproduce printed figures, so it contains
-# no mechanism at all, and nothing in it can support or refute any of them.
+# The paper describes *where* differences occur, not *why*. The list below is this course's summary of
+# explanations often put forward for ethnic inequalities in talking therapies. It is **not a review of the
+# evidence**: no item cites a study, and only two rest on something this project holds (the abstract reports the
+# community-services routes and the 18.5% missing ethnicity). Treat every item as a **hypothesis to check against
+# the literature**, not a finding, least of all one of this replication: our cohort was built to reproduce printed figures,
+# so it contains no mechanism and can neither support nor refute any.
 #
 # - **Trust and past experience of services.** Earlier experiences of mental health care, including coercive care,
 #   and of discrimination may shape whether people take up an offered assessment or treatment.
@@ -167,11 +163,9 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #   its reasons are not in any source this project holds. Notebook 06, section 4, discusses what adjusting means.)
 #
 # Where to check them: the NHS Race and Health Observatory's *Ethnic Inequalities in Healthcare: A Rapid Evidence
-# Review* (2022) reviews evidence on ethnic inequalities in several areas of care, mental health services among
-# them; the Observatory also commissioned a review of IAPT itself, *Ethnic Inequalities in Improving Access to
-# Psychological Therapies (IAPT)* (2023). The paper itself (Harwood et al., 2021) discusses its own findings in its
-# Discussion section. Find out which of the items above these sources support, for which groups and which stage,
-# before using any of them as an explanation.
+# Review* (2022), which covers mental health services among other areas; the Observatory's *Ethnic Inequalities in
+# Improving Access to Psychological Therapies (IAPT)* (2023); and the Discussion section of Harwood et al. (2021).
+# Find out which items these sources support, for which groups and stage, before using any as an explanation.
 #
 # ## 4. Ethnicity as a social category: language
 #
@@ -206,10 +200,9 @@ targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
 targets.groupby(["stage", "source"]).size().unstack(fill_value=0)
 
 # %% [markdown]
-# The treatment row has assumed targets too, although notebook 07 says its targets are printed. They are different
-# kinds of number: every **ethnicity** target at the treatment stage (numbers treated, percentages, the three models'
-# ORs) is printed in Table 4, while the assumed ones are the **covariate effects** (how age band, gender, year and
-# borough change the odds of treatment), which the paper does not print. The next cell lists them by quantity:
+# The treatment row has assumed targets too, although notebook 07 says its targets are printed: every **ethnicity**
+# target at the treatment stage (numbers treated, percentages, the three models' ORs) is printed in Table 4; the
+# assumed ones are the **covariate effects** (age band, gender, year, borough), which the paper does not print:
 
 # %%
 treatment_assumed = targets[(targets["stage"] == "treatment") & (targets["source"] == "assumed")]
@@ -292,23 +285,20 @@ both.round(0)
 
 # %% [markdown] tags=["solution"]
 # **Solution.** If groups are unevenly spread over boroughs and boroughs differ in how often referrals are assessed
-# and treated, leaving borough out moves the shortfalls; which way depends on whether a group is concentrated in
-# boroughs with lower or higher rates. A group referred mostly where the services assess and treat more people looks
-# better before borough is held equal, so its shortfall *grows* once borough is in the model; a group referred
-# mostly where they assess and treat fewer looks worse, and its shortfall shrinks.
+# and treated, leaving borough out moves the shortfalls. A group referred mostly where the services assess and treat
+# more people looks better before borough is held equal, so its shortfall *grows* once borough is in the model; a
+# group referred mostly where they assess and treat fewer looks worse, and its shortfall shrinks.
 #
-# The lines printed above show both kinds for this run, and Table 4 is the evidence for the treatment part of them.
+# The lines printed above show both kinds for this run, and Table 4 is the evidence for the treatment part.
 # Adding borough moves the printed complete-case ORs further from 1 for Black Caribbean (0.76 to 0.72), Black
 # African (0.73 to 0.67) and Mixed (1.00 to 0.93), and towards 1 for Black Other (0.63 to 0.65) and Asian (0.78 to
-# 0.81); White Other (0.81 to 0.80) and Other (0.76 to 0.77) barely move. The cohort was built to reproduce those columns (notebook 02), so its treatment stage moves the same way,
-# and the shortfalls, which add the assessment stage, mostly follow. Mixed is the clearest case: at the
-# age-gender-year OR of 1.00 it has almost no treatment gap, and the gap it shows with borough held equal exists only
-# within boroughs. Two cautions: *which* boroughs carry the difference in this cohort is assumed (notebook 02's
-# borough mixes are constructed, not observed), and the assessment part of each shortfall rests on assumed effects.
-# For a commissioner, a large difference says part of the gap is a difference *between services* (where a group's
-# referrals go), a target for service-level action, and the rest a difference *within* services. For the groups
-# whose shortfall grows with borough held equal, the services they mostly reach do better overall, and the gap is
-# within them.
+# 0.81); White Other (0.81 to 0.80) and Other (0.76 to 0.77) barely move. The cohort reproduces those columns
+# (notebook 02), and the shortfalls, which add the assessment stage, mostly follow. Mixed is the clearest case: at
+# the age-gender-year OR of 1.00 it has almost no treatment gap; the gap it shows with borough held equal exists
+# only within boroughs. Two cautions: *which* boroughs carry the difference is assumed here (notebook 02's mixes are
+# constructed), and the assessment part of each shortfall rests on assumed effects. For a commissioner, a large
+# difference says part of the gap lies *between services* (where a group's referrals go), a target for
+# service-level action, and the rest *within* them.
 
 # %% [markdown]
 # ## Key points

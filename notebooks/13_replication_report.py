@@ -222,7 +222,7 @@ mixed
 # census mix of the four boroughs, or its recorded Mixed share was smaller than our cohort's (the paper's Table 1,
 # which would tell, is not available), or its imputation differed in another way. The paper does not say which
 # margin it used, so the margin stays *unknown*, and the census reading is one hypothesis with evidence for and
-# against it. (Try it: `pipeline.mi_estimates(pipeline.load_study_data(p, margin="census2011"))` gives
+# against it. (Try it: `pipeline.mi_estimates_from_study_data(pipeline.load_study_data(p, margin="census2011"))` gives
 # completed-data % treated for the groups named above equal to the complete-case ones. The other groups then move
 # *away* from 1, not towards it as printed, because in our cohort the referrals without recorded ethnicity are more
 # often never assessed or not treated: the printed column needs missing records among the assessed that were
@@ -266,7 +266,7 @@ print(f"STROBE items mapped: {counts['STROBE']}; RECORD items mapped: {counts['R
 # Then check, writing the code yourself: load the data again with the census margin (the parameter `margin`, as a
 # keyword override of `pipeline.load_study_data`), impute as the cell of section 2 that prints the conditional weights
 # does (`imputation.impute_ethnicity`), but with that data's margin (look at the result's `.calibration` and `.weights`), and get that data's weighted-MI estimates
-# (`pipeline.mi_estimates`) to read the Black African unadjusted treatment OR.
+# (`pipeline.mi_estimates_from_study_data`) to read the Black African unadjusted treatment OR.
 
 # %% tags=["solution"]
 census_data = pipeline.load_study_data(p, margin="census2011")
@@ -274,7 +274,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     census_imputed = imputation.impute_ethnicity(census_data.frame, pipeline.population_margin(census_data),
                                                  p["n_imputations"], pipeline.rng_for(p, "imputation"))
-    census_mi = pipeline.mi_estimates(census_data, weighted=True)
+    census_mi = pipeline.mi_estimates_from_study_data(census_data, weighted=True)
 for message in dict.fromkeys(str(w.message).split(":")[0] for w in caught if "IProgress" not in str(w.message)):
     print("warning:", message)
 mix = 100 * pd.DataFrame({"% recorded, of all referrals": imputed.calibration["observed"]

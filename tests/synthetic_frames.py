@@ -11,7 +11,7 @@ import pandas as pd
 
 from helpers import fitting, models, study
 from helpers.imputation import impute_ethnicity, margin_from_truth
-from helpers.pooling import mi_estimates
+from helpers.pooling import mi_estimates_from_rows
 
 
 def synthetic_frame(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -68,7 +68,7 @@ def iapt_fits() -> dict:
         truth = models.fit_all(full)
         cc = models.fit_all(inc)
         res = impute_ethnicity(inc, margin, 10, rng)
-        wmi = mi_estimates(inc, res, progress=False)
+        wmi = mi_estimates_from_rows(inc, res, progress=False)
         res_mar = impute_ethnicity(inc, None, 10, rng, weights=None)
-        mar = mi_estimates(inc, res_mar, progress=False)
+        mar = mi_estimates_from_rows(inc, res_mar, progress=False)
     return dict(full=full, inc=inc, margin=margin, truth=truth, cc=cc, res=res, wmi=wmi, res_mar=res_mar, mar=mar)

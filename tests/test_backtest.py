@@ -41,7 +41,7 @@ def chain() -> dict[str, pd.DataFrame]:
     truth = frame[["referral_id"]].merge(c.truth.rename(columns={"PathwayID": "referral_id"}), on="referral_id")
     margin = imputation.margin_from_truth(truth["true_ethnic_group"])
     result = imputation.impute_ethnicity(frame, margin, M, np.random.default_rng(SEED))
-    mi = pooling.mi_estimates(frame, result, progress=False)
+    mi = pooling.mi_estimates_from_rows(frame, result, progress=False)
     t1 = tables.table1(frame, disclose=False)
     t1.columns = [" | ".join(map(str, col)) for col in t1.columns]
     return {

@@ -30,7 +30,7 @@ def test_tables_are_byte_identical_with_and_without_the_cache(tmp_path, monkeypa
             raise AssertionError("recomputed although the run's cache holds the result")
 
         monkeypatch.setattr(pipeline, "_load_study_data", refuse)
-        monkeypatch.setattr(pipeline, "_mi_estimates", refuse)
+        monkeypatch.setattr(pipeline, "_mi_estimates_from_study_data", refuse)
         monkeypatch.setattr(pipeline.models, "fit_all", refuse)
         pipeline.write_outputs(pipeline.load_study_data(SMALL), tmp_path / "warm")
     assert set(plain) >= {"estimates", "table1", "pathway_counts", "table4_comparison", "flow"}

@@ -51,7 +51,7 @@ def test_pooled_mi_from_counts_equals_rows_on_the_same_completions(data, counts)
     margin = pipeline.population_margin(data)
     rows = imputation.impute_ethnicity(data.frame, margin, 3, np.random.default_rng(11))
     completed = [FC.completed_counts(counts, data.frame, c) for c in rows.completed]
-    _close(FC.mi_estimates(counts, completed), pooling.mi_estimates(data.frame, rows, progress=False))
+    _close(FC.mi_estimates_from_counts(counts, completed), pooling.mi_estimates_from_rows(data.frame, rows, progress=False))
 
 
 def test_estimates_entry_point_and_reproducible(data, counts):
@@ -61,7 +61,8 @@ def test_estimates_entry_point_and_reproducible(data, counts):
     pd.testing.assert_frame_equal(a, b)
     assert set(a["analysis"]) == {"complete_case", "weighted_mi"}
     # per-pattern multinomial draws and per-row draws differ only by Monte Carlo error
-    rows = pipeline.mi_estimates(data.__class__(**{**data.__dict__, "params": {**data.params, "n_imputations": 3}}))
+    three = data.__class__(**{**data.__dict__, "params": {**data.params, "n_imputations": 3}})
+    rows = pipeline.mi_estimates_from_study_data(three)
     mi = a[a["analysis"] == "weighted_mi"].reset_index(drop=True)
     ok = mi["se"].notna()
     diff = (mi.loc[ok, "log_estimate"] - rows.loc[ok, "log_estimate"]).abs() / mi.loc[ok, "se"]

@@ -17,7 +17,7 @@ from helpers.imputation import (
     impute_ethnicity,
     margin_from_truth,
 )
-from helpers.pooling import mi_estimates, rubin
+from helpers.pooling import mi_estimates_from_rows, rubin
 
 
 def test_rubin_by_hand_m3():
@@ -114,8 +114,8 @@ def test_mi_estimates_custom_fit_matches_plan():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fitting.ModelFitWarning)
         res = impute_ethnicity(inc, margin_from_truth(full["ethnicity"]), 3, rng)
-        a = mi_estimates(inc, res, progress=False)
-        b = mi_estimates(inc, res, fit=models.fit_all, progress=False)
+        a = mi_estimates_from_rows(inc, res, progress=False)
+        b = mi_estimates_from_rows(inc, res, fit=models.fit_all, progress=False)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -137,7 +137,7 @@ def test_per_imputation_estimates_feed_rubin(one_cohort) -> None:
     direct = direct.set_index("ethnicity")
     assert per.loc[1, "log_estimate"] == pytest.approx(direct.loc["Asian", "log_estimate"])
     assert per.loc[1, "se"] == pytest.approx(direct.loc["Asian", "se"])
-    pooled = pooling.mi_estimates(frame, res, progress=False)
+    pooled = pooling.mi_estimates_from_rows(frame, res, progress=False)
     row = pooled[(pooled.stage == "treatment") & (pooled.model == "unadjusted") & (pooled.ethnicity == "Asian")].iloc[0]
     r = pooling.rubin(per["log_estimate"], per["variance"])
     assert r.estimate == pytest.approx(row["log_estimate"]) and r.df == pytest.approx(row["df"])

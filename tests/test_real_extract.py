@@ -81,7 +81,7 @@ def test_nothing_to_impute_gives_the_complete_case_analysis(tmp_path):
     assert pipeline.nothing_to_impute(data) and data.params["margin"] == "census2011"
     cc = pipeline.complete_case_estimates(data)
     for weighted in (True, False):
-        mi = pipeline.mi_estimates(data, weighted=weighted)
+        mi = pipeline.mi_estimates_from_study_data(data, weighted=weighted)
         assert set(mi["analysis"]) == {"weighted_mi" if weighted else "mar_mi"}
         np.testing.assert_array_equal(mi["estimate"].to_numpy(), cc["estimate"].to_numpy())
     compared = pipeline.compare_methods(pd.concat([cc, mi]), None, "treatment")

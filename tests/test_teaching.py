@@ -234,7 +234,7 @@ def test_pooled_estimate_from_smf_logit_on_each_completed_data_set_matches_mi_es
     """Notebook 09's route: smf.logit on each completed data set, Rubin's rules by hand = the helpers' pooled table."""
     data = pipeline.load_study_data({})
     result = imputation.impute_ethnicity(frame, pipeline.population_margin(data), 2, np.random.default_rng(7))
-    pooled = pooling.mi_estimates(frame, result, progress=False)
+    pooled = pooling.mi_estimates_from_rows(frame, result, progress=False)
     pooled = pooled[(pooled["stage"] == "treatment") & (pooled["model"] == "adjusted_full")].set_index("ethnicity")
     q, u = [], []
     for completed in result.completed:
