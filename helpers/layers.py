@@ -28,9 +28,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # parameters -> data -> estimates -> outputs (from rows, or from carried pattern counts alone)
     "pipeline": ("pipeline", "fromcounts"),
     # orchestration and tools: simulation studies, the notebook run (its command line, output folder, run.json,
-    # path scrubbing, papermill execution, worker processes, real-extract checks, parallel scheduler), the book,
-    # student versions, checks
-    "run": ("simulation", "run", "runcli", "outfolder", "runrecord", "scrub", "execute", "worker", "real_extract",
+    # path scrubbing, papermill execution, notebook and tables worker processes, real-extract checks, parallel
+    # scheduler), the book, student versions, checks
+    "run": ("simulation", "run", "runcli", "outfolder", "runrecord", "scrub", "execute", "worker", "tablesworker",
+            "real_extract",
             "parallel", "book", "exercises", "check_outputs", "notebook", "twins"),
 }
 

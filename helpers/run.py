@@ -49,7 +49,8 @@ Why this shape:
 
 The modules behind this face, one job each: ``helpers.runcli`` (options, parameters, notebook selection, exit
 codes), ``helpers.outfolder`` (the run owns OUT), ``helpers.runrecord`` (run.json), ``helpers.scrub`` (no
-machine path), ``helpers.execute`` (one notebook through papermill), ``helpers.worker`` (worker processes),
+machine path), ``helpers.execute`` (one notebook through papermill), ``helpers.worker`` (notebook worker
+processes), ``helpers.tablesworker`` (the result tables' worker process),
 ``helpers.real_extract`` (a real extract's checks and secure folder); this module runs the notebooks in
 order and then the tables, the book and the checks.
 """
@@ -67,7 +68,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from helpers import book, cache, parallel, pipeline
+from helpers import book, cache, parallel, pipeline, tablesworker
 from helpers.execute import KERNEL_NAME, Interrupted, describe_failure, execute, kernel_command, print_failure, raise_interrupted
 from helpers.outfolder import OutputFolderError, claim_output_folder, short_os_error
 from helpers.params import ParameterError
@@ -88,7 +89,8 @@ from helpers.runcli import (
 )
 from helpers.runrecord import RunRecord, git_revision, now
 from helpers.scrub import Scrubber
-from helpers.worker import SINGLE_THREAD, TablesError, TablesWorker, WorkerJob, work, write_result_tables_in_worker
+from helpers.tablesworker import TablesError, TablesWorker, write_result_tables_in_worker
+from helpers.worker import SINGLE_THREAD, WorkerJob, is_tables_job, work
 
 
 def run_notebooks_parallel(notebooks: Sequence[Path], notebooks_out: Path, parameters: dict[str, Any], jobs: int,
@@ -358,7 +360,7 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.work is not None:
-        return work(args.work)
+        return tablesworker.work(args.work) if is_tables_job(args.work) else work(args.work)
     cwd = Path.cwd()
 
     try:

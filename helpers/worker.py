@@ -1,9 +1,8 @@
-"""Worker processes of a run: one notebook, or the result tables, in a child ``python -m helpers.run --work JOB``.
+"""Worker processes of a run: one notebook in a child ``python -m helpers.run --work JOB``.
 
 A worker process (not a thread) per notebook, so an interrupt can stop a notebook and its kernel; the
 parent (``helpers.run``, scheduled by ``helpers.parallel``) reads how it ended from a JSON file beside the
-job. The result tables are computed in a worker too, in the notebooks' environment (one BLAS thread, the
-run's cache), so they are exactly what the notebooks compute, whichever route ran them.
+job. The result tables have their own worker (``helpers.tablesworker``).
 """
 
 from __future__ import annotations
@@ -13,15 +12,19 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import parallel, pipeline
+from helpers import parallel
 from helpers.execute import Interrupted, describe_failure, execute, raise_interrupted
 from helpers.runcli import EXIT_INTERRUPTED, EXIT_NOTEBOOK_FAILED, EXIT_OK
+
+
+def is_tables_job(job_file: Path) -> bool:
+    """True when ``job_file`` asks for the result tables (``helpers.tablesworker``), not a notebook."""
+    return json.loads(job_file.read_text(encoding="utf-8")).get("kind") == "tables"
 
 
 def work(job_file: Path) -> int:
@@ -32,8 +35,6 @@ def work(job_file: Path) -> int:
     job = json.loads(job_file.read_text(encoding="utf-8"))
     result = Path(job["result"])
     signal.signal(signal.SIGTERM, raise_interrupted)
-    if job.get("kind") == "tables":
-        return _work_tables(job, result)
     try:
         execute(Path(job["notebook"]), Path(job["output"]), job["parameters"], cwd=Path(job["cwd"]))
     except (Interrupted, KeyboardInterrupt):
@@ -45,81 +46,6 @@ def work(job_file: Path) -> int:
         return EXIT_NOTEBOOK_FAILED
     result.write_text(json.dumps({"status": "ok"}), encoding="utf-8")
     return EXIT_OK
-
-
-def _work_tables(job: dict[str, Any], result: Path) -> int:
-    secure = Path(job["secure_dir"]) if job["secure_dir"] else None
-    try:
-        written = write_result_tables(job["parameters"], Path(job["tables_dir"]), secure)
-    except Exception as err:  # noqa: BLE001 - the parent reports any failure of the tables
-        result.write_text(json.dumps({"status": "failed", "error": f"{type(err).__name__}: {err}"}), encoding="utf-8")
-        return EXIT_NOTEBOOK_FAILED
-    result.write_text(json.dumps({"status": "ok", "tables": written}), encoding="utf-8")
-    return EXIT_OK
-
-
-class TablesError(RuntimeError):
-    """The result tables could not be written (the message names the error the worker met)."""
-
-
-def write_result_tables_in_worker(parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None) -> list[str]:
-    """``write_result_tables`` in a worker process with the notebooks' environment (one BLAS thread, the run's
-    cache), so the tables are computed exactly as the notebooks compute, whichever route ran them."""
-    return TablesWorker.start(parameters, tables_dir, secure_dir).finish()
-
-
-@dataclass
-class TablesWorker:
-    """The result tables being written by a worker process: ``start`` it, then ``finish()`` (wait; the tables
-    written, as ``write_result_tables`` names them) or ``stop()``.
-
-    The parallel route starts it beside the first notebooks, into a staging folder, so the tables (and the
-    shared results they compute first, which the notebooks then find in the cache) cost no time after the
-    last notebook; the sequential route starts it after the notebooks and waits for it at once.
-    """
-
-    process: subprocess.Popen
-    result: Path
-    scratch: tempfile.TemporaryDirectory
-
-    @classmethod
-    def start(cls, parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None) -> "TablesWorker":
-        scratch = tempfile.TemporaryDirectory(prefix="iapt-run-")
-        job_file, result = Path(scratch.name) / "tables.job.json", Path(scratch.name) / "tables.result.json"
-        job_file.write_text(json.dumps({"kind": "tables", "parameters": parameters, "tables_dir": str(tables_dir),
-                                        "secure_dir": str(secure_dir) if secure_dir else "",
-                                        "result": str(result)}), encoding="utf-8")
-        process = subprocess.Popen([sys.executable, "-m", "helpers.run", "--work", str(job_file)],
-                                   stdin=subprocess.DEVNULL, env=worker_environment())
-        return cls(process, result, scratch)
-
-    def finish(self) -> list[str]:
-        """Wait for the worker; the tables it wrote, or TablesError naming what went wrong."""
-        try:
-            code = self.process.wait()
-        except BaseException:
-            self.stop()
-            raise
-        try:
-            if not self.result.exists():
-                raise TablesError(f"the tables worker exited with code {code} without a result")
-            ended = json.loads(self.result.read_text(encoding="utf-8"))
-        finally:
-            self.scratch.cleanup()
-        if ended["status"] != "ok":
-            raise TablesError(ended["error"])
-        return ended["tables"]
-
-    def stop(self) -> None:
-        """End the worker if it is still running (an earlier notebook failed, or the run was interrupted)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.scratch.cleanup()
 
 
 # BLAS on one thread in every kernel and worker of a run, in both routes, unless the user chose otherwise:
@@ -177,16 +103,3 @@ class WorkerJob:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def write_result_tables(parameters: dict[str, Any], tables_dir: Path, secure_dir: Path | None = None) -> list[str]:
-    """The run's result tables (estimates, Table 1, pathway counts, flow, Table 4 comparison).
-
-    Computed by ``helpers.pipeline`` from the same parameters the notebooks had, not collected from the
-    notebooks, so ``--only`` runs still produce complete, consistent tables. Exact tables of a real extract
-    go to ``secure_dir``.
-    """
-    data = pipeline.load_study_data(parameters)
-    paths = pipeline.write_outputs(data, tables_dir, secure_dir=secure_dir)
-    base = tables_dir.parent
-    return sorted(str(p.relative_to(base)) if p.is_relative_to(base) else p.name for p in paths.values())

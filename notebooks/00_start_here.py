@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: basic Python and pandas (reading a table, `head()`). No statistics yet.
 #
-# **Time needed**: about 30 minutes.
+# **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).

@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: notebook 00. You have met logistic regression and odds ratios once (a reminder is given below).
 #
-# **Time needed**: about 45 minutes.
+# **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -37,18 +37,18 @@ p = helpers.notebook.setup(globals())
 # %% [markdown]
 # ## The IAPT pathway
 #
-# IAPT (Improving Access to Psychological Therapies, now NHS Talking Therapies) offers talking therapy for common mental health problems such as depression and anxiety disorders. A person reaches it through a **referral**: from their GP, by referring themselves, or from another service (a community organisation, an employment or probation service, another part of the NHS). After referral the service offers an **assessment**, a first conversation to understand the problem and agree what would help. If therapy is agreed, **treatment** follows.
+# IAPT (Improving Access to Psychological Therapies, now NHS Talking Therapies) offers talking therapy for common mental health problems such as depression and anxiety disorders. A person reaches it through a **referral**: from their GP, by referring themselves, or from another service (a community organisation, an employment or probation service, another part of the NHS). The service then offers an **assessment**, a first conversation to understand the problem and agree what would help; if therapy is agreed, **treatment** follows.
 #
-# IAPT works by **stepped care**: most people start with *low-intensity* help (for example guided self-help or a psychoeducation course) and step up to *high-intensity* therapy (for example cognitive behavioural therapy or counselling) if they need it, or start there if the problem calls for it. The paper does not split treatment by intensity: "treated" means at least one treatment session of any kind.
+# IAPT works by **stepped care**: most people start with *low-intensity* help (for example guided self-help) and step up to *high-intensity* therapy (for example cognitive behavioural therapy) if they need it, or start there. The paper does not split treatment by intensity: "treated" means at least one treatment session of any kind.
 #
-# At every step some people leave the pathway: not everyone referred is assessed, and not everyone assessed is treated. The paper asks whether these steps work equally well for people of every ethnic group.
+# At every step some people leave the pathway. The paper asks whether these steps work equally well for people of every ethnic group.
 
 # %%
 fig = plots.pathway_diagram()
 fig
 
 # %% [markdown]
-# *Figure: the IAPT pathway as boxes and arrows. Four referral sources (GP, Self, Community, Other) lead into "Referred"; arrows lead on to "Assessed" and then to "Treated (stepped care: low or high intensity)". Grey side boxes show the exits "Not assessed" and "Assessed, not treated". Under the boxes are the paper's three questions: which source (multinomial model among all referrals), assessed or not (logistic model among all referrals), treated or not (logistic model among the assessed). Each ethnic group is compared with White British at every stage.*
+# *Figure: the IAPT pathway. Four referral sources (GP, Self, Community, Other) lead into "Referred", then "Assessed", then "Treated (stepped care: low or high intensity)"; grey side boxes show the exits "Not assessed" and "Assessed, not treated". Below: the paper's three questions (which source, multinomial among all referrals; assessed or not, logistic among all referrals; treated or not, logistic among the assessed), each group compared with White British.*
 #
 # ## Three questions, three denominators
 #
@@ -78,9 +78,9 @@ example["% treated (of referred)"] = 100 * example["treated"] / example["referre
 example
 
 # %% [markdown]
-# Among those **assessed**, both groups are treated at the same rate (70%): once assessed, group B is served just as well. Among those **referred**, group B is treated much less often (42% against 56%). Both statements are true; they answer different questions. The whole gap in this example arises at assessment, and choosing the denominator for each stage is what lets a study say *where* in the pathway a gap arises. That is why the paper models assessment among the referred and treatment among the assessed.
+# Among those **assessed**, both groups are treated at the same rate (70%); among those **referred**, group B is treated much less often (42% against 56%). Both are true; they answer different questions. The whole gap here arises at assessment, and choosing the denominator for each stage is what lets a study say *where* a gap arises: hence assessment among the referred and treatment among the assessed.
 #
-# In the analysis data (notebook 03 builds it) the denominators are built into the columns: `assessed` is 0 or 1 for every referral, while `treated` is 1 or 0 only for those assessed and empty (NaN) for everyone else, so a treatment model cannot accidentally include people who were never assessed. The next cell counts each denominator in the default synthetic cohort.
+# In the analysis data (notebook 03 builds it) `assessed` is 0 or 1 for every referral, while `treated` is 1 or 0 only for the assessed and empty (NaN) for everyone else, so a treatment model cannot include people never assessed. The next cell counts each denominator in the default synthetic cohort.
 
 # %% tags=["nbval-check-output"]
 data = pipeline.load_study_data(p)
@@ -94,7 +94,7 @@ print(f"treated:                                            {publish.count((fram
 # %% [markdown]
 # The second and third lines agree: the treatment outcome exists exactly for the assessed.
 #
-# Only the first number is printed in the paper (85,800 referrals, abstract). The others are the synthetic cohort's. For referrals with a recorded ethnicity the numbers treated and assessed were built from Table 4, read as the study notes read it (`docs/study/README.md`): `n` is most naturally read as the number treated and `%` as the percentage of the assessed who were treated, so the number assessed in a group is about `n` / (`%` / 100). "About", because `%` is rounded to one decimal: `n` / (`%` / 100) is not a whole number, and notebook 02 shows how one whole number per group is chosen, so the cohort's count below is a few people off the sum of the unrounded quotients (the cell after it computes that sum from the printed table). The referrals with missing ethnicity, and how many of them were assessed and treated, follow from *assumed* values (the overall assessment rate and the missingness mechanism; notebooks 02 and 04). The next cell splits the count of the assessed that way.
+# Only the first number is printed in the paper (85,800 referrals, abstract); the others are the synthetic cohort's. For referrals with a recorded ethnicity, the numbers treated and assessed were built from Table 4, read as the study notes read it (`docs/study/README.md`): `n` most naturally the number treated, `%` the percentage of the assessed who were treated, so a group's number assessed is about `n` / (`%` / 100). "About", because `%` is rounded to one decimal: notebook 02 shows how one whole number per group is chosen, so the cohort's count below is a few people off the sum of the unrounded quotients (computed in the cell after it). The referrals with missing ethnicity, and how many of them were assessed and treated, follow from *assumed* values (the overall assessment rate and the missingness mechanism; notebooks 02 and 04). The next cell splits the count of the assessed that way.
 
 # %% tags=["nbval-check-output"]
 recorded_eth = frame["ethnicity"].notna()
@@ -172,7 +172,7 @@ pd.DataFrame({
 #
 # ## Table 4 as printed
 #
-# The file `data/published/harwood2021_table4.csv` holds Table 4 exactly as printed: for each group a count `n` and a percentage `%`, and the three ORs with 95% confidence intervals, for the complete-case analysis and for weighted multiple imputation. The table's labels leave the two columns open to reading; the study notes (`docs/study/README.md`) say that `n` is *most naturally read as* the number treated and `%` as the percentage of the assessed who were treated, because the printed unadjusted ORs agree with the printed percentages (Exercise 1 checks this). This project adopts that reading, and the column names below (`pct_treated`) follow it.
+# `data/published/harwood2021_table4.csv` holds Table 4 exactly as printed: per group a count `n` and a percentage `%`, and the three ORs with 95% CIs, complete case and weighted multiple imputation. The labels leave the two columns open to reading; the study notes (`docs/study/README.md`) say `n` is *most naturally read as* the number treated and `%` as the percentage of the assessed who were treated, because the printed unadjusted ORs agree with the percentages (Exercise 1 checks this). This project adopts that reading (hence the column name `pct_treated`).
 
 # %% tags=["not-extract-counts"]
 table4 = pipeline.published_table4()
@@ -196,7 +196,7 @@ print(f"Treated (complete case, sum of printed n): {int(cc['n'].sum()):,}")
 # %% [markdown]
 # ### Why does the cohort have more people treated than Table 4?
 #
-# The cohort count near the top of this notebook is every treated referral; Table 4's `n` column adds up to fewer. The reason is the **denominator of Table 4**: its complete-case rows count only people whose ethnicity was **recorded**, because a person without a recorded group cannot be placed in any row. The difference is the treated referrals whose ethnicity is missing. How many those are is not printed anywhere: in the synthetic cohort it follows from the *assumed* missingness mechanism (`missing_mechanism`, notebook 02), under which people who reach treatment are less likely to lack a recorded ethnicity than people who are never assessed. The next cell reconciles the two numbers from the data.
+# The cohort count near the top of this notebook is every treated referral; Table 4's `n` column adds up to fewer, because its complete-case rows count only people whose ethnicity was **recorded** (a person without a recorded group fits no row). How many treated referrals lack ethnicity is not printed anywhere: in the synthetic cohort it follows from the *assumed* missingness mechanism (`missing_mechanism`, notebook 02), under which people who reach treatment are less likely to lack a recorded ethnicity than people never assessed. The next cell reconciles the two numbers:
 
 # %% tags=["nbval-check-output"]
 treated = frame["treated"] == 1
@@ -227,7 +227,7 @@ check["OR from %"] = ((q / (1 - q)) / (ref_pct / (1 - ref_pct))).round(2)
 check
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The odds are 0.668 / 0.332 = 2.01 and 0.724 / 0.276 = 2.62, and their ratio is 0.77, the printed unadjusted OR. (b) The unadjusted model has only ethnicity in it, one parameter per group: such a model is *saturated* and reproduces each group's observed proportion exactly, so its OR is just the ratio of the two groups' observed odds. The table above repeats the calculation for every group and matches the printed ORs to two decimals. What this agreement shows is that the printed `%` and the printed OR share a denominator: the `%` is the treated share of the same people the OR's model was fitted to. That those people are the assessed comes from the paper's stated design (treatment was studied among those assessed; `docs/study/README.md`), not from the arithmetic. Note the Mixed row: 73.1% against 72.4%, an unadjusted OR of 1.04 (0.97-1.10), so the abstract's "all minority groups were less likely to be treated" holds in Table 4 only after full adjustment (Mixed 0.93, 0.88-1.00). (c) No: adjusted ORs compare people within the same age band, gender, year (and borough) and combine those within-stratum comparisons, so they depend on how each group is spread over those strata, which Table 4 does not print.
+# **Solution.** (a) The odds are 0.668 / 0.332 = 2.01 and 0.724 / 0.276 = 2.62, and their ratio is 0.77, the printed unadjusted OR. (b) The unadjusted model has only ethnicity in it, one parameter per group: it is *saturated* and reproduces each group's observed proportion exactly, so its OR is the ratio of the two groups' observed odds (the table above repeats this for every group and matches the printed ORs to two decimals). The agreement shows that the printed `%` and the OR share a denominator; that those people are the assessed comes from the paper's stated design (`docs/study/README.md`), not from the arithmetic. Note the Mixed row: 73.1% against 72.4%, unadjusted OR 1.04 (0.97-1.10), so the abstract's "all minority groups were less likely to be treated" holds in Table 4 only after full adjustment (Mixed 0.93, 0.88-1.00). (c) No: adjusted ORs combine comparisons within age band, gender, year (and borough), so they depend on how each group is spread over those strata, which Table 4 does not print.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Critique the reference group
@@ -235,12 +235,12 @@ check
 # The paper compares every group with White British. Give two reasons for this choice and two concerns about it. Would choosing another reference group change the fitted model's predicted treatment rates for any group?
 
 # %% [markdown] tags=["solution"]
-# **Solution.** *For*: White British is the largest group, so comparisons with it are the most precise; it is the usual choice in UK health-inequalities research, so results compare with other studies; the question "are minority groups served as well as the majority?" is a natural policy question. *Concerns*: it can frame the majority as the norm against which others are measured, and hide differences between minority groups (the paper's table does not directly compare, say, Black African with Asian referrals); "White British" is itself a mixed group across boroughs and ages, so a shift in it moves all seven ORs at once; and a group compared with a small or unusual reference would get wide intervals. Alternatives include comparing each group with the overall average (deviation coding), or reporting standardised predicted rates for every group, which notebook 07 does. Changing the reference does **not** change the fitted model: predicted rates for every group stay the same; only which contrasts are printed changes, so the choice is about presentation and framing, not about the data.
+# **Solution.** *For*: White British is the largest group, so comparisons with it are the most precise; results can be set beside other studies that use the same reference; "are minority groups served as well as the majority?" is a natural policy question. *Concerns*: it can frame the majority as the norm, and it hides differences between minority groups (the table does not compare, say, Black African with Asian referrals); "White British" is itself mixed across boroughs and ages, so a shift in it moves all seven ORs at once. Alternatives: compare each group with the overall average (deviation coding), or report standardised predicted rates for every group, as notebook 07 does. Changing the reference does **not** change the fitted model: every group's predicted rate stays the same and only the printed contrasts change, so the choice is about presentation and framing, not the data.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Predict, then check: treatment among the referred
 #
-# Suppose the paper had measured treatment among **everyone referred** instead of among the assessed. Predict: compared with White British, would Black African referrals look further behind, less far behind, or the same? Then check on the synthetic cohort (its assessment-stage effects are *assumed*, so the sizes are illustrative; their direction follows the paper's abstract). Write the pandas yourself: on the referrals with a recorded ethnicity, compute by group the three proportions of the table in "Why denominators matter: a worked example" (assessed of referred, treated of assessed, treated of referred; the paragraph under that table says which referrals the column `treated` is empty for, and what that means for each denominator). Divide each group's proportions by White British's, and do the same with the odds p / (1 - p). Do the two steps' ratios multiply to the whole pathway's? Do the odds ratios?
+# Suppose the paper had measured treatment among **everyone referred** instead of among the assessed. Predict: compared with White British, would Black African referrals look further behind, less far behind, or the same? Then check on the synthetic cohort (its assessment-stage effects are *assumed*, so the sizes are illustrative; their direction follows the abstract). Write the pandas yourself: on the referrals with a recorded ethnicity, compute by group the three proportions of the worked example (assessed of referred, treated of assessed, treated of referred; mind which referrals have `treated` empty). Divide each group's proportions by White British's, and do the same with the odds p / (1 - p). Do the two steps' ratios multiply to the whole pathway's? Do the odds ratios?
 
 # %% tags=["solution"]
 known = frame[frame["ethnicity"].notna()]
@@ -264,7 +264,7 @@ print(f"{ba} referrals look {'further behind' if further else 'no further behind
 pd.concat({"ratio of % to White British": ratio_to_reference, "odds ratio": odds_ratio}, axis=1).round(2)
 
 # %% [markdown] tags=["solution"]
-# **Solution.** Further behind (the first lines printed above, with the default parameters). Over the whole pathway the assessment gap and the treatment gap add up: a Black African referral is less likely to be assessed and, once assessed, less likely to be treated. On the percentage scale the two steps **multiply** exactly: in the table, the ratio for "treated (of referred)" equals the ratio for "assessed" times the ratio for "treated (of assessed)". Odds ratios do not multiply across steps like this (odds are not proportions), so going from "treated among the assessed" to "treated among the referred" the odds ratio changes by a different amount than the percentage ratio does (compare the printed lines). A study reporting only "treated among referred" could not say at which step a gap arises; one reporting only "treated among assessed" would miss the gap at assessment. The paper's staged design separates the two.
+# **Solution.** Further behind (the first lines printed above, with the default parameters): a Black African referral is less likely to be assessed and, once assessed, less likely to be treated, and over the whole pathway the two gaps add up. On the percentage scale the two steps **multiply** exactly: the ratio for "treated (of referred)" equals the ratio for "assessed" times the ratio for "treated (of assessed)". Odds ratios do not (odds are not proportions), so the odds ratio changes by a different amount than the percentage ratio (compare the printed lines). A study reporting only "treated among referred" could not say at which step a gap arises; one reporting only "treated among assessed" would miss the gap at assessment. The paper's staged design separates the two.
 
 # %% [markdown]
 # ## Key points

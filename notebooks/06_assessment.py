@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `04_describing_the_cohort`, `05_referral_source` (the three adjustment sets); logistic regression met once.
 #
-# **Time needed**: about 55 minutes.
+# **Time needed**: about 40 minutes.
 #
 # > **Important.** The paper's assessment results (its Table 3) are not available to this project. The ORs planted
 # > in this cohort are **assumed**: direction from the abstract ("almost all minority groups were less likely to
@@ -99,11 +99,9 @@ print(publish.exploratory(res.summary(), p, "the summary's header",
                          "It gives exact numbers of observations; the coefficients follow below."))
 
 # %% [markdown]
-# Read the summary as in notebook 05, section 3.1. The header gives the number of rows (`No. Observations`) and
-# whether the fit converged. Each `C(ethnicity, ...)[T.group]` row is a log odds ratio of assessment against
-# White British, for referrals of the same age band, gender, year and borough, with its standard error, z, p-value
-# and 95% interval on the log scale. The covariate rows (`C(age_band)[T.25-34]` and so on) are read the same way,
-# against each factor's first level. Exponentiate to get odds ratios:
+# Read the summary as in notebook 05, section 3.1: each `C(ethnicity, ...)[T.group]` row is a log odds ratio of
+# assessment against White British, for referrals of the same age band, gender, year and borough, with its SE, z,
+# p-value and 95% interval (log scale); covariate rows are read against each factor's first level. Exponentiate:
 
 # %%
 eth_terms = [t for t in res.params.index if t.startswith("C(ethnicity")]
@@ -132,11 +130,10 @@ pd.DataFrame({"rows (smf.logit)": res.params.loc[eth_terms],
              ).rename(index=lambda t: t.split("[T.")[1][:-1]).style.format("{:.4f}")  # 4 decimals, not the page's 2
 
 # %% [markdown]
-# `"n_1 + n_0 ~ ..."` is statsmodels' way of giving a binomial GLM its successes and failures. The two columns
-# agree: same likelihood, same estimates. This is the idea behind the project's own fitter, `models.fit_stage`,
-# which runs Newton-Raphson on the pattern counts. It is what every table in this project comes from, and it is
-# fast enough to refit all nine models on each of the 20 or more imputed data sets that notebook 08 needs (notebook
-# 05, section 3.3, prints the speed-up). The check, coefficient by coefficient:
+# `"n_1 + n_0 ~ ..."` gives a binomial GLM its successes and failures. The two columns agree: same likelihood, same
+# estimates. This is the idea behind the project's fitter, `models.fit_stage` (Newton-Raphson on the pattern
+# counts), which every table here comes from, fast enough for the many refits multiple imputation needs (notebook
+# 05, section 3.3). The check, coefficient by coefficient:
 
 # %% tags=["nbval-check-output"]
 check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "assessment", "adjusted_full"))
@@ -196,10 +193,9 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "06_forest_assessm
 fig
 
 # %% [markdown]
-# *Figure: forest plot of odds ratios for being assessed after referral, one row per ethnic group (White British at
-# the top as the reference, marked at 1), three points with 95% confidence intervals per group for the unadjusted,
-# age-gender-year adjusted and fully adjusted models; log-scaled x axis with a dashed line at 1. Points left of the
-# line mean lower odds of assessment than White British referrals.*
+# *Figure: odds ratios for being assessed after referral, one row per group (White British, the reference, at 1),
+# three points with 95% CIs per group (unadjusted, age-gender-year, fully adjusted); log-scaled x axis, dashed line
+# at 1. Points left of the line mean lower odds of assessment than White British referrals.*
 #
 # ## 5. Predicted probabilities
 #
@@ -220,14 +216,12 @@ teaching.rounded(summary, 1)  # rounded to 0.1, with no "-0.0" for a gap that ro
 # %% [markdown]
 # ## 6. Planted versus estimated, and the abstract
 #
-# The cohort was built with *assumed* fully adjusted ORs for referrals with recorded ethnicity. The check: is each
-# planted OR inside our 95% CI? With the default `outcome_mode = "calibrated"` the answer is yes **by construction**:
-# the cohort's counts are *constructed* so that the model reproduces the planted ORs up to rounding to whole
-# people, so there is no sampling noise and the usual "about 1 in 20 will fall outside by chance" does not apply.
-# In a calibrated cohort the check tests the pipeline (coding, denominator, reference group), not the intervals.
-# Random outcome mode, further down, is where the 1-in-20 reasoning applies. And the abstract's sentence: *almost
-# all* minority groups were less likely to be assessed ("almost all" leaves room for an exception; our assumed
-# value for Mixed is close to 1 for that reason).
+# The cohort was built with *assumed* fully adjusted ORs for referrals with recorded ethnicity. Is each planted OR
+# inside our 95% CI? With the default `outcome_mode = "calibrated"`, yes **by construction** (notebook 05, section
+# 7: constructed counts, no sampling noise), so the check tests the pipeline (coding, denominator, reference
+# group), not the intervals; random outcome mode, below, is where the 1-in-20 reasoning applies. And the abstract:
+# *almost all* minority groups were less likely to be assessed ("almost all" leaves room for an exception; our
+# assumed value for Mixed is close to 1 for that reason).
 
 # %%
 targets = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)
@@ -259,8 +253,8 @@ print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on av
 
 # %% [markdown]
 # Here misses are what chance gives: about 1 in 20 on average, but with this few planted values the count varies a
-# lot from run to run (the last line prints the range; none at all is unremarkable). Matching planted values shows the pipeline recovers what was built in; it says nothing about the real paper's
-# Table 3. The paper's main analysis handles the missing ethnicity by weighted multiple imputation: notebooks 08 and 09.
+# lot between runs (the last line prints the range; none at all is unremarkable). Matching planted values shows the
+# pipeline recovers what was built in; it says nothing about the paper's Table 3.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Interpret an OR for a commissioner
@@ -315,16 +309,14 @@ mine.round(2).assign(**mine[["log OR change", "avg borough effect vs White Briti
 
 # %% [markdown] tags=["solution"]
 # **Solution.** The fitted ORs agree with the section 4 column to the printed decimals (the same model, fitted two
-# ways). The difference from the fully adjusted column is what adding borough does, and it is small. Not because
-# the groups live in the same boroughs: notebook 05's borough table shows they do not (Black African referrals, for
-# one, come far more often from Southwark than White British referrals do). It is small because borough changes the
-# odds of assessment only a little (the fitted borough effects printed above, which in this cohort follow the
-# *assumed* ones in the targets file). The last two columns show the mechanism: a group's change in log OR is close
-# to how much its average borough effect (its mix times those effects) differs from White British's. A group
-# concentrated in boroughs where assessment is more likely looks better before borough is held equal, and adjusting
-# pulls its OR down. With real data, large borough effects would make the same mixes matter much more. The ethnicity
-# terms must be named exactly as in section 3 (`Treatment(reference='White British')`) or the reference group, and
-# so every OR, changes.
+# ways). The difference from the fully adjusted column is what adding borough does, and it is small, not because
+# the groups live in the same boroughs (notebook 05's borough table: Black African referrals, for one, come far
+# more often from Southwark than White British referrals do) but because borough changes the odds of assessment
+# only a little (the fitted borough effects printed above, which follow the *assumed* ones in the targets file).
+# The last two columns show the mechanism: a group's change in log OR is close to how much its average borough
+# effect (its mix times those effects) differs from White British's; a group concentrated where assessment is more
+# likely looks better before borough is held equal. With real data, large borough effects would make the same
+# mixes matter much more. Name the ethnicity terms exactly as in section 3, or the reference group changes.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Extend the model: is referral source a confounder or part of the pathway?

@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `06_assessment` (odds ratios and probabilities; the three models).
 #
-# **Time needed**: about 50 minutes.
+# **Time needed**: about 40 minutes.
 #
 # > The synthetic cohort was **constructed** so that its referrals with recorded ethnicity reproduce the paper's
 # > printed Table 4 (complete case). Unlike notebooks 05-06, the ethnicity targets here (numbers treated,
@@ -125,11 +125,9 @@ plots.savefig(fig, helpers.notebook.output_path(p, "figures", "07_forest_treatme
 fig
 
 # %% [markdown]
-# *Figure: forest plot of odds ratios for receiving treatment among those assessed, one row per ethnic group
-# (White British at the top as the reference, marked at 1). For each of the three models (unadjusted, age-gender-year
-# adjusted, fully adjusted, in three colours) our estimate is a filled circle and the paper's printed Table 4
-# estimate a hollow diamond just below it, each with its 95% confidence interval; log-scaled x axis with a dashed
-# line at 1. Points left of the line mean lower odds of treatment than White British.*
+# *Figure: odds ratios for receiving treatment among those assessed, one row per group (White British, the
+# reference, at 1). For each model (three colours) our estimate is a filled circle and the paper's printed estimate
+# a hollow diamond just below it, each with its 95% CI; log-scaled x axis, dashed line at 1.*
 #
 # ## 4. What "matching" means here
 #
@@ -153,17 +151,16 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
       f"{int(directions['ci_excludes_1'].sum())}/{len(directions)}   (abstract: all minority groups)")
 
 # %% [markdown]
-# Be precise about what this shows. The cohort was **built to match** Table 4: its counts were solved so that these
-# models give the printed ORs, and they were solved with the same fitter (`helpers.models`) the analysis uses. So the
-# match of the ORs is partly circular: it shows that data preparation (NHS codes to groups, the assessed as the
-# denominator, White British as the reference) and the fitter agree with the construction, and a bug in the coding
-# or the denominator would break it. Section 2 breaks the circle for the fitter: statsmodels, written by other
-# people, gives the same ORs from the same rows. The intervals are a weaker check: the construction targets the ORs
-# and the printed n and %, not the limits, but an interval's width follows from how many people each group has (the
-# printed n and %), so limits that round to the printed ones (the count above, for this run's parameters; a smaller
-# cohort has wider intervals) say the cohort's group sizes are consistent with the paper's intervals. The match does **not** confirm the paper's findings: a synthetic cohort
-# cannot tell us anything about real IAPT services that was not put into it. Confirming the findings needs the real
-# data (run the notebooks with `data_path` pointing to an extract in the same schema) or an independent cohort.
+# Be precise about what this shows. The cohort was **built to match** Table 4: its counts were solved, with the same
+# fitter (`helpers.models`) the analysis uses, so that these models give the printed ORs. So the OR match is partly
+# circular: it shows that data preparation (NHS codes to groups, the assessed as the denominator, White British as
+# the reference) and the fitter agree with the construction, and a bug in the coding or the denominator would break
+# it. Section 2 breaks the circle for the fitter: statsmodels, written by other people, gives the same ORs from the
+# same rows. The intervals are a weaker check: the construction targets the ORs and the printed n and %, not the
+# limits, but an interval's width follows from each group's size, so limits that round to the printed ones (the
+# count above; a smaller cohort has wider intervals) say the group sizes are consistent with the paper's intervals.
+# The match does **not** confirm the paper's findings: that needs the real data (`data_path` pointing to an extract
+# in the same schema) or an independent cohort.
 #
 # The last printed line counts **our** cohort's intervals. Compare it with the paper itself: Table 4 prints the fully
 # adjusted complete-case interval for Mixed as 0.88-1.00, whose upper limit rounds to 1, so in the paper's own
@@ -177,14 +174,11 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
 # ## 5. What goes wrong with "treated among referred"?
 #
 # Suppose we had modelled treatment among **everyone referred**, counting "never assessed" as "not treated"
-# (`teaching.treated_among_referred` fits exactly that; it is not the paper's model). Notebook 01 has already shown
-# the two facts this section builds on: its worked example (groups A and B, 80% and 60% assessed, 70% of the
-# assessed treated in both) has an assessment gap and **no** treatment gap, yet B is treated less often per
-# referral; and its Exercise 3 showed that ratios of probabilities multiply along the pathway while odds ratios do
-# not. In that example B's assessment OR is (0.6/0.4) / (0.8/0.2) = 0.375 and its treated | assessed OR is 1, but
-# its treated | referred OR, (0.42/0.58) / (0.56/0.44) ≈ 0.57, is neither their product nor 1: a model with
-# everyone referred as the denominator would report a "treatment gap" that is entirely an assessment gap. What is
-# new here is how that all-referred OR splits into a part for each step.
+# (`teaching.treated_among_referred` fits exactly that; it is not the paper's model). Notebook 01's worked example
+# (80% and 60% assessed, 70% of the assessed treated in both) has **no** treatment gap, yet B's treated | referred
+# OR, (0.42/0.58) / (0.56/0.44) ≈ 0.57, is well below 1: a model with everyone referred as the denominator would
+# report a "treatment gap" that is entirely an assessment gap. What is new here is how that all-referred OR splits
+# into a part for each step.
 #
 # Now the cohort, as probabilities per stage (crude: all referrals with recorded ethnicity, raw, for exploration).
 # The last column is the product of the first two: treated per 100 referred = assessed per 100 referred × treated
@@ -203,11 +197,10 @@ stages[["assessed_per_100_referred", "treated_per_100_assessed", "treated_per_10
 # when the group's chance of treatment once assessed differs too. Multiply the two parts and you get the
 # treated | referred OR.
 #
-# Expect each part to be closer to 1 than the OR of its own stage. The reason is how odds ratios behave. When an
-# outcome is common, odds stretch small differences: 80% against 60% assessed is a ratio of probabilities of 0.75
-# but an odds ratio of 0.375 (notebook 01's worked example). When an outcome is less common, the odds ratio sits closer to the ratio
-# of probabilities. "Treated per referral" is less common than "assessed per referral" or "treated per assessed",
-# because a referral has to pass both steps, so each step's gap shows up in it as an odds ratio nearer 1.
+# Expect each part to be closer to 1 than the OR of its own stage. When an outcome is common, odds stretch small
+# differences (80% against 60% assessed: a probability ratio of 0.75, an odds ratio of 0.375); when it is rarer, the
+# odds ratio sits closer to the probability ratio. "Treated per referral" is rarer than either step, because a
+# referral has to pass both, so each step's gap shows up in it as an odds ratio nearer 1.
 
 # %%
 ors = stages[["or_assessed", "or_treated_given_assessed", "or_treated_given_referred",
@@ -229,15 +222,14 @@ for g in minority:
 
 # %% [markdown]
 # So why does the all-referred OR land near the treatment OR in this cohort (the count printed above)? Not because it
-# measures the treatment gap: the treatment gap alone, on the all-referred scale, is only the "treatment part",
-# closer to 1 than the treatment OR; the assessment gap then supplies the "assessment part", and with the default
-# parameters (the cohort's *assumed* assessment ORs) the two factors happen to multiply back to roughly the treatment
-# OR. With a larger assessment gap the all-referred OR would fall well below the treatment OR; with no treatment gap
-# at all (notebook 01's worked example) it is still below 1. That is exactly the danger: read as "the treatment gap", it would blame
-# treatment for losses that happened before assessment. It answers a real question (how likely is a referral to end
-# in treatment?) but cannot say *where* people are lost, and that is what a service needs to know: a gap at
-# assessment calls for different action (contact, waiting times, booking, outreach) than a gap after assessment
-# (what is offered, whether it fits, whether people return). The paper keeps the stages apart for this reason.
+# measures the treatment gap: on the all-referred scale that gap is only the "treatment part", closer to 1 than the
+# treatment OR; the assessment gap supplies the "assessment part", and with the default parameters (the cohort's
+# *assumed* assessment ORs) the two happen to multiply back to roughly the treatment OR. With a larger assessment gap
+# the all-referred OR would fall well below the treatment OR; with no treatment gap at all (notebook 01's worked
+# example) it is still below 1. Read as "the treatment gap", it would blame treatment for losses before assessment.
+# It answers a real question (how likely is a referral to end in treatment?) but cannot say *where* people are lost,
+# and a gap at assessment calls for different action (contact, waiting times, booking, outreach) than a gap after
+# it (what is offered, whether it fits, whether people return). The paper keeps the stages apart.
 #
 # ## 6. How big is the treatment gap?
 #

@@ -19,7 +19,7 @@
 #
 # **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR); `07_treatment` (the treatment model).
 #
-# **Time needed**: about 55 minutes.
+# **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -78,18 +78,18 @@ print(wmi_rows.loc[~wmi_rows["inside_paper_ci"], ["model", "ethnicity", "ours_or
 # %% [markdown]
 # The misses are listed above. Why do some groups miss, when the cohort was calibrated to Table 4?
 #
-# The cohort was calibrated to the paper's **complete-case** column. Its missing records were then added by an *assumed* mechanism (notebook 08). The paper's weighted-MI column tells us something about the real missing records that our mechanism does not contain. Table 4 of the paper prints, for Black African referrals:
+# The cohort was calibrated to the paper's **complete-case** column; its missing records were added by an *assumed* mechanism (notebook 08). The paper's weighted-MI column tells us something about the real missing records that our mechanism does not contain. Table 4 prints, for Black African referrals:
 #
 # | | unadjusted OR | age-gender-year adjusted OR | fully adjusted OR | % treated |
 # |---|---|---|---|---|
 # | complete case | 0.74 | 0.73 | 0.67 | 66.1 |
 # | weighted MI | 0.80 | 0.78 | 0.77 | 67.7 |
 #
-# Weighted MI moved Black African towards White British in every model, and raised the percentage treated. For the percentage to rise, the Black African referrals the imputation created from the missing records must have been treated **more often** than the Black African referrals with ethnicity recorded. The real data therefore seem to contain a pattern specific to one group and to the outcome, for example ethnicity less often recorded for Black African people who went on to be treated in some service. The fully adjusted weighted-MI column moved other groups too (Black Other: 0.65 complete case, 0.73 weighted MI), so similar patterns may exist for them.
+# Weighted MI moved Black African towards White British in every model and raised the percentage treated. For the percentage to rise, the Black African referrals imputed from the missing records must have been treated **more often** than those with ethnicity recorded: the real data seem to contain a pattern specific to one group and the outcome, for example ethnicity less often recorded for Black African people who went on to be treated in some service. The fully adjusted weighted-MI column moved other groups too (Black Other: 0.65 complete case, 0.73 weighted MI), so similar patterns may exist for them.
 #
-# What can weighted MI change? Within one cell of the imputation model (same source, stage, age band, gender, year and borough), an imputed Black African record carries the recorded Black African link between group and treatment: weighted MI shifts *how many* records each group receives, not that link. Our *assumed* mechanism has no pattern of the paper's kind: a group's recording can be better or worse, and recording improves along the pathway, but by the same factor for every group. So our weighted MI, given the right margin, has nothing to find there, and lands near our complete-case estimates instead of the paper's shifted ones. A census margin is another way to move the estimates, and the section "Which margin?" below shows what it does.
+# What can weighted MI change? Within one cell of the imputation model (same source, stage, age band, gender, year and borough), an imputed Black African record carries the recorded Black African link between group and treatment: weighted MI shifts *how many* records each group receives, not that link. Our *assumed* mechanism has no pattern of the paper's kind (a group's recording can be better or worse, and recording improves along the pathway, by the same factor for every group), so our weighted MI, given the right margin, lands near our complete-case estimates instead of the paper's shifted ones. A census margin moves the estimates another way (section "Which margin?").
 #
-# Two honest caveats. First, we cannot know whether the paper's shift is a real pattern: its margin, imputation model and number of imputations are not reported. Second, weighted MI itself assumes that missingness shifts each group's chance of being recorded by one amount, the same at every stage; a pattern in which one group's recording depends on treatment (a group x outcome interaction) breaks that assumption, so even weighted MI would not fully correct it. The paper's weighted-MI column is an estimate under assumptions, not the truth.
+# Two caveats. We cannot know whether the paper's shift is a real pattern: its margin, imputation model and number of imputations are not reported. And weighted MI itself assumes that missingness shifts each group's chance of being recorded by one amount, the same at every stage; a group x outcome interaction breaks that, so even weighted MI would not fully correct it. The paper's weighted-MI column is an estimate under assumptions, not the truth.
 #
 # ## Did the imputations hit the margin?
 #
@@ -124,7 +124,7 @@ else:
               "suspect.")
 
 # %% [markdown]
-# The recorded-only column is what complete case works with. MAR MI fills in the missing records but keeps close to the recorded mix, because it assumes the missing resemble the recorded. Weighted MI's completed mix should match the margin it was given, whenever that margin can be met; the line under the table says whether it did in this run. With the default margin (`"auto"`, which on a synthetic cohort means `"truth"`) the first two columns are the same; with another margin they differ, and matching the margin no longer means matching the truth. The weights weighted MI used (one per group; above 1 means the group is pushed up among the imputed records):
+# The recorded-only column is what complete case works with. MAR MI keeps close to the recorded mix, because it assumes the missing resemble the recorded. Weighted MI's completed mix should match its margin whenever that can be met; the line under the table says whether it did. With the default margin (`"auto"`, which on a synthetic cohort means `"truth"`) the first two columns are the same; with another margin they differ, and matching the margin no longer means matching the truth. The weights weighted MI used (one per group; above 1 means the group is pushed up among the imputed records):
 
 # %%
 print(pipeline.NOTHING_TO_IMPUTE if nothing_to_impute else
@@ -174,11 +174,11 @@ print(f"pooled table: OR {pooled_row['estimate']:.3f}, SE {pooled_row['se']:.4f}
       f"df {pooled_row['df']:.0f}, fmi {pooled_row['fmi']:.3f}")
 
 # %% [markdown]
-# The hand calculation and the pooled table agree. Two things to notice. The between-imputation variance is what single imputation leaves out (fill each missing value once and analyse as if it had been observed): ignoring it makes CIs too narrow. Complete case has no imputations, so no between-imputation variance to leave out; its costs are the dropped records and, when the recorded referrals are not representative, bias. And the fmi is about the *coefficient*, not the data: it is the share of the information about this odds ratio lost to missingness, which can be larger or smaller than the share of records with missing ethnicity.
+# The hand calculation and the pooled table agree. Two things to notice. The between-imputation variance is what single imputation (fill each missing value once, analyse as if observed) leaves out, making CIs too narrow; complete case has none to leave out, its costs being the dropped records and, when the recorded referrals are not representative, bias. And the fmi is about the *coefficient*: the share of the information about this odds ratio lost to missingness, which can be larger or smaller than the share of records with missing ethnicity.
 #
 # ### The same pooled estimate with standard tools
 #
-# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but nothing in Rubin's rules depends on it. Here is the whole of multiple-imputation analysis with tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (the treatment model's denominator, as in notebook 07), fit the paper's model with `smf.logit`, and keep the Black African coefficient and its squared standard error. Then pool with the same lines as above.
+# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but Rubin's rules do not depend on it. With tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (as in notebook 07), fit the paper's model with `smf.logit`, keep the Black African coefficient and its squared SE, and pool with the same lines as above.
 
 # %%
 rhs = ("C(ethnicity, Treatment(reference='White British'))"
@@ -215,7 +215,7 @@ print(f"Largest difference in this run: {diff_sm:.1e}")
 #
 # Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`census.margin_from_census`).
 #
-# That candidate has two problems. The practical one is now solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents. (Which boroughs the margin covers matters: with Southwark and Lewisham alone the census share of White British would be 40.6% rather than 42.2%, Asian 6.8% rather than 9.0%, Black African 14.1% rather than 11.7%, White Other 13.3% rather than 12.9% and Other 5.5% rather than 4.3%, the other groups within 0.2 points; Croydon has the most White British and Asian residents of the four.) The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is exactly what the study is about (notebook 11 looks at it). Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
+# That candidate has two problems. The practical one is solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents (which boroughs it covers matters, since their ethnic mixes differ; the file holds each borough's counts). The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is exactly what the study is about (notebook 11 looks at it). Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
 
 # %% tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
@@ -231,7 +231,7 @@ print("\nEthnic mix, %")
 print(margins.round(1).to_string())
 
 # %% [markdown]
-# A sensitivity analysis: weighted MI calibrated to the census margin beside weighted MI calibrated to the true referred mix. Both margins are computed explicitly above (`true_mix`, `margin_census`), so the comparison is the same whatever `margin` this run uses. Watch the warnings (under the next cell, or under the first analysis cell if this run already calibrates to the census): where a group's census share is *below* the share already recorded among referrals, the margin cannot be met at all (no amount of imputing can lower the recorded count), and the method sets that group's weight to almost zero, so no missing record is imputed into it.
+# A sensitivity analysis: weighted MI calibrated to the census margin beside weighted MI calibrated to the true referred mix (both margins computed above, so the comparison holds whatever `margin` this run uses). Watch the warnings (under the next cell, or under the first analysis cell if this run already uses the census): where a group's census share is *below* the share already recorded among referrals, the margin cannot be met (imputing cannot lower the recorded count), and the method sets that group's weight to almost zero, so no missing record is imputed into it.
 
 # %%
 census_sensitivity = has_truth and not nothing_to_impute  # needs the true referred mix and missing records
@@ -268,7 +268,7 @@ fig = plots.compare_methods_plot(census_assessment if census_sensitivity else as
 fig
 
 # %% [markdown]
-# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (purple diamonds) and to the 2011 Census mix of the four boroughs' residents (orange downward triangles), with 95% CIs, and the full-data truth as black ticks behind the points. Log-scaled axis with a dashed line at 1. (On a real extract, with no truth, the figure shows the three methods instead, as in notebook 08.)*
+# *Figure: odds ratios of being assessed (fully adjusted), each group vs White British, from weighted MI calibrated to the true referred mix (purple diamonds) and to the 2011 Census mix of the four boroughs' residents (orange downward triangles), with 95% CIs, full-data truth as black ticks behind; log-scaled axis, dashed line at 1. (On a real extract the figure shows the three methods instead.)*
 #
 # Groups whose census share is much larger than their share of referrals receive many extra imputed records. What those records carry depends on who is missing. Under the default MNAR mechanism (and under MAR) the unassessed are recorded least often, so the records with missing ethnicity are far more often of people never assessed than referrals in general (both shares are printed under the accuracy table above). Those groups then gain mostly unassessed referrals and their assessment odds ratios fall below the truth: the census margin manufactures an inequality at the assessment stage by assuming away the one at referral, while the treatment stage, among the assessed, where fewer records are missing, moves less. Under MCAR the missing records would be a random sample of referrals, so the two shares would agree up to chance and the imputed records would carry the average pathway; this page does not run that case (predict what the wrong margin would do, then re-run with `missing_mechanism = "mcar"` to check). Either way the census margin answers a different question ("what if referrals looked like residents?"), not the paper's.
 #
@@ -293,7 +293,7 @@ else:
     print("Needs the census sensitivity analysis above (a synthetic cohort with missing records).")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1, as they do under the default MNAR mechanism. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; under MNAR the missing records are far more often of people never assessed than referrals in general (both shares printed under the census accuracy table), so each of those groups gains a block of unassessed referrals and its odds of assessment fall. (This page runs only the default mechanism. Under `missing_mechanism="mcar"` the missing records are a random sample, so the two shares should agree up to chance and the imputed records no longer carry mostly unassessed referrals; re-run with it to see which groups the printed line then names.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
+# **Solution.** The groups whose census share is well above their share of referrals (compare the first two columns of the margin table) move most; the last printed line says which of them move **down** (a ratio below 1), away from 1, as they do under the default MNAR mechanism. The census margin tells weighted MI that these groups make up a larger part of the population than the referrals do, so many more missing records are imputed into them; under MNAR the missing records are far more often of people never assessed than referrals in general (both shares printed under the census accuracy table), so each of those groups gains a block of unassessed referrals and its odds of assessment fall. (This page runs only the default mechanism; under `missing_mechanism="mcar"` the two shares should agree up to chance, so re-run with it to see which groups the printed line then names.) Groups whose census share is below their recorded share cannot reach the margin (the warnings above) and get almost no imputed records, so their comparison with White British shifts too. The shift is not a finding about assessment: it is the referral inequality, assumed away by the wrong margin, reappearing one stage later.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: critique: when would weighted MI fail?

@@ -93,7 +93,7 @@ print("True odds ratios (treated among assessed, fully adjusted), vs White Briti
 print(np.exp(truth).to_string(float_format=lambda x: f"{x:.3f}"))
 
 # %% [markdown]
-# The same point as a picture. For each world, the records with missing ethnicity it adds to the same recorded referrals (counted among the assessed, who are the treatment model's rows), and the true odds ratio that results, beside the odds ratio of the recorded referrals alone (identical in every world, since the recorded part is):
+# The same point as a picture: for each world, the missing-ethnicity records it adds among the assessed (the treatment model's rows), and the true odds ratio that results, beside the recorded referrals' own odds ratio (the same in every world):
 
 # %%
 estimands = simulation.estimand_by_mechanism(worlds, labels=simulation.MECHANISM_LABELS)
@@ -110,13 +110,13 @@ fig
 # 1. **Complete case**: the model on the referrals with recorded ethnicity; Wald 95% CI.
 # 2. **MAR MI**: standard multiple imputation (imputation model: referral source, pathway stage, age band, gender, year, borough); Rubin's rules, t-based 95% CI.
 # 3. **Weighted MI**: as 2, calibrated to the *expected* ethnic mix of all referrals under the mechanism, a population figure fixed before any data are drawn, like a census (not each replicate's realised mix, which no analyst could know). It is the ideal margin: the simulation asks how weighted MI behaves when its margin is right.
-# 4. **Full data** (benchmark, not a real option): the model with every referral's true group. It shows how much of any apparent bias is Monte Carlo noise, and the best precision any method could reach.
+# 4. **Full data** (benchmark, not a real option): every referral's true group; it shows how much apparent bias is Monte Carlo noise, and the best precision possible.
 #
 # Each MI analysis inside the simulation uses `sim_imputations` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, not the 20 of notebook 08), **for run time**: an MI analysis costs roughly in proportion to M, and CI re-runs this notebook on every change. **The price is Monte Carlo noise.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times that of infinitely many imputations (with f = 0.2: 4% more at M = 5, 1% more at M = 20), so the empirical SE and the MCSE of bias are a little larger. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so bias and coverage are not changed.
 #
 # ## P · Performance measures
 #
-# For each mechanism, method and group, over R replicates with estimates θ̂ᵢ, model SEs sᵢ and true value θ (all on the log odds ratio scale):
+# Per mechanism, method and group, over R replicates with estimates θ̂ᵢ, model SEs sᵢ and truth θ (log OR scale):
 #
 # | measure | definition | Monte Carlo SE |
 # |---|---|---|
@@ -125,7 +125,7 @@ fig
 # | **model SE** | √mean(sᵢ²): what the method *says* its SE is | √(Var(sᵢ²) / (4R · model SE²)) |
 # | **coverage** | share of 95% CIs that contain θ | √(coverage (1 − coverage) / R); at the nominal level √(0.95 × 0.05 / R) |
 #
-# The Monte Carlo SE (MCSE) is the uncertainty of the performance measure itself that comes from using only R replicates (Morris et al. 2019, Table 6). A bias smaller than about two MCSEs cannot be told apart from zero.
+# The Monte Carlo SE (MCSE) is the uncertainty of the performance measure itself from using only R replicates (Morris et al. 2019, Table 6); a bias smaller than about two MCSEs cannot be told apart from zero.
 #
 # **Warning: a coverage of 100% has an MCSE of 0.** With few replicates every CI of a group often covers the truth; √(coverage (1 − coverage) / R) is then 0, as if coverage were known exactly, which it is not. `simulation.summarise` therefore also reports `coverage_mcse_nominal` = √(0.95 × 0.05 / R), the MCSE when the true coverage is 95%: use it (as the figure's coverage bars do) to judge whether a coverage differs from 95%.
 #
@@ -163,7 +163,7 @@ fig
 # What to expect:
 #
 # - **MCAR**: every method should be unbiased and cover at about 95%; the imputation methods buy a little precision at most.
-# - **MAR** (here: recording depends on stage and borough): for an odds ratio among the assessed, the recorded referrals still give nearly the right answer, and MI has little to add.
+# - **MAR** (recording depends on stage and borough): among the assessed, the recorded referrals still give nearly the right answer; MI has little to add.
 # - **MNAR** (recording depends on the group too): complete case and MAR MI can drift, and weighted MI, told the right margin, should drift least.
 #
 # Under MCAR the coverages in the table above can sit well above 0.95, for every method including the full-data benchmark. Is that what 95% intervals predict for this many estimates? The cell below counts the misses and compares each method's model SE with its empirical SE (`rel_error_se`, with its MCSE):
@@ -183,9 +183,9 @@ print(mcar_check.to_string(float_format=lambda x: f"{x:.3f}"))
 # `rel_error_se` is how much larger, in %, the average model SE is than the spread of the estimates across replicates; positive means intervals wider than needed, hence coverage above 95%. Two things point to Monte Carlo error rather than a fault of any method:
 #
 # - **The full-data benchmark and complete case over-cover too**, without imputation or Rubin's rules. Every method analyses the *same* replicates, so when those happen to scatter less than the model SEs say, every method's coverage rises together.
-# - **The empirical SE is itself uncertain.** With R replicates it is known only to within about 100/√(2(R − 1)) percent (16% at R = 20), which is why `rel_error_se_mcse` is large; a `rel_error_se` within about two of its MCSEs is chance. And the seven intervals of one replicate share their White British reference group, so their misses come in clumps; the binomial range above, which assumes independent intervals, is if anything too narrow.
+# - **The empirical SE is itself uncertain**: with R replicates, to within about 100/√(2(R − 1)) percent (16% at R = 20), hence the large `rel_error_se_mcse`; a `rel_error_se` within about two of its MCSEs is chance. And the seven intervals of one replicate share their White British reference group, so misses come in clumps and the binomial range above is if anything too narrow.
 #
-# Rubin's variance can also be a little conservative when the imputation model is richer than the analysis model ("uncongeniality", Meng 1994): here the imputation model uses referral source and pathway stage, which the treatment model does not. At this R that cannot be told apart from chance; the full study (below) can.
+# Rubin's variance can also be a little conservative when the imputation model is richer than the analysis model ("uncongeniality", Meng 1994; here it uses referral source and pathway stage); at this R that cannot be told apart from chance.
 #
 # ## Monte Carlo error: is the bias real?
 #
@@ -210,7 +210,7 @@ for r in (sim["n_sims"], 500):
     print(f"R = {r}: MCSE of a 95% coverage = {100 * np.sqrt(0.95 * 0.05 / r):.1f} percentage points")
 
 # %% [markdown]
-# Which biases does *this* run detect? For every mechanism and method, the number of groups whose |bias| exceeds two MCSEs, beside the number chance alone would produce, and the full-data benchmark (unbiased by construction, so its flags are chance):
+# Which biases does *this* run detect? Per mechanism and method, the groups whose |bias| exceeds two MCSEs, beside what chance alone would produce and the full-data benchmark (whose flags are chance):
 
 # %% tags=["nbval-check-output"]
 beyond = summary.assign(beyond=summary["bias"].abs() > 2 * summary["bias_mcse"])
@@ -236,13 +236,13 @@ for mech in flags.columns:
 #
 # ## Running the full study
 #
-# The same notebook, with more replicates, from the project folder:
+# The same notebook with more replicates, from the project folder:
 #
 # ```
 # .venv/bin/python -m helpers.run -p n_simulations=500 --only 10
 # ```
 #
-# Run time grows in proportion to the number of replicates. The estimate below is computed from the measured time of this run:
+# Run time grows in proportion to the number of replicates; the estimate below comes from this run's measured time:
 
 # %%
 per_replicate = run_seconds / sim["n_sims"]

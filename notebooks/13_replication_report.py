@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `07_treatment` (Table 4 side by side), `09_weighted_imputation` (weighted MI).
 #
-# **Time needed**: about 45 minutes.
+# **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -213,11 +213,13 @@ mixed
 # census mix of the four boroughs, or its recorded Mixed share was smaller than our cohort's (the paper's Table 1,
 # which would tell, is not available), or its imputation differed in another way. The paper does not say which
 # margin it used, so the margin stays *unknown*, and the census reading is one hypothesis with evidence for and
-# against it. (Try it: `pipeline.mi_estimates_from_study_data(pipeline.load_study_data(p, margin="census2011"))` gives
-# completed-data % treated for the groups named above equal to the complete-case ones. The other groups then move
-# *away* from 1, not towards it as printed, because in our cohort the referrals without recorded ethnicity are more
-# often never assessed or not treated: the printed column needs missing records among the assessed that were
-# treated *more* often than the recorded ones.)
+# against it. (Exercise 2 runs weighted MI with `margin="census2011"`; the table under its solution shows the
+# groups named above with fully adjusted ORs equal to their complete-case ones. The groups the census margin draws
+# more often than the MAR model predicts (census weight above 1) get fully adjusted ORs *lower* than with the
+# default margin, while the printed weighted-MI OR lies above the printed complete-case OR for each of them; the
+# last line printed there names both sets. So, in our cohort, the census margin moves these groups the opposite way
+# to the paper's column, which needs missing records among the assessed that were treated *more* often than the
+# recorded ones.)
 
 # %%
 checklist = reporting.checklist()
@@ -280,6 +282,23 @@ print(f"Black African share of the completed data: {mix.loc['Black African', '% 
       f"(default margin) -> {mix.loc['Black African', '% completed, census margin']:.1f}% (census margin)")
 print(f"Black African unadjusted weighted-MI treatment OR: {ba_ours['weighted_mi']:.2f} (default margin) -> "
       f"{ba_census['estimate'].iloc[0]:.2f} (census margin); printed {ba_paper['weighted_mi']:.2f}")
+full_or = lambda d: d.query("stage == 'treatment' and model == 'adjusted_full'").set_index("ethnicity")["estimate"]
+printed_full = published[published["model"] == "adjusted_full"].pivot(index="ethnicity", columns="analysis", values="or")
+by_margin = pd.DataFrame({"census weight": mix["census weight"],
+                          "ours, complete case": full_or(estimates[estimates["analysis"] == "complete_case"]),
+                          "ours, WMI default margin": full_or(estimates[estimates["analysis"] == "weighted_mi"]),
+                          "ours, WMI census margin": full_or(census_mi),
+                          "printed, complete case": printed_full["complete_case"],
+                          "printed, WMI": printed_full["weighted_mi"]}).reindex(mix.index)
+print("\nFully adjusted treatment OR by margin:")
+print(by_margin.to_string(float_format=lambda x: f"{x:.2f}"))
+drawn = by_margin.drop("White British")
+drawn = drawn[drawn["census weight"] > 1]  # drawn more often than the MAR model predicts
+lower = drawn.index[drawn["ours, WMI census margin"] < drawn["ours, WMI default margin"]]
+up = drawn.index[drawn["printed, WMI"] > drawn["printed, complete case"]]
+print(f"Drawn more often under the census margin: {', '.join(drawn.index)}; of these, OR lower than "
+      f"with the default margin: {', '.join(lower) or 'none'}; printed WMI OR above the printed complete-case OR: "
+      f"{', '.join(up) or 'none'}")
 
 # %% [markdown] tags=["solution"]
 # **Solution.** (a) **More.** The 2011 census gives Black African people a far larger share of the four
