@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `03_data_preparation` (how the analysis frame is built); basic pandas.
 #
-# **Time needed**: about 30-40 minutes.
+# **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -92,12 +92,15 @@ publish.exploratory(explore, p, "tableone's Table 1", "The disclosure-controlled
 # Tables built from NHS patient records are published under **statistical disclosure control**. A small count,
 # such as "3 Black Other referrals aged 65+ in one borough in 2013", can let someone who knows one of those people
 # learn something private about them (for example that they were referred to mental-health services, and were
-# not treated). NHS Digital's rule, which NHS statistical publications including the IAPT reports follow, is:
+# not treated). The rules here follow NHS Digital's disclosure control method for counts below national level
+# (set out for Hospital Episode Statistics and the Emergency Care Data Set from September 2018 and since used for
+# other NHS Digital datasets: digital.nhs.uk, "Disclosure control methodology for HES and ECDS"):
 #
 # 1. counts from **1 to 7 are suppressed** (shown as `*`); a true zero stays 0;
 # 2. every other count is **rounded to the nearest 5**, so small differences between published tables cannot be
 #    used to recover a small count;
-# 3. **secondary suppression**: if a row or column has a total and only one cell in it is suppressed, the hidden
+# 3. **secondary suppression**, a further step this project adds to be cautious (older NHS rules required it;
+#    NHS Digital's 2018 method relies on rounding instead): if a row or column has a total and only one cell in it is suppressed, the hidden
 #    value could be recovered by subtraction (total minus the others), so a second cell is suppressed too.
 #
 # The thresholds are the parameters `suppress_threshold` (7) and `rounding_base` (5), because other data owners
@@ -204,9 +207,9 @@ fig
 # - The middle panel is the quantity behind the paper's Table 4 (treated **among the assessed**). The right panel
 #   multiplies the two steps together: a group can look similar to White British at one step and still end up
 #   further behind over the whole pathway.
-# - **Missing ethnicity is shown, not hidden.** In routine IAPT data ethnicity is often recorded at the first
-#   appointment, so referrals that never reach one are more likely to lack it. The default cohort is built that
-#   way (`missing_mechanism = "mnar"`: missingness depends on the stage reached, the borough and the group). If
+# - **Missing ethnicity is shown, not hidden.** The default cohort is built so that referrals that never reach
+#   an assessment lack ethnicity more often (an *assumed* mechanism, `missing_mechanism = "mnar"`: missingness
+#   depends on the stage reached, the borough and the group; the paper does not report it by stage). If
 #   the Missing bar differs from the others, dropping those rows changes the picture: that is why the paper used
 #   weighted multiple imputation beside the complete-case analysis (notebook 08).
 # - These are *crude* percentages: they do not account for the groups' different age, gender, year and borough
@@ -253,8 +256,8 @@ print(f"% assessed, missing ethnicity:       {raw.loc[study.MISSING_LABEL, 'pct_
 
 # %% [markdown] tags=["solution"]
 # **Solution.** The service's assessment rate is the one among *all* referrals. When referrals with missing
-# ethnicity differ from the rest (here they were built to be assessed less often, as happens when ethnicity is
-# recorded at the first appointment), dropping them makes the service look better than it is, and it also
+# ethnicity differ from the rest (here they were built, by an *assumed* mechanism, to be assessed less often),
+# dropping them makes the service look better than it is, and it also
 # changes each group's apparent rate, because the people whose ethnicity is missing belong to real groups in
 # unknown proportions. Showing Missing as its own group keeps this visible; notebook 08 estimates what it hides.
 

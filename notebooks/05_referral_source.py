@@ -178,7 +178,7 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
       f"({seconds_statsmodels / seconds_counts:.0f} times faster)")
 
 # %% [markdown]
-# One fit in a few seconds is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 08) refits
+# One fit taking the seconds printed above is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 08) refits
 # all nine models (three stages x three models) on each of 20 or more completed data sets, and notebook 10's
 # simulation repeats that many times over: hundreds to thousands of fits. For your own data, one `smf.mnlogit` or
 # `smf.logit` is all you need. From here on the notebook uses the project's tables (every stage and model,
@@ -197,9 +197,11 @@ full.pivot(index="ethnicity", columns="outcome_level", values="display").reindex
 
 # %% [markdown]
 # In plain words: the self-referral route reached Black African referrals less than it reached White British
-# referrals, relative to the GP route. That describes how **services and routes into them** work for different
-# groups (how widely the self-referral route is known and advertised, the trustworthiness of services as
-# experienced by different communities, interpreting provision, cultural fit), not a trait of any group.
+# referrals, relative to the GP route (in this cohort the size is *assumed*; the paper's Table 2 is not available).
+# Such a difference describes how **services and routes into them** work for different groups, not a trait of any
+# group; possible reasons, none of which a study like this can test (notebook 12 lists them as hypotheses), include
+# how widely the self-referral route is known and advertised, trust in services, interpreting provision and
+# cultural fit.
 #
 # ## 4. Three adjustment sets: what changes and why
 #
@@ -440,12 +442,13 @@ print(f"Largest |small - planted| in an RRR: {(small_planted['estimate'] - small
 print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(small_planted)}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** In calibrated mode the point estimates stay close to the planted values at any size (whole people
-# per cell round a little more coarsely when cells are small), but standard errors grow as 1/√n: a quarter of the
+# **Solution.** In calibrated mode the point estimates stay close to the planted values (whole people per cell
+# round more coarsely when cells are small, so the smaller the cohort the further they can drift; the cell prints
+# the largest gap), but standard errors grow as 1/√n: a quarter of the
 # referrals gives intervals about √4 = 2 times wider, and the cell above prints the expected factor √(n/n_small)
 # beside the observed ratio. Planted values stay inside the intervals (in calibrated mode by construction, section
-# 7), while the smallest groups' intervals become too wide to say much (compare Black Other's interval with Black
-# Caribbean's). Precision, not direction, is what sample size buys.
+# 7), while the smallest groups' intervals become too wide to say much (print `small_planted` to compare Black
+# Other's interval with Black Caribbean's). Precision, not direction, is what sample size buys.
 
 # %% [markdown]
 # ## Key points

@@ -41,11 +41,11 @@ has_truth, nothing_to_impute = helpers.notebook.imputation_notes(data)
 # %% [markdown]
 # ## Why ethnicity goes missing in IAPT records
 #
-# Ethnicity is one field among many in an IAPT record. It can be filled in by the referrer (a GP letter, a self-referral form) or by the service at a first contact, and NHS data standards give three ways of saying it is *not* there: code **Z** "not stated" (the person was asked and chose not to say), code **99** "not known" (for example, never asked), or simply a blank field.
+# Ethnicity is one field among many in an IAPT record. It can be filled in by the referrer (a GP letter, a self-referral form) or by the service at a first contact, and there are three ways it can be *not* there: the NHS codes **Z** "not stated" (the person was asked and chose not to say) and **99** "not known" (for example, never asked), or a field simply left blank.
 #
-# The reasons a field stays empty are mostly about **services and how they record**, not about the people referred:
+# The reasons a field stays empty are not reported for this study; the plausible ones are about **services and how they record** rather than the people referred (this cohort builds in the first, as an *assumed* mechanism):
 #
-# - **Stage of the pathway.** The question is often asked at the first appointment. Someone who is never assessed has fewer chances of having their ethnicity recorded than someone who went on to treatment.
+# - **Stage of the pathway.** If the question is asked at a first appointment, someone who is never assessed has fewer chances of having their ethnicity recorded than someone who went on to treatment.
 # - **Service.** Forms, IT systems and routines differ between services and boroughs, and so does how complete the field is.
 # - **The relationship between service and person.** Whether staff ask, how they ask, and whether people feel able to answer can differ between groups, for example where earlier experiences of services have reduced trust. That is an inequality in how services reach people; it says nothing about a group's "traits".
 #

@@ -166,7 +166,7 @@ fig
 # - **MAR** (recording depends on stage and borough): among the assessed, the recorded referrals still give nearly the right answer; MI has little to add.
 # - **MNAR** (recording depends on the group too): complete case and MAR MI can drift, and weighted MI, told the right margin, should drift least.
 #
-# Under MCAR the coverages in the table above can sit well above 0.95, for every method including the full-data benchmark. Is that what 95% intervals predict for this many estimates? The cell below counts the misses and compares each method's model SE with its empirical SE (`rel_error_se`, with its MCSE):
+# Under MCAR the coverages in the table above can sit above 0.95, for every method including the full-data benchmark. Is that what 95% intervals predict for this many estimates? The cell below counts the misses and compares each method's model SE with its empirical SE (`rel_error_se`, with its MCSE):
 
 # %% tags=["nbval-check-output"]
 mcar = summary[summary["mechanism"] == "MCAR"]

@@ -191,7 +191,7 @@ targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
 targets.groupby(["stage", "source"]).size().unstack(fill_value=0)
 
 # %% [markdown]
-# The treatment row has assumed targets too, although notebook 07 says its targets are printed: every **ethnicity**
+# The treatment row has assumed targets too, although its ethnicity targets are printed (notebook 07): every **ethnicity**
 # target at the treatment stage (numbers treated, percentages, the three models' ORs) is printed in Table 4; the
 # assumed ones are the **covariate effects** (age band, gender, year, borough), which the paper does not print:
 

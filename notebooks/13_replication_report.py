@@ -97,7 +97,7 @@ fig_mi
 # group were solved so that these very models return the printed values (notebook 02), and the same kind of fitter
 # that solved them fits them here. So a match shows that the generator and the analysis agree with each other, not
 # that the paper is right. How close the match is depends on the run: with whole referrals a small cohort cannot hit
-# every expected count, so some ORs can land a hair away and round to a neighbouring value. The cell below says what
+# every expected count, so some ORs land away from the printed value, further the smaller the cohort. The cell below says what
 # this run shows:
 
 # %% tags=["nbval-check-output"]
@@ -132,8 +132,10 @@ print(ours.round(2).to_string(index=False))
 # give 0.80. The referrals imputed as Black African were treated more often than the Black African referrals with
 # recorded ethnicity.
 #
-# That implies that the people whose ethnicity was missing differed from those with recorded ethnicity in a way that
-# depends on ethnic group: recording was related to treatment differently for Black African referrals. Our assumed missing-data mechanism does not contain such a pattern, so
+# Under the paper's imputation model, that says the people whose ethnicity was missing differed from those with
+# recorded ethnicity in a way that depends on ethnic group (recording related to treatment differently for Black
+# African referrals). It is what the paper's imputations imply, not an observed fact: notebook 09 explains why no
+# one can check it from the data. Our assumed missing-data mechanism does not contain such a pattern, so
 # nothing pushes our Black African estimate the way the paper's moved. The cell below prints, for this run, how
 # many weighted-MI ORs agree with the printed ones, and the conditional weights the imputation used (how much more,
 # or less, often than the MAR imputation model predicts each group is drawn for the unrecorded referrals; a weight
@@ -329,13 +331,14 @@ print(f"Drawn more often under the census margin: {', '.join(drawn.index)}; of t
 # %% [markdown]
 # ## Key points
 # - With the default parameters our complete-case ORs lie inside the paper's printed CIs and round to the printed
-#   values (section 1 prints this run's counts; a much smaller cohort can miss a few in the second decimal): **by
+#   values (section 1 prints this run's counts; a smaller cohort misses more of them, by more): **by
 #   construction**, which shows that the generator and the analysis agree, not that the paper is right.
 # - Weighted MI is not calibrated to the paper: section 2 prints how many of our weighted-MI ORs lie inside the
 #   printed CIs and how many round to the printed value (with the default parameters, far fewer than for complete
-#   case). The paper's Black African OR moved from 0.74 to 0.80 under weighted MI, which implies that people with
+#   case). The paper's Black African OR moved from 0.74 to 0.80 under weighted MI: under its imputation model, people with
 #   missing ethnicity differed from those recorded in a way that depends on group (the printed White British row
-#   did not move, so the change is on the Black African side); our assumed mechanism contains no such pattern.
+#   did not move, so the change is on the Black African side). That rests on the imputation's assumptions, not on
+#   observed data; our assumed mechanism contains no such pattern.
 # - Tables 1-3 were not available: referral-source and assessment results here reproduce assumptions.
 # - A synthetic replication shows the analysis is reproducible and runnable on real extracts; only real data can
 #   confirm the findings.
