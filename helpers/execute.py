@@ -1,8 +1,9 @@
 """One notebook through papermill (kernel ``python3``), and how a failure or an interrupt is described.
 
 Both routes of ``helpers.run`` execute a notebook with :func:`execute`: the sequential one in its own
-process, the parallel one in a worker process (``helpers.worker``). Every notebook gets the full validated
-parameter set injected (papermill adds one cell of assignments after the ``parameters`` cell).
+process, the parallel one in a worker process (``helpers.worker``). Every notebook is told what the run changed
+(``helpers.params.overrides``: papermill adds one cell of assignments after the ``parameters`` cell);
+``helpers.notebook.setup`` gives every other parameter its default, so the notebook has the run's full set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import papermill as pm
 from jupyter_client.manager import KernelManager
+
+from helpers import params
 
 KERNEL_NAME = "python3"
 
@@ -58,8 +61,8 @@ def print_failure(name: str, info: dict[str, Any]) -> None:
 
 
 class _DropUnknownParameterWarnings(logging.Filter):
-    """papermill warns once per injected name a notebook does not declare; every notebook gets the full
-    set on purpose (names were validated already), so those warnings are noise."""
+    """papermill warns once per injected name a notebook does not declare; every notebook gets all the run
+    changed on purpose (names were validated already), so those warnings are noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Passed unknown parameter")
@@ -74,7 +77,7 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path)
         pm.execute_notebook(
             str(notebook),
             str(output),
-            parameters=parameters,
+            parameters=params.overrides(parameters),
             kernel_name=KERNEL_NAME,
             cwd=str(cwd),
             progress_bar=False,

@@ -173,8 +173,10 @@ def make_student_version(nb: nbformat.NotebookNode, *, check: bool = True) -> nb
             cells.append(new)
             continue
         if "parameters" in tags(cell):
-            # student versions live one folder deeper (notebooks/exercises/): keep writing to outputs/
-            cell.source = cell.source.replace('output_dir = "../outputs"', 'output_dir = "../../outputs"')
+            # student versions live one folder deeper (notebooks/exercises/): keep writing to outputs/ (a worked
+            # notebook leaves output_dir to its default, which is relative to notebooks/)
+            kept = [line for line in cell.source.splitlines() if not line.startswith("output_dir =")]
+            cell.source = "\n".join([*kept, 'output_dir = "../../outputs"'])
         cell.metadata = nbformat.from_dict(_clean_metadata(dict(cell.metadata), _DROP_CELL_METADATA))
         cells.append(cell)  # a teaching cell keeps its outputs (see the module docstring)
     note = nbformat.v4.new_markdown_cell(STUDENT_NOTE)

@@ -213,14 +213,22 @@ def read_counts_folder(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pc, flow
 
 
+def folder_parser(prog: str, description: str, source: str, source_help: str) -> argparse.ArgumentParser:
+    """The command line of a step that reads ``source`` and writes only into ``--out DIR``: this module's and
+    ``python -m helpers.fromcounts``, which reads the folder this one writes."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument(source, help=source_help)
+    ap.add_argument("--out", required=True, help="output folder")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m helpers.extract", description=(
+    ap = folder_parser("python -m helpers.extract", (
         "Aggregate an IAPT extract where it lives: writes pattern_counts.csv (one row per covariate pattern x "
-        "outcomes, count n) and flow.csv (every row accounted for). Nothing row-level is written."))
-    ap.add_argument("path", help="CSV (any delimiter, .gz), Parquet file or folder, or (spark) a table name")
+        "outcomes, count n) and flow.csv (every row accounted for). Nothing row-level is written."),
+        "path", "CSV (any delimiter, .gz), Parquet file or folder, or (spark) a table name")
     ap.add_argument("--engine", choices=ENGINES, default="duckdb")
     ap.add_argument("--columns", help="YAML mapping {study field: your column name}")
-    ap.add_argument("--out", required=True, help="output folder")
     a = ap.parse_args(argv)
     spark = None
     if a.engine == "spark":

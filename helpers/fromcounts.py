@@ -18,7 +18,6 @@ CLI, for the folder ``python -m helpers.extract`` wrote: ``python -m helpers.fro
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,11 +245,10 @@ def paper_estimates(pc: pd.DataFrame | CountData, margin: pd.Series, m: int, rng
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m helpers.fromcounts", description=(
+    ap = extract.folder_parser("python -m helpers.fromcounts", (
         "The paper's analyses (nine models, complete case and weighted MI) from pattern_counts.csv and flow.csv "
-        "alone: writes estimates.csv and table4_comparison.csv."))
-    ap.add_argument("folder", help="folder with pattern_counts.csv and flow.csv (from python -m helpers.extract)")
-    ap.add_argument("--out", required=True, help="output folder")
+        "alone: writes estimates.csv and table4_comparison.csv."),
+        "folder", "folder with pattern_counts.csv and flow.csv (from python -m helpers.extract)")
     ap.add_argument("--margin", default="census2011",
                     help="population margin for weighted MI: census2011 (default) or a CSV with ethnicity, share")
     ap.add_argument("--m", default=str(params_mod.DEFAULTS["n_imputations"]), help="number of imputations")

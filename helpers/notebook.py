@@ -1,7 +1,9 @@
-"""The few lines every notebook starts with: validate the papermill parameters, set display defaults.
+"""The few lines every notebook starts with: validate the parameters, set display defaults, load the data.
 
-Keeping them here means a notebook's second code cell is one line, and a bad parameter fails in every
-notebook with the same message as on the command line.
+A notebook's ``parameters`` cell declares only the few parameters its lesson invites a student to change;
+:func:`setup` gives every other parameter its default (``helpers.params``), and takes any value papermill
+injected (``helpers.run`` injects what the run changed). Keeping these lines here means a notebook's setup
+cell is a few lines, and a bad parameter fails in every notebook with the same message as on the command line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pandas as pd
 from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 from helpers import params as params_mod
+from helpers import pipeline
 
 
 def _short_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -46,3 +49,23 @@ def output_path(p: dict[str, Any], *parts: str) -> Path:
     path = Path(p["output_dir"]).joinpath(*parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def study_data(p: dict[str, Any]) -> pipeline.StudyData:
+    """The notebook's data (``pipeline.load_study_data``), after a line saying where they came from."""
+    data = pipeline.load_study_data(p)
+    print(f"Data: {data.origin}")
+    return data
+
+
+def imputation_notes(data: pipeline.StudyData) -> tuple[bool, bool]:
+    """``(has_truth, nothing_to_impute)`` for the notebooks on missing ethnicity, each said where it limits them:
+    only a synthetic cohort knows every referral's true group, and a complete extract has nothing to impute."""
+    has_truth = data.truth is not None
+    nothing_to_impute = pipeline.nothing_to_impute(data)
+    if not has_truth:
+        print("Real extract: there is no truth here. Sections that need it say so; the methods are compared with "
+              "each other and with the margin instead.")
+    if nothing_to_impute:
+        print(pipeline.NOTHING_TO_IMPUTE)
+    return has_truth, nothing_to_impute

@@ -104,11 +104,11 @@ SCHEMA: dict[str, Param] = {
 
 DEFAULTS: dict[str, Any] = {name: p.default for name, p in SCHEMA.items()}
 
-#: The parameters that go together, by what uses them. A notebook's ``parameters`` cell declares the groups the
-#: notebook uses, each whole (tests/test_notebook_hygiene.py); the run injects every parameter all the same and
-#: ``helpers.notebook.setup`` gives a name the cell does not declare its default, so what a notebook declares
-#: changes no value, only what a reader running it by hand sees to edit. ``engine`` is left to its default
-#: everywhere (a run sets it with ``-p engine=spark``).
+#: The parameters that go together, by what uses them. A notebook's ``parameters`` cell declares a few names of
+#: the groups it uses, the ones its lesson invites a student to change (tests/test_notebook_hygiene.py);
+#: ``helpers.notebook.setup`` gives every other name its default and the run injects what it changed
+#: (:func:`overrides`), so what a notebook declares changes no value, only what a reader running it by hand sees
+#: to edit. ``engine`` is in no group: no notebook declares it (a run sets it with ``-p engine=spark``).
 GROUPS: dict[str, tuple[str, ...]] = {
     # the data: the synthetic cohort, or a real extract instead (pipeline.load_study_data)
     "data": ("n_referrals", "seed", "missing_mechanism", "missing_share", "outcome_mode", "targets_path", "data_path"),
@@ -232,6 +232,15 @@ def validate(overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str
         )
     if problems:
         raise ParameterError("\n".join(problems))
+    return out
+
+
+def overrides(validated: dict[str, Any]) -> dict[str, Any]:
+    """The values of a validated set that validation would not give by itself: what a run must tell a notebook
+    (papermill injects these), so that ``validate(overrides(p)) == p``. A default run tells only its output_dir."""
+    out = {name: value for name, value in validated.items() if name not in DEFAULTS or value != DEFAULTS[name]}
+    if out.get("margin") == ("census2011" if validated.get("data_path") else "truth"):
+        del out["margin"]  # what 'auto' resolves to
     return out
 
 

@@ -45,15 +45,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import extract, extract_checks, extract_columns, extract_flow, extract_read, study
+from helpers import extract, extract_checks, extract_columns, extract_read, study
 
-# --- Schema and constants (defined once, in the extract engine) ------------------------------------------
-REQUIRED_COLUMNS: list[str] = extract_checks.REQUIRED_COLUMNS
-FIRST_DATA_LINE = extract_checks.FIRST_DATA_LINE
-N_EXAMPLES = extract_checks.N_EXAMPLES
-AGE_MIN_VALID = extract_checks.AGE_MIN_VALID
-AGE_MAX_VALID = extract_checks.AGE_MAX_VALID
-AGE_MIN_STUDY = extract_checks.AGE_MIN_STUDY
+# --- Schema, constants and checks: defined once, in the extract engine; prepare is the face its users (the
+# data dictionary, notebooks, tests) read them from, as prepare.NAME ----------------------------------------
+from helpers.extract_checks import (  # noqa: F401 (re-exported for prepare's users)
+    AGE_MAX_VALID,
+    AGE_MIN_STUDY,
+    AGE_MIN_VALID,
+    CHECK_BY_CODE,
+    CHECKS,
+    ETHNIC_CODES,
+    EXCLUSION_CHECKS,
+    FIRST_DATA_LINE,
+    FLOW_COLUMNS,
+    N_EXAMPLES,
+    NORMALISATIONS,
+    REPORT_COLUMNS,
+    REQUIRED_COLUMNS,
+    Check,
+    ExtractError,
+)
+from helpers.extract_flow import ValidationReport
+
 STUDY_START = pd.Timestamp(extract_checks.STUDY_START)
 STUDY_END = pd.Timestamp(extract_checks.STUDY_END)
 
@@ -71,17 +85,6 @@ ANALYSIS_COLUMNS: list[str] = [
     "assessed",
     "treated",
 ]
-
-ETHNIC_CODES: list[str] = extract_checks.ETHNIC_CODES
-ExtractError = extract_checks.ExtractError
-Check = extract_checks.Check
-CHECKS = extract_checks.CHECKS
-CHECK_BY_CODE = extract_checks.CHECK_BY_CODE
-EXCLUSION_CHECKS = extract_checks.EXCLUSION_CHECKS
-NORMALISATIONS = extract_checks.NORMALISATIONS
-REPORT_COLUMNS = extract_checks.REPORT_COLUMNS
-FLOW_COLUMNS = extract_checks.FLOW_COLUMNS
-ValidationReport = extract_flow.ValidationReport
 
 
 # --- Reading --------------------------------------------------------------------------------------------

@@ -38,8 +38,10 @@ for itself, then the tables, then the book; the tables are byte for byte the sam
 Why this shape:
 - Parameters are validated by ``helpers.params`` *before* the first notebook starts, so a typo costs a
   second, not a half-finished run. Errors name the parameter, the value and what is valid.
-- Every notebook gets the full validated parameter set injected (papermill adds one cell of assignments
-  after the ``parameters`` cell); names a notebook does not use are harmless.
+- Every notebook is told what the run changed from the defaults (papermill adds one cell of assignments
+  after the ``parameters`` cell; ``helpers.params.overrides``) and ``helpers.notebook.setup`` gives every
+  other parameter its default, so each notebook has the run's full validated set; names it does not use are
+  harmless.
 - Path parameters given on the command line or in a YAML file are made absolute against the directory the
   command was run from, because the notebooks run with ``notebooks/`` as their working directory.
 - Earlier output is removed at the start, so a failed run never leaves an index that looks like success;

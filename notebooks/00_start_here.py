@@ -23,20 +23,9 @@
 # **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 n_referrals = 85_800
 seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
-n_imputations = 20
-margin = "auto"
-n_simulations = 20
-simulation_n_referrals = 20_000
-suppress_threshold = 7
-rounding_base = 5
-output_dir = "../outputs"
 
 # %%
 import pandas as pd
@@ -115,7 +104,7 @@ print(study.CITATION)
 # %% [markdown]
 # ## How parameters work
 #
-# The second cell of every notebook (tagged `parameters`) lists the run parameters that notebook uses, with their defaults (this one lists **every** parameter; the groups are `helpers.params.GROUPS`). When you run a notebook by hand, edit that cell; a parameter it does not list keeps its default. When papermill or `helpers.run` runs it, they insert a new cell just after it with your values, so the defaults stay visible and your choices are recorded.
+# The second cell of every notebook (tagged `parameters`) lists the few parameters that notebook's lesson invites you to change, with their defaults (this one: `n_referrals` and `seed`). When you run a notebook by hand, edit that cell; every parameter it does not list keeps its default. When papermill or `helpers.run` runs it, they insert a new cell just after it with the values the run changed, so the defaults stay visible and your choices are recorded.
 #
 # The third cell passes everything to `helpers.notebook.setup`, which checks each value **once, in one place** (`helpers/params.py`) and stops with a clear message if one is wrong. Here is the full list, with defaults and allowed values:
 
@@ -212,6 +201,6 @@ pd.DataFrame({
 #
 # - The project replicates Harwood et al. (2021): ethnic inequalities at three stages of IAPT care (referral source, assessment among the referred, treatment among the assessed), each group compared with White British.
 # - The real data are confidential, so the notebooks run on a synthetic cohort built to reproduce the paper's printed Table 4; everything the paper does not report is labelled *assumed*.
-# - Every notebook starts with a `parameters` cell listing the parameters it uses; values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
+# - Every notebook starts with a `parameters` cell listing the few parameters its lesson invites you to change (every other keeps its default); values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
 # - `make run` runs everything; `make test` checks everything; notebooks 01 to 13 follow the pathway in order.
 # - Differences between groups are described as differences in how services reach and serve people, not as traits of groups.

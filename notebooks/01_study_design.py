@@ -23,16 +23,8 @@
 # **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, disclosure); any other keeps its default (helpers.params).
-n_referrals = 85_800
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
-suppress_threshold = 7
-rounding_base = 5
 
 # %%
 import pandas as pd

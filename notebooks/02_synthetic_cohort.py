@@ -23,15 +23,11 @@
 # **Time needed**: about 45 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, output); any other keeps its default (helpers.params).
-n_referrals = 85_800
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 seed = 20210802
 missing_mechanism = "mnar"
 missing_share = 0.185
 outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
-output_dir = "../outputs"
 
 # %%
 import numpy as np

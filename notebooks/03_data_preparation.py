@@ -23,16 +23,8 @@
 # **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, disclosure); any other keeps its default (helpers.params).
-n_referrals = 85_800
-seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 data_path = ""
-suppress_threshold = 7
-rounding_base = 5
 
 # %%
 import pandas as pd
@@ -41,8 +33,7 @@ import helpers.notebook
 from helpers import codes, cohort, datadict, pipeline, prepare, publish, study
 
 p = helpers.notebook.setup(globals())
-data = pipeline.load_study_data(p)
-print("Data:", data.origin)
+data = helpers.notebook.study_data(p)
 print(publish.banner(p))
 
 # %% [markdown]

@@ -28,17 +28,10 @@
 # > (`data/published/cohort_targets.csv`, rows `or_adjusted_full`, stage `assessment`).
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, disclosure, output); any other keeps its default (helpers.params).
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 n_referrals = 85_800
 seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
 outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
-suppress_threshold = 7
-rounding_base = 5
-output_dir = "../outputs"
 
 # %%
 import numpy as np
@@ -51,9 +44,8 @@ import helpers.notebook
 from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
 
 p = helpers.notebook.setup(globals())
-data = pipeline.load_study_data(p)
+data = helpers.notebook.study_data(p)
 frame = data.frame
-print(f"Data: {data.origin}")
 
 # %% [markdown]
 # ## 1. The denominator: everyone referred

@@ -22,14 +22,7 @@
 # **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, imputation); any other keeps its default (helpers.params).
-n_referrals = 85_800
-seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 n_imputations = 20
 margin = "auto"
 
@@ -44,16 +37,9 @@ import helpers.notebook
 from helpers import census, imputation, pipeline, plots, pooling, replication, study
 
 p = helpers.notebook.setup(globals())
-data = pipeline.load_study_data(p)
+data = helpers.notebook.study_data(p)
 frame = data.frame
-has_truth = data.truth is not None  # only a synthetic cohort knows every referral's true group
-nothing_to_impute = pipeline.nothing_to_impute(data)
-print(f"Data: {data.origin}")
-if not has_truth:
-    print("Real extract: there is no truth here. Sections that need it say so; the methods are compared with "
-          "each other and with the margin instead.")
-if nothing_to_impute:
-    print(pipeline.NOTHING_TO_IMPUTE)
+has_truth, nothing_to_impute = helpers.notebook.imputation_notes(data)
 
 
 # %% [markdown]

@@ -23,19 +23,9 @@
 # **Time needed**: about 50 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, imputation, simulation, output); any other keeps its default (helpers.params).
-n_referrals = 85_800
-seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
-n_imputations = 20
-margin = "auto"
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 n_simulations = 20
 simulation_n_referrals = 20_000
-output_dir = "../outputs"
 
 # %%
 import time

@@ -23,19 +23,9 @@
 # **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, imputation, disclosure, output); any other keeps its default (helpers.params).
-n_referrals = 85_800
-seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
-n_imputations = 20
-margin = "auto"
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 suppress_threshold = 7
 rounding_base = 5
-output_dir = "../outputs"
 
 # %%
 import pandas as pd
@@ -45,9 +35,8 @@ from helpers import imputation, pipeline, plots, population, replication, report
 from helpers.census import census_population
 
 p = helpers.notebook.setup(globals())
-data = pipeline.load_study_data(p)
+data = helpers.notebook.study_data(p)
 frame = data.frame
-print(f"Data: {data.origin}")
 
 # %% [markdown]
 # > **Read this first: these rates are an illustration, not a finding.** The numerators below come from the

@@ -23,17 +23,9 @@
 # **Time needed**: about 45 minutes (reading and discussion).
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, disclosure, output); any other keeps its default (helpers.params).
-n_referrals = 85_800
-seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 suppress_threshold = 7
 rounding_base = 5
-output_dir = "../outputs"
 
 # %%
 import pandas as pd
@@ -42,9 +34,8 @@ import helpers.notebook
 from helpers import pipeline, plots, reporting, study
 
 p = helpers.notebook.setup(globals())
-data = pipeline.load_study_data(p)
+data = helpers.notebook.study_data(p)
 frame = data.frame
-print(f"Data: {data.origin}")
 
 # %% [markdown]
 # ## 1. The pathway in one picture

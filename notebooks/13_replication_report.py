@@ -24,17 +24,9 @@
 # **Time needed**: about 40 minutes.
 
 # %% tags=["parameters"]
-# The parameters this notebook uses (data, imputation, output); any other keeps its default (helpers.params).
-n_referrals = 85_800
-seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
-outcome_mode = "calibrated"
-targets_path = ""
-data_path = ""
+# What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 n_imputations = 20
 margin = "auto"
-output_dir = "../outputs"
 
 # %%
 import warnings
@@ -46,8 +38,7 @@ from helpers import imputation, pipeline, plots, replication, reporting
 
 p = helpers.notebook.setup(globals())
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless
-data = pipeline.load_study_data(p)
-print(f"Data: {data.origin}")
+data = helpers.notebook.study_data(p)
 
 # %% [markdown]
 # ## 1. Ours beside Table 4

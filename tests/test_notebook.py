@@ -1,8 +1,10 @@
 """helpers.notebook: a notebook that declares some parameters gets the full validated set, the same one (and so
-the same cache key) as a run that injects every parameter; a bad value is named."""
+the same cache key) as a run that injects every parameter or only what it changed; a bad value is named; the
+data are loaded with a line saying where they came from."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import pandas as pd
@@ -30,6 +32,7 @@ def test_the_cache_key_does_not_depend_on_what_a_notebook_declared(monkeypatch) 
     by_hand = setup_quietly({"seed": 7, "suppress_threshold": 7}, monkeypatch)
     injected = setup_quietly({**params.DEFAULTS, "seed": 7}, monkeypatch)  # papermill: every parameter
     assert by_hand == injected
+    assert setup_quietly(params.overrides(by_hand), monkeypatch) == by_hand  # what helpers.run injects
     assert cache.digest(pipeline._result_params(by_hand)) == cache.digest(pipeline._result_params(injected))
     other = setup_quietly({"seed": 8}, monkeypatch)
     assert cache.digest(pipeline._result_params(other)) != cache.digest(pipeline._result_params(by_hand))
@@ -38,3 +41,16 @@ def test_the_cache_key_does_not_depend_on_what_a_notebook_declared(monkeypatch) 
 def test_a_bad_declared_value_is_named(monkeypatch) -> None:
     with pytest.raises(params.ParameterError, match="n_imputations"):
         setup_quietly({"n_imputations": 1}, monkeypatch)
+
+
+def test_study_data_says_where_the_data_came_from_and_what_imputation_lacks(capsys) -> None:
+    p = params.validate()
+    data = notebook.study_data(p)
+    assert capsys.readouterr().out == f"Data: {data.origin}\n"
+    assert data.frame.equals(pipeline.load_study_data(p).frame)
+    assert notebook.imputation_notes(data) == (True, False) and capsys.readouterr().out == ""
+    complete = dataclasses.replace(data, truth=None, prepared=dataclasses.replace(
+        data.prepared, frame=data.frame.dropna(subset=["ethnicity"])))
+    assert notebook.imputation_notes(complete) == (False, True)
+    out = capsys.readouterr().out
+    assert "Real extract: there is no truth here" in out and pipeline.NOTHING_TO_IMPUTE in out

@@ -93,34 +93,78 @@ def test_notebook_hygiene(path: Path | None) -> None:
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
 
 
-# What shows that a notebook uses a parameter group (00_start_here teaches every parameter and declares all).
+# What shows that a notebook uses a parameter group.
 GROUP_USE = {
-    "data": r"load_study_data|simulation_parameters",
+    "data": r"study_data|simulation_parameters",
     "imputation": r"mi_estimates|population_margin|n_imputations|\bmargin\b",
     "simulation": r"simulation_parameters|run_simulation",
     "disclosure": r"\bpublish\.|suppress_threshold|rounding_base",
     "output": r"output_path",
 }
+MAX_DECLARED = 4  # a few knobs a lesson invites a student to turn; helpers.notebook.setup fills in the rest
+
+
+def parameters_cell_problems(source: str, code: str) -> list[str]:
+    """What is wrong with a ``parameters`` cell (its source) for a notebook whose later code is ``code``: only
+    literal assignments, of parameters some group of helpers.params.GROUPS has, at their defaults, a few of them,
+    each of a group the code uses."""
+    problems, declared = [], []
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            problems.append(f"not a parameter assignment: {ast.unparse(node)}")
+            continue
+        name = node.targets[0].id
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            problems.append(f"{name}: not a literal value: {ast.unparse(node.value)}")
+            continue
+        group = next((g for g, names in params.GROUPS.items() if name in names), None)
+        if name not in params.SCHEMA:
+            problems.append(f"{name}: not a parameter (helpers.params.SCHEMA)")
+        elif group is None:
+            problems.append(f"{name}: a parameter no group of helpers.params.GROUPS has")
+        elif value != params.DEFAULTS[name]:
+            problems.append(f"{name} = {value!r}: not the default {params.DEFAULTS[name]!r}")
+        elif not re.search(GROUP_USE[group], code):
+            problems.append(f"{name}: its group {group!r} is not used by the notebook's code")
+        declared.append(name)
+    if not 1 <= len(declared) <= MAX_DECLARED:
+        problems.append(f"declares {len(declared)} parameters: between 1 and {MAX_DECLARED}, the ones the lesson "
+                        "invites a student to change")
+    if len(set(declared)) != len(declared):
+        problems.append(f"a parameter declared twice: {declared}")
+    return problems
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
-def test_parameters_cell_declares_the_groups_the_notebook_uses(path: Path) -> None:
-    """Whole groups of helpers.params.GROUPS at their defaults; every parameter the code reads is declared;
-    no group is declared that the code does not use (the run injects every parameter regardless)."""
+def test_parameters_cell_declares_a_few_parameters_the_lesson_turns(path: Path) -> None:
+    """Every other parameter keeps its default (helpers.notebook.setup) or takes the run's value (injected)."""
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code"]
     index = next(i for i, c in enumerate(cells) if "parameters" in tags(c))
-    declared = {}
-    for node in ast.parse(cells[index].source).body:
-        assert isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name), ast.unparse(node)
-        declared[node.targets[0].id] = ast.literal_eval(node.value)
-    assert set(declared) <= set(params.SCHEMA), set(declared) - set(params.SCHEMA)
-    assert {n: v for n, v in declared.items() if v != params.DEFAULTS[n]} == {}, "not the defaults"
-    groups = {g for g, names in params.GROUPS.items() if set(names) & set(declared)}
-    assert set(declared) == {n for g in groups for n in params.GROUPS[g]}, "declare each group whole"
     code = "\n".join(c.source for c in cells[index + 1:])
-    read = set(re.findall(r"""\bp\[["'](\w+)["']\]""", code)) & set(params.SCHEMA)
-    assert read <= set(declared), f"reads parameters it does not declare: {sorted(read - set(declared))}"
-    if not path.name.startswith("00_"):
-        unused = sorted(g for g in groups if not re.search(GROUP_USE[g], code))
-        assert unused == [], f"declares groups its code does not use: {unused}"
+    assert parameters_cell_problems(cells[index].source, code) == []
+
+
+CODE = "p = helpers.notebook.setup(globals())\ndata = helpers.notebook.study_data(p)\nmi_estimates(data)"
+
+
+@pytest.mark.parametrize(("source", "problem"), [
+    ("n_referal = 85_800", "n_referal: not a parameter"),
+    ('engine = "duckdb"', "engine: a parameter no group of helpers.params.GROUPS has"),
+    ("seed = 1", "seed = 1: not the default 20210802"),
+    ("seed = 20210802\nseed = 20210802", "declared twice"),
+    ("n_simulations = 20", "n_simulations: its group 'simulation' is not used"),
+    ("seed = int('20210802')", "seed: not a literal value"),
+    ("import os", "not a parameter assignment: import os"),
+    ("# nothing", "declares 0 parameters"),
+    ("\n".join(f"{n} = {params.DEFAULTS[n]!r}" for n in params.GROUPS["data"][:5]), "declares 5 parameters"),
+])
+def test_a_bad_parameters_cell_is_named(source: str, problem: str) -> None:
+    found = parameters_cell_problems(source, CODE)
+    assert any(problem in f for f in found), found
+
+
+def test_a_good_parameters_cell_passes() -> None:
+    assert parameters_cell_problems("# change these\nn_imputations = 20\nseed = 20210802", CODE) == []

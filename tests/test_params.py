@@ -87,3 +87,18 @@ def test_default_cohort_detection():
     assert P.is_default_cohort(P.validate())
     assert not P.is_default_cohort(P.validate(seed=1))
     assert P.is_default_cohort(P.validate(n_imputations=5)), "analysis settings do not change the cohort"
+
+
+def test_overrides_are_what_validation_would_not_give_by_itself(tmp_path):
+    """What the run injects into a notebook: setup(overrides) must rebuild the run's full validated set."""
+    assert P.overrides(P.validate()) == {}
+    smaller = P.validate(n_referrals=20_000, margin="truth")  # 'truth' is what 'auto' gives a synthetic cohort
+    assert P.overrides(smaller) == {"n_referrals": 20_000}
+    census = P.validate(margin="census2011")
+    assert P.overrides(census) == {"margin": "census2011"}
+    extract = tmp_path / "extract.csv"
+    extract.write_text("PathwayID\n")
+    real = P.validate(data_path=str(extract), output_dir=str(tmp_path))  # margin: 'auto' -> 'census2011'
+    assert P.overrides(real) == {"data_path": str(extract), "output_dir": str(tmp_path)}
+    for p in (smaller, census, real):
+        assert P.validate(P.overrides(p)) == p

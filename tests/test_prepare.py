@@ -5,22 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from extract_rows import GOOD
 
 from helpers import codes, cohort, extract, fromcounts, study
 from helpers import prepare as P
 from helpers.prepare import ExtractError
-
-GOOD = {
-    "PathwayID": "r0",
-    "ReferralRequestReceivedDate": "2014-03-01",
-    "Age_ReferralRequest_ReceivedDate": "30",
-    "Gender": "2",
-    "Validated_EthnicCategory": "A",
-    "SourceOfReferralIAPT": "A1",
-    "Borough": "Lambeth",
-    "Assessment_FirstDate": "2014-03-10",
-    "TherapySession_FirstDate": "2014-04-01",
-}
 
 
 def row(pid, **changes):
