@@ -210,17 +210,23 @@ def _pattern_index(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class EngineResult:
+class ImputationModel:
+    """What every set of imputations carries: the imputation model behind the draws, for the notebooks to show."""
+
+    weights: np.ndarray  # one per category: how the weighted model re-weights it (1 under MAR)
+    observed_counts: np.ndarray  # recorded rows per category
+    fit: object  # the imputation model drawn from
+    mar_fit: object | None  # the unweighted model the conditional weights start from
+    messages: list[str]  # what the weights could not do, said to the user
+    method: str
+
+
+@dataclass
+class EngineResult(ImputationModel):
     """Imputations on integer codes: ``draws`` (M, n_missing) category codes for the missing rows."""
 
     draws: np.ndarray
     missing_rows: np.ndarray
-    weights: np.ndarray
-    observed_counts: np.ndarray
-    fit: object
-    mar_fit: object | None
-    messages: list[str]
-    method: str
     dropped_terms: list[str] = field(default_factory=list)  # Z columns dropped as not estimable
     n_dropped: int = 0
 
@@ -282,18 +288,12 @@ def _estimable_columns(x: np.ndarray, counts: np.ndarray, names: Sequence[str] |
 
 
 @dataclass
-class PatternDraws:
+class PatternDraws(ImputationModel):
     """Imputations per covariate pattern: ``drawn`` (M, len(missing_patterns), K) counts of each pattern's
     missing rows placed in each category, and the imputation model behind them."""
 
     drawn: np.ndarray
     missing_patterns: np.ndarray  # positions (in the patterns given) of the patterns with missing rows
-    weights: np.ndarray
-    observed_counts: np.ndarray
-    fit: object
-    mar_fit: object | None
-    messages: list[str]
-    method: str
     keep: np.ndarray  # columns of the design kept in the imputation model
 
     def completed(self, counts: np.ndarray) -> list[np.ndarray]:

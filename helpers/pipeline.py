@@ -190,6 +190,44 @@ def _mi_estimates_from_study_data(data: StudyData, weighted: bool, progress: boo
     return pooling.mi_estimates_from_rows(data.frame, result, progress=progress)
 
 
+@dataclass(frozen=True)
+class ThreeMethods:
+    """Complete case, MAR MI and weighted MI on one data set, each compared with the full-data truth where known.
+
+    Why: notebook 08 compares the three methods and 09 goes on from the same fits; one call keeps them the same
+    (the same seeds give the same imputations, and a run's cache returns them without refitting).
+    """
+
+    margin_label: str  # the weighted-MI margin in words
+    margin_used: pd.Series  # the ethnic mix weighted MI calibrates to in this run
+    true_mix: pd.Series | None  # the true referred mix (synthetic cohorts only)
+    truth: pd.DataFrame | None  # the full-data estimates, every referral's true group (synthetic only)
+    estimates: pd.DataFrame  # the three methods, long and tidy
+    weighted_mi: pd.DataFrame
+    treatment: pd.DataFrame  # compare_methods, treatment stage, fully adjusted
+    assessment: pd.DataFrame  # the same, assessment stage
+
+
+MARGIN_LABELS = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}
+
+
+def three_methods(data: StudyData) -> ThreeMethods:
+    """:class:`ThreeMethods` for ``data``: on a real extract the truth and the true mix are ``None``."""
+    has_truth = data.truth is not None
+    choice = data.params["margin"]
+    truth = truth_estimates(data) if has_truth else None
+    wmi = mi_estimates_from_study_data(data, weighted=True)
+    estimates = pd.concat([complete_case_estimates(data), mi_estimates_from_study_data(data, weighted=False), wmi],
+                          ignore_index=True)
+    return ThreeMethods(
+        margin_label=MARGIN_LABELS.get(choice, f"file {choice}"),
+        margin_used=population_margin(data),
+        true_mix=imputation.margin_from_truth(true_frame(data)["ethnicity"]) if has_truth else None,
+        truth=truth, estimates=estimates, weighted_mi=wmi,
+        treatment=compare_methods(estimates, truth, stage="treatment"),
+        assessment=compare_methods(estimates, truth, stage="assessment"))
+
+
 def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
     """The run's parameters for the synthetic world: for sections (02, 10, exercises) that need a cohort with
     a known truth even when ``data_path`` names a real extract."""

@@ -532,6 +532,21 @@ def planted_coverage_random(p: dict, stage: str, seeds: Sequence[int], model: st
     return pd.DataFrame(rows, columns=["seed", "inside", "planted"])
 
 
+def coverage_summary(coverage: pd.DataFrame, what: str) -> str:
+    """Two lines reading a :func:`planted_coverage_random` table against the binomial: how many planted values
+    (``what``, e.g. "planted ORs") fell outside our 95% CIs, and how many 95% intervals would leave outside.
+
+    Why: with ``n`` independent 95% intervals the number outside is Binomial(n, 0.05), so "a few outside" is
+    expected; the central 95% range of that binomial says how few or many would be surprising.
+    """
+    inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())
+    low, high = stats.binom.interval(0.95, total, 0.05)
+    return (f"Random outcome mode, {len(coverage)} cohorts: {inside}/{total} {what} inside our 95% CI, "
+            f"{total - inside} outside\n"
+            f"If every interval has 95% coverage: about {total / 20:.1f} outside on average, "
+            f"and between {low:.0f} and {high:.0f} in 95% of such runs")
+
+
 def estimand_by_mechanism(worlds: Mapping[str, Any], stage: str = "treatment", model: str = "adjusted_full",
                           labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per mechanism and group: missing records added per 100 recorded, the world's true OR, the recorded-only OR.

@@ -94,6 +94,16 @@ def largest_difference(comparison: pd.DataFrame) -> float:
     return float(comparison[["diff_log_or", "diff_se"]].abs().to_numpy().max())
 
 
+def agreement_summary(comparison: pd.DataFrame, fitter: str = "smf.logit", tolerance: float = 1e-6) -> str:
+    """Two lines for a :func:`compare_with_statsmodels` table: how many coefficients were compared, and whether
+    they all agree within ``tolerance`` (a yes/no, so the line is the same on every machine; the size of the
+    largest difference, which depends on floating point, is printed separately)."""
+    shown = f"{tolerance:.0e}".replace("e-0", "e-")  # 1e-6, as the notebooks write it
+    return (f"Ethnicity coefficients compared: {len(comparison)}\n"
+            f"Largest difference, log OR or standard error, {fitter} vs models.fit_stage, below {shown}: "
+            f"{largest_difference(comparison) < tolerance}")
+
+
 def ci_position(tidy: pd.DataFrame) -> pd.Series:
     """How many ratios have their whole 95% CI below 1, above 1, or include 1 (reference rows left out).
 

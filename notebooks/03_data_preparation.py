@@ -30,7 +30,7 @@ data_path = ""
 import pandas as pd
 
 import helpers.notebook
-from helpers import codes, cohort, datadict, pipeline, prepare, publish, study
+from helpers import codes, cohort, datadict, prepare, publish, study
 
 p = helpers.notebook.setup(globals())
 data = helpers.notebook.study_data(p)

@@ -31,7 +31,7 @@ rounding_base = 5
 import pandas as pd
 
 import helpers.notebook
-from helpers import disclosure, pipeline, plots, publish, study, tables
+from helpers import disclosure, plots, publish, study, tables
 
 p = helpers.notebook.setup(globals())
 data = helpers.notebook.study_data(p)

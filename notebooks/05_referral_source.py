@@ -39,7 +39,6 @@ import time
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from scipy import stats
 
 import helpers.notebook
 from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
@@ -324,13 +323,8 @@ for _, r in missed.iterrows():
 # %%
 seeds = [p["seed"] + k for k in range(1, 6)]
 coverage = simulation.planted_coverage_random(p, "referral_source", seeds)
-inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())
-low, high = stats.binom.interval(0.95, total, 0.05)
 print(coverage.to_string(index=False))
-print(f"Random outcome mode, {len(seeds)} cohorts: {inside}/{total} planted RRRs inside our 95% CI, "
-      f"{total - inside} outside")
-print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on average, "
-      f"and between {low:.0f} and {high:.0f} in 95% of such runs")
+print(simulation.coverage_summary(coverage, "planted RRRs"))
 
 # %% [markdown]
 # Now misses are expected, scattered across cohorts and groups. The arithmetic: 5 cohorts x 21 planted values =

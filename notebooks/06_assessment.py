@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import stats
 
 import helpers.notebook
 from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
@@ -137,9 +136,7 @@ pd.DataFrame({"rows (smf.logit)": res.params.loc[eth_terms],
 
 # %% tags=["nbval-check-output"]
 check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "assessment", "adjusted_full"))
-print(f"Ethnicity coefficients compared: {len(check)}")
-print(f"Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: "
-      f"{teaching.largest_difference(check) < 1e-6}")
+print(teaching.agreement_summary(check))
 
 # %%
 print(f"Largest difference in this run: {teaching.largest_difference(check):.1e}")
@@ -243,13 +240,8 @@ print(f"... with the whole 95% CI below 1:               {int(directions['ci_exc
 # %%
 seeds = [p["seed"] + k for k in range(1, 6)]
 coverage = simulation.planted_coverage_random(p, "assessment", seeds)
-inside, total = int(coverage["inside"].sum()), int(coverage["planted"].sum())
-low, high = stats.binom.interval(0.95, total, 0.05)
 print(coverage.to_string(index=False))
-print(f"Random outcome mode, {len(seeds)} cohorts: {inside}/{total} planted ORs inside our 95% CI, "
-      f"{total - inside} outside")
-print(f"If every interval has 95% coverage: about {total / 20:.1f} outside on average, "
-      f"and between {low:.0f} and {high:.0f} in 95% of such runs")
+print(simulation.coverage_summary(coverage, "planted ORs"))
 
 # %% [markdown]
 # Here misses are what chance gives: about 1 in 20 on average, but with this few planted values the count varies a

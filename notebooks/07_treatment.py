@@ -95,9 +95,7 @@ mine.round(2)
 
 # %% tags=["nbval-check-output"]
 check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "treatment", "adjusted_full"))
-print(f"Ethnicity coefficients compared: {len(check)}")
-print(f"Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: "
-      f"{teaching.largest_difference(check) < 1e-6}")
+print(teaching.agreement_summary(check))
 
 # %%
 print(f"Largest difference in this run: {teaching.largest_difference(check):.1e}")

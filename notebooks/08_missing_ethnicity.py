@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import imputation, params, pipeline, plots, replication, tables, targets
+from helpers import params, pipeline, plots, replication, tables, targets
 
 p = helpers.notebook.setup(globals())
 data = helpers.notebook.study_data(p)
@@ -124,19 +124,13 @@ else:
 # The margin here is the parameter `margin`: by default `"auto"`, which on a synthetic cohort means `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (notebook 09 comes back to this choice). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
 
 # %%
-margin_label = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}.get(
-    p["margin"], f"file {p['margin']}")
-print(f"Missingness mechanism: {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'}; weighted MI margin: {margin_label}")
-true_mix = imputation.margin_from_truth(pipeline.true_frame(data)["ethnicity"]) if has_truth else None
-margin_used = pipeline.population_margin(data)  # what weighted MI calibrates to in this run
-
-truth = pipeline.truth_estimates(data) if has_truth else None  # None on a real extract
-cc = pipeline.complete_case_estimates(data)
-mar = pipeline.mi_estimates_from_study_data(data, weighted=False)  # = complete case when nothing is missing
-wmi = pipeline.mi_estimates_from_study_data(data, weighted=True)
-estimates = pd.concat([cc, mar, wmi], ignore_index=True)
-treatment = pipeline.compare_methods(estimates, truth, stage="treatment")
-assessment = pipeline.compare_methods(estimates, truth, stage="assessment")
+# complete_case_estimates, then mi_estimates_from_study_data(weighted=False) (MAR MI; the same as complete case when
+# nothing is missing) and (weighted=True), each set beside the full-data truth (None on a real extract):
+methods = pipeline.three_methods(data)
+print(f"Missingness mechanism: {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'}; "
+      f"weighted MI margin: {methods.margin_label}")
+margin_label, margin_used, true_mix, truth = methods.margin_label, methods.margin_used, methods.true_mix, methods.truth
+estimates, treatment, assessment = methods.estimates, methods.treatment, methods.assessment
 
 # %% [markdown]
 # First the paper's headline stage, treatment among the assessed, in the fully adjusted model:

@@ -46,19 +46,11 @@ has_truth, nothing_to_impute = helpers.notebook.imputation_notes(data)
 # The three methods of notebook 08, fitted again here (the same seeds give the same imputations):
 
 # %%
-margin_label = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}.get(
-    p["margin"], f"file {p['margin']}")
-print(f"Missingness mechanism: {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'}; weighted MI margin: {margin_label}")
-true_mix = imputation.margin_from_truth(pipeline.true_frame(data)["ethnicity"]) if has_truth else None
-margin_used = pipeline.population_margin(data)  # what weighted MI calibrates to in this run
-
-truth = pipeline.truth_estimates(data) if has_truth else None  # None on a real extract
-cc = pipeline.complete_case_estimates(data)
-mar = pipeline.mi_estimates_from_study_data(data, weighted=False)  # = complete case when nothing is missing
-wmi = pipeline.mi_estimates_from_study_data(data, weighted=True)
-estimates = pd.concat([cc, mar, wmi], ignore_index=True)
-treatment = pipeline.compare_methods(estimates, truth, stage="treatment")
-assessment = pipeline.compare_methods(estimates, truth, stage="assessment")
+methods = pipeline.three_methods(data)
+print(f"Missingness mechanism: {p['missing_mechanism'].upper() if has_truth else 'unknown (real extract)'}; "
+      f"weighted MI margin: {methods.margin_label}")
+margin_label, margin_used, true_mix, truth = methods.margin_label, methods.margin_used, methods.true_mix, methods.truth
+estimates, treatment, assessment, wmi = methods.estimates, methods.treatment, methods.assessment, methods.weighted_mi
 
 # %% [markdown]
 # ## Against the paper's printed weighted-MI column

@@ -31,7 +31,7 @@ rounding_base = 5
 import pandas as pd
 
 import helpers.notebook
-from helpers import pipeline, plots, reporting, study
+from helpers import plots, reporting, study
 
 p = helpers.notebook.setup(globals())
 data = helpers.notebook.study_data(p)

@@ -58,6 +58,23 @@ def test_truth_is_only_for_synthetic_cohorts(small, tmp_path):
         pipeline.true_frame(real)
 
 
+def test_three_methods_are_the_three_fits_side_by_side(small):
+    """08 and 09 start from this: the same fits as the three calls, compared with the full-data truth."""
+    m = pipeline.three_methods(small)
+    expected = pd.concat([pipeline.complete_case_estimates(small),
+                          pipeline.mi_estimates_from_study_data(small, weighted=False),
+                          pipeline.mi_estimates_from_study_data(small, weighted=True)], ignore_index=True)
+    pd.testing.assert_frame_equal(m.estimates, expected)
+    assert set(m.estimates["analysis"]) == {"complete_case", "mar_mi", "weighted_mi"}
+    pd.testing.assert_frame_equal(m.weighted_mi, pipeline.mi_estimates_from_study_data(small, weighted=True))
+    pd.testing.assert_frame_equal(m.truth, pipeline.truth_estimates(small))
+    pd.testing.assert_frame_equal(m.treatment, pipeline.compare_methods(expected, m.truth, stage="treatment"))
+    pd.testing.assert_frame_equal(m.assessment, pipeline.compare_methods(expected, m.truth, stage="assessment"))
+    assert m.margin_label == "true referred mix"  # margin 'auto' on a synthetic cohort is the truth
+    assert m.true_mix.sum() == pytest.approx(1.0)
+    pd.testing.assert_series_equal(m.margin_used, m.true_mix)
+
+
 def test_margin_choices(small, tmp_path):
     truth = pipeline.population_margin(small)
     assert truth.index.tolist() == study.GROUPS and truth.sum() == pytest.approx(1)

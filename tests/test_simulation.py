@@ -275,6 +275,22 @@ def test_planted_coverage_random() -> None:
     assert ((out["inside"] >= 0) & (out["inside"] <= out["planted"])).all()
 
 
+def test_coverage_summary_reads_the_count_against_the_binomial() -> None:
+    """05 and 06 print this: 5 cohorts x 21 values, 100 inside; the 95% range of Binomial(105, 0.05), by hand."""
+    from math import comb
+
+    coverage = pd.DataFrame({"seed": [1, 2, 3, 4, 5], "inside": [20, 21, 19, 20, 20], "planted": [21] * 5})
+    pmf = [comb(105, k) * 0.05**k * 0.95 ** (105 - k) for k in range(106)]
+    cdf = np.cumsum(pmf)
+    low = int(np.searchsorted(cdf, 0.025))  # smallest k with P(X <= k) >= 0.025, as scipy's interval
+    high = int(np.searchsorted(cdf, 0.975))
+    lines = simulation.coverage_summary(coverage, "planted RRRs").splitlines()
+    assert lines[0] == "Random outcome mode, 5 cohorts: 100/105 planted RRRs inside our 95% CI, 5 outside"
+    assert lines[1] == (f"If every interval has 95% coverage: about 5.2 outside on average, "
+                        f"and between {low} and {high} in 95% of such runs")
+    assert (low, high) == (1, 10)
+
+
 def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:
     """10's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
     worlds = {m: S.make_world(m, n_referrals=20_000) for m in S.MECHANISMS}

@@ -47,6 +47,15 @@ def test_logit_treatment_among_assessed_matches_fit_stage(frame, recorded, model
     assert teaching.largest_difference(cmp) < 1e-6
 
 
+def test_agreement_summary_says_whether_every_difference_is_below_the_tolerance():
+    close = pd.DataFrame({"ethnicity": ["Asian", "Mixed"], "diff_log_or": [1e-9, -3e-7], "diff_se": [0.0, 2e-8]})
+    assert teaching.agreement_summary(close).splitlines() == [
+        "Ethnicity coefficients compared: 2",
+        "Largest difference, log OR or standard error, smf.logit vs models.fit_stage, below 1e-6: True"]
+    far = close.assign(diff_se=[0.0, -2e-6])  # one SE off by more than the tolerance
+    assert teaching.agreement_summary(far).endswith("below 1e-6: False")
+
+
 def test_binomial_glm_on_pattern_counts_matches(frame):
     """The same model on covariate-pattern counts (what makes the project's fitter fast), with a standard GLM."""
     table, _, _ = design.design(frame, study.MODELS["adjusted_full"], stage="assessment")
