@@ -37,9 +37,9 @@ p = helpers.notebook.setup(globals())
 # %% [markdown]
 # ## The IAPT pathway
 #
-# IAPT (Improving Access to Psychological Therapies, now NHS Talking Therapies) offers talking therapy for common mental health problems such as depression and anxiety disorders. A person reaches it through a **referral**: from their GP, by referring themselves, or from another service (a community organisation, an employment or probation service, another part of the NHS). The service then offers an **assessment**, a first conversation to understand the problem and agree what would help; if therapy is agreed, **treatment** follows.
+# IAPT (Improving Access to Psychological Therapies, now NHS Talking Therapies, for anxiety and depression: NHS England, "NHS Talking Therapies, for anxiety and depression", england.nhs.uk) offers talking therapy for common mental health problems such as depression and anxiety disorders. A person reaches it through a **referral**: from their GP, by referring themselves, or from another service (a community organisation, an employment or probation service, another part of the NHS). The service then offers an **assessment**, a first conversation to understand the problem and agree what would help; if therapy is agreed, **treatment** follows.
 #
-# IAPT works by **stepped care**: most people start with *low-intensity* help (for example guided self-help) and step up to *high-intensity* therapy (for example cognitive behavioural therapy) if they need it, or start there. The paper does not split treatment by intensity: "treated" means at least one treatment session of any kind.
+# IAPT works by **stepped care**: people are offered the least intrusive help that suits their needs first (NHS England, "NHS Talking Therapies, for anxiety and depression", england.nhs.uk), often *low-intensity* help such as guided self-help, stepping up to *high-intensity* therapy (for example cognitive behavioural therapy) if they need it, or starting there. The paper does not split treatment by intensity: "treated" means at least one treatment session of any kind.
 #
 # At every step some people leave the pathway. The paper asks whether these steps work equally well for people of every ethnic group.
 

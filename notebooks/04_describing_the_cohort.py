@@ -14,7 +14,7 @@
 #
 # **Learning objectives**
 # - By the end you can build an exploratory Table 1 by ethnic group with `tableone` and say why it must not be published as it is.
-# - By the end you can apply NHS disclosure control (suppress counts 1-7, round the rest to 5, secondary suppression) and explain what each rule protects against.
+# - By the end you can apply NHS disclosure control (suppress counts 1-7, round the rest to 5) and this project's extra secondary suppression, and explain what each rule protects against.
 # - By the end you can read the pathway funnel and name the denominator of each step (assessed among *referred*, treated among *assessed*).
 # - By the end you can explain why referrals with missing ethnicity are shown as their own group rather than dropped.
 #
@@ -99,8 +99,8 @@ publish.exploratory(explore, p, "tableone's Table 1", "The disclosure-controlled
 # 1. counts from **1 to 7 are suppressed** (shown as `*`); a true zero stays 0;
 # 2. every other count is **rounded to the nearest 5**, so small differences between published tables cannot be
 #    used to recover a small count;
-# 3. **secondary suppression**, a further step this project adds to be cautious (older NHS rules required it;
-#    NHS Digital's 2018 method relies on rounding instead): if a row or column has a total and only one cell in it is suppressed, the hidden
+# 3. **secondary suppression**, a further step this project adds to be cautious (the HES and ECDS rules that the 2018 method
+#    replaced required it, as the same page says; the 2018 method relies on rounding instead): if a row or column has a total and only one cell in it is suppressed, the hidden
 #    value could be recovered by subtraction (total minus the others), so a second cell is suppressed too.
 #
 # The thresholds are the parameters `suppress_threshold` (7) and `rounding_base` (5), because other data owners

@@ -341,7 +341,7 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # **Solution.** The data show what happened to referrals in services, not what people wanted: the treatment model
 # is among people who were *assessed*, i.e. who came to the service and were seen. A defensible headline: "Among
 # people assessed by South London IAPT services, those from most minority ethnic groups were less likely to go on to
-# treatment than White British people." ("Most": in Table 4, Mixed referrals were treated about as often as White British ones, 73.1% vs 72.4%, and their odds ratio is below 1 only in the fully adjusted model.) Possible reasons lie in the services (what is offered after assessment,
+# treatment than White British people." ("Most": in Table 4, Mixed referrals were treated about as often as White British ones, 73.1% vs 72.4%, and their complete-case odds ratio is below 1 only in the fully adjusted model.) Possible reasons lie in the services (what is offered after assessment,
 # in which languages, with whom, with what waits) as much as in anything else, and a descriptive study cannot
 # separate them (notebook 12).
 

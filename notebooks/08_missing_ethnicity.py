@@ -41,9 +41,9 @@ has_truth, nothing_to_impute = helpers.notebook.imputation_notes(data)
 # %% [markdown]
 # ## Why ethnicity goes missing in IAPT records
 #
-# Ethnicity is one field among many in an IAPT record. It can be filled in by the referrer (a GP letter, a self-referral form) or by the service at a first contact, and there are three ways it can be *not* there: the NHS codes **Z** "not stated" (the person was asked and chose not to say) and **99** "not known" (for example, never asked), or a field simply left blank.
+# Ethnicity is one field among many in an IAPT record. Where in the pathway it is recorded is not reported for this study (it may come with the referral or be asked by the service later), and there are three ways it can be *not* there: the NHS codes **Z** "not stated" (the person was asked and chose not to say) and **99** "not known" (for example, never asked), or a field simply left blank.
 #
-# The reasons a field stays empty are not reported for this study; the plausible ones are about **services and how they record** rather than the people referred (this cohort builds in the first, as an *assumed* mechanism):
+# The reasons a field stays empty are not reported for this study; the plausible ones are about **services and how they record** rather than the people referred (this cohort builds in all three, as an *assumed* mechanism: missingness depends on the stage, the borough and, under the default MNAR setting, the group):
 #
 # - **Stage of the pathway.** If the question is asked at a first appointment, someone who is never assessed has fewer chances of having their ethnicity recorded than someone who went on to treatment.
 # - **Service.** Forms, IT systems and routines differ between services and boroughs, and so does how complete the field is.
@@ -234,6 +234,6 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
 #
 # ## Key points
 #
-# - Ethnicity goes missing mainly through how services record it (stage of the pathway, service, the relationship between service and person), so it is rarely missing completely at random; the recorded data can show it is not MCAR but can never show it is MAR.
+# - Ethnicity can go missing through how services record it (plausibly the stage of the pathway, the service, the relationship between service and person; the reasons are not reported for this study), so it is unlikely to be missing completely at random; the recorded data can show it is not MCAR but can never show it is MAR.
 # - Complete case and standard MI can mis-state group comparisons when recording depends on the group; the damage is largest where recording also depends on the outcome (here, assessment).
 # - Comparing each method with a known truth is possible only in a synthetic world; with real data the methods can only be compared with each other and with what they assume. Notebook 09 looks inside weighted MI, notebook 10 repeats the comparison over many cohorts.

@@ -106,8 +106,8 @@ if cc_row.rounds_to_printed == cc_row.compared:
     print(f"This run: all {cc_row.compared} complete-case ORs round to the printed OR, as the construction intends.")
 else:
     print(f"This run: {cc_row.rounds_to_printed} of {cc_row.compared} complete-case ORs round to the printed OR; "
-          "the others miss in the second decimal, which a cohort of this size can do (whole referrals), "
-          "not a sign of a bug. A miss by more than that would be.")
+          "the others miss because whole referrals cannot hit every expected count, by more the smaller "
+          "the cohort (notebook 07, Exercise 3); not a sign of a bug.")
 
 # %% [markdown]
 # **Weighted MI.** Here the construction does not force agreement: our weighted-MI estimates depend on how the
