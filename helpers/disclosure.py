@@ -2,8 +2,8 @@
 
 Counts of people drawn from routine NHS data are published under statistical disclosure control.
 ``disclose`` applies the rule NHS Digital adopted for Hospital Episode Statistics in September 2018
-("Disclosure control methodology for HES and ECDS", NHS Digital) and that NHS Digital / NHS England
-statistical publications, the IAPT (NHS Talking Therapies) reports among them, follow:
+("Disclosure control methodology for HES and ECDS", NHS Digital), since used for other NHS Digital
+datasets, for counts below national level:
 
 * counts from 1 to 7 (``threshold``) are **suppressed**;
 * a true **zero is kept** as 0 (a structural or true zero discloses nothing about an individual);
