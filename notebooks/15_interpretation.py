@@ -7,9 +7,9 @@
 # ---
 
 # %% [markdown]
-# # 12 · Interpretation: what the pathway results mean together
+# # 15 · Interpretation: what the pathway results mean together
 #
-# After the three stage-by-stage analyses (05-07) and the missing-data work (08-10), this notebook puts the pathway
+# After the three stage-by-stage analyses (06-09) and the missing-data work (10-13), this notebook puts the pathway
 # back together: where the gaps open, how big they are in people, what might explain them, and what could be done.
 #
 # **Learning objectives**
@@ -18,7 +18,7 @@
 # - By the end you can write about ethnicity as a social category, using the paper's group names and the language of service provision.
 # - By the end you can name the main limitations of routine data and of a replication calibrated by construction, and suggest what services, data teams, policy makers and researchers could do.
 #
-# **Prerequisites**: `06_assessment`, `07_treatment`, `11_access_and_population`; odds ratios and proportions.
+# **Prerequisites**: `08_assessment`, `09_treatment`, `14_access_and_population`; odds ratios and proportions.
 #
 # **Time needed**: about 45 minutes (reading and discussion).
 
@@ -48,7 +48,7 @@ frame = data.frame
 #
 # A service plans in people, so we ask: **per 1,000 referrals of each group, how many were assessed, how many
 # treated, and how many fewer than at White British rates at each step?** Treated per referred is (assessed per
-# referred) × (treated per assessed): the stage **probabilities** multiply (odds ratios do not, notebook 07), so
+# referred) × (treated per assessed): the stage **probabilities** multiply (odds ratios do not, notebook 09), so
 # the shortfall splits exactly into two parts:
 #
 # - **lost at assessment**: referrals not assessed who would have been treated at the White British rate after assessment;
@@ -66,7 +66,7 @@ frame = data.frame
 # %%
 gaps = reporting.pathway_gaps(frame, disclose=True, threshold=p["suppress_threshold"], base=p["rounding_base"])
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
-reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "12_pathway_gaps.csv"))
+reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "15_pathway_gaps.csv"))
 gaps.round(1)
 
 # %% tags=["nbval-check-output"]
@@ -97,7 +97,7 @@ for group in study.GROUPS[1:]:
 
 # %%
 fig = plots.pathway_gap_plot(gaps)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "12_pathway_gaps.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "15_pathway_gaps.png"))
 fig
 
 # %% [markdown]
@@ -122,7 +122,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # %% [markdown]
 # ## 2. What within-pathway comparisons cannot see
 #
-# All of the above starts at referral. Notebook 11 showed how to add the step before it: referrals per resident.
+# All of the above starts at referral. Notebook 14 showed how to add the step before it: referrals per resident.
 # A group can be referred less often *and* lose more people at each later step; a shortfall per 1,000 referred
 # then understates the shortfall per 1,000 people in need. Neither the paper's odds ratios nor this notebook's
 # rates measure need itself (the prevalence of common mental disorders by group), which routine IAPT data do not
@@ -151,7 +151,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #   hide differences, especially if recording depends on how far someone travels along the pathway.
 # - **Service and borough differences.** Boroughs differ in population, services and waiting times; a difference
 #   between groups can partly be a difference between services. (The paper adjusted for borough in its third model;
-#   its reasons are not in any source this project holds. Notebook 06, section 4, discusses what adjusting means.)
+#   its reasons are not in any source this project holds. Notebook 08, section 4, discusses what adjusting means.)
 #
 # Where to check them: the NHS Race and Health Observatory's *Ethnic Inequalities in Healthcare: A Rapid Evidence
 # Review* (2022), which covers mental health services among other areas; the Observatory's *Ethnic Inequalities in
@@ -182,7 +182,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #
 # **Of this synthetic replication.** The cohort is *calibrated by construction*: the treatment stage was built to
 # reproduce the printed Table 4, so matching Table 4 shows the pipeline works, not that the paper is right (notebook
-# 13). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
+# 16). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
 # ethnic mix, the age bands and the missing-data mechanism are *assumed*. The next cell counts the calibration
 # targets by stage and whether each was printed in the paper or assumed.
 
@@ -191,7 +191,7 @@ targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
 targets.groupby(["stage", "source"]).size().unstack(fill_value=0)
 
 # %% [markdown]
-# The treatment row has assumed targets too, although its ethnicity targets are printed (notebook 07): every **ethnicity**
+# The treatment row has assumed targets too, although its ethnicity targets are printed (notebook 09): every **ethnicity**
 # target at the treatment stage (numbers treated, percentages, the three models' ORs) is printed in Table 4; the
 # assumed ones are the **covariate effects** (age band, gender, year, borough), which the paper does not print:
 

@@ -7,16 +7,16 @@
 # ---
 
 # %% [markdown]
-# # 08 · Missing ethnicity
+# # 10 · Missing ethnicity
 #
-# Nearly one referral in five in the paper had no recorded ethnicity; this notebook asks what that does to the pathway comparisons of notebooks 05-07, and compares three ways of handling it against a truth that only a synthetic cohort can show. Notebook 09 then opens up the paper's method, weighted multiple imputation.
+# Nearly one referral in five in the paper had no recorded ethnicity; this notebook asks what that does to the pathway comparisons of notebooks 06-09, and compares three ways of handling it against a truth that only a synthetic cohort can show. Notebook 11 then opens up the paper's method, weighted multiple imputation.
 #
 # **Learning objectives**
 # - By the end you can give three reasons why ethnicity goes unrecorded in IAPT records, and explain why those reasons make "missing completely at random" unlikely.
 # - By the end you can define MCAR, MAR and MNAR using this cohort, and say which of them the recorded data can and cannot rule out.
 # - By the end you can compare complete-case, standard (MAR) multiple imputation and weighted multiple imputation estimates with the known full-data truth, and explain why the assessment stage is hit harder than the treatment stage.
 #
-# **Prerequisites**: `06_assessment` and `07_treatment` (the logistic models and their odds ratios); the idea of a sampling distribution. No earlier exposure to multiple imputation is assumed.
+# **Prerequisites**: `08_assessment` and `09_treatment` (the logistic models and their odds ratios); the idea of a sampling distribution. No earlier exposure to multiple imputation is assumed.
 #
 # **Time needed**: about 45 minutes.
 
@@ -62,7 +62,7 @@ else:
     print((100 * codes / codes.sum()).round(1).rename("% of missing records").to_string())
 
 # %% [markdown]
-# The split between Z, 99 and blank is itself *assumed* in the synthetic cohort (the paper does not report it). In a real extract this split is worth reporting: a high share of "not stated" (Z) suggests people were asked and declined, while "not known" (99) and blanks suggest they were not asked. Both are facts about the recording processes of services (whether staff ask, how they ask, whether people feel able to answer), not about the people referred, which is how notebook 12 describes missing ethnicity.
+# The split between Z, 99 and blank is itself *assumed* in the synthetic cohort (the paper does not report it). In a real extract this split is worth reporting: a high share of "not stated" (Z) suggests people were asked and declined, while "not known" (99) and blanks suggest they were not asked. Both are facts about the recording processes of services (whether staff ask, how they ask, whether people feel able to answer), not about the people referred, which is how notebook 15 describes missing ethnicity.
 #
 # ## MCAR, MAR and MNAR, with this cohort
 #
@@ -107,7 +107,7 @@ else:
     print("A real extract has no true group for the missing records: this table exists only in a synthetic cohort.")
 
 # %% [markdown]
-# Read this table with care: a group can have more missing records for two reasons. Under MNAR its own recording is worse; but even under MAR a group that is less often assessed (notebook 06) would have more missing records, because unassessed referrals are recorded less often. The table mixes both.
+# Read this table with care: a group can have more missing records for two reasons. Under MNAR its own recording is worse; but even under MAR a group that is less often assessed (notebook 08) would have more missing records, because unassessed referrals are recorded less often. The table mixes both.
 #
 # The practical lesson: **in real data you can show that ethnicity is not MCAR, but you can never show that it is MAR.** Any method that handles the missing values rests on an assumption that the data cannot check.
 #
@@ -121,7 +121,7 @@ else:
 #
 # Note that the imputation model includes the **outcomes** (referral source, assessed, treated): an imputation model must contain every variable of the analysis model, or it would pull the odds ratios towards 1.
 #
-# The margin here is the parameter `margin`: by default `"auto"`, which on a synthetic cohort means `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (notebook 09 comes back to this choice). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
+# The margin here is the parameter `margin`: by default `"auto"`, which on a synthetic cohort means `"truth"`, the true ethnic mix of all referrals, which only the synthetic world knows (notebook 11 comes back to this choice). The cell below prints the mechanism and the margin this run uses. The target every method aims at is the **full-data truth**: the same models fitted with every referral's true group.
 
 # %%
 # complete_case_estimates, then mi_estimates_from_study_data(weighted=False) (MAR MI; the same as complete case when
@@ -139,7 +139,7 @@ estimates, treatment, assessment = methods.estimates, methods.treatment, methods
 fig = plots.compare_methods_plot(treatment, truth=treatment[["ethnicity", "truth"]].drop_duplicates() if has_truth
                                  else None, stage="treatment",
                                  title="Treated among assessed (fully adjusted): three methods and the truth")
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "08_methods_treatment.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_methods_treatment.png"))
 fig
 
 # %% [markdown]
@@ -151,7 +151,7 @@ fig
 fig = plots.compare_methods_plot(assessment, truth=assessment[["ethnicity", "truth"]].drop_duplicates()
                                  if has_truth else None, stage="assessment",
                                  title="Assessed among referred (fully adjusted): three methods and the truth")
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "08_methods_assessment.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "10_methods_assessment.png"))
 fig
 
 # %% [markdown]
@@ -185,12 +185,12 @@ for (stage, method), row in (accuracy.iterrows() if has_truth else []):
 # %% [markdown]
 # How to read this, and why the stages differ. Which case applies depends on the mechanism printed above:
 #
-# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI is built to repair the part that runs through the outcome (its imputation model includes the pathway stage), but in this cohort it lands no closer to the truth than complete case (the accuracy table above), because it also assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (notebook 09, "Which margin?").
-# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 10 shows how close "near" is over many cohorts.
+# - **MNAR (the default), assessment.** Missingness depends on the outcome itself (unassessed referrals are recorded less often) *and* on the group. Complete case keeps a slice of each group in which the assessed are over-represented, by a different amount per group, so its odds ratios can drift from the truth. MAR MI is built to repair the part that runs through the outcome (its imputation model includes the pathway stage), but in this cohort it lands no closer to the truth than complete case (the accuracy table above), because it also assumes that among referrals alike in the recorded variables the missing have the recorded ethnic mix; groups that are recorded less often are then under-imputed. Weighted MI is told how many referrals of each group there are in total (the margin), and re-weights the imputations until the completed data match it; with a wrong margin it can drift further than the others (notebook 11, "Which margin?").
+# - **MNAR, treatment.** Dropping unrecorded referrals leaves an odds ratio unchanged in two cases. If recording depends on the **outcome only** (treated referrals are recorded more often, by the same factor in every group), every group keeps the same share of its treated and the same share of its untreated referrals, so every group's odds of treatment are multiplied by the same number and their ratio does not move; case-control studies rely on exactly this when they sample cases and controls at different rates. If recording depends on the **group only**, a group loses the same share of its treated and untreated referrals, so its odds do not move at all. Only recording that depends on group and outcome *together* shifts the odds ratio. Among the assessed, our *assumed* mechanism comes close to the two harmless cases, so the methods can land near the truth. This is a property of the assumed mechanism, not a law: notebook 12 shows how close "near" is over many cohorts.
 # - **MAR** (`missing_mechanism="mar"`): recording depends on pathway stage and borough only, not on the group. Borough is in the fully adjusted model and the stage is (almost) the outcome, so the recorded referrals give nearly the full-data odds ratios, and no method has much to repair.
 # - **MCAR** (`missing_mechanism="mcar"`, Exercise 1): the recorded referrals are a random sample of all referrals; nothing drifts, and all three methods should be close to the truth.
 #
-# A single cohort is one draw. In this calibrated cohort the recorded counts are constructed, not sampled, so complete case's distance from the truth is systematic; the MI methods add imputation noise on top (a different imputation seed moves them a little), and in `outcome_mode="random"` sampling noise enters every method. Notebook 10 repeats the comparison over many cohorts.
+# A single cohort is one draw. In this calibrated cohort the recorded counts are constructed, not sampled, so complete case's distance from the truth is systematic; the MI methods add imputation noise on top (a different imputation seed moves them a little), and in `outcome_mode="random"` sampling noise enters every method. Notebook 12 repeats the comparison over many cohorts.
 #
 # ## Exercises
 
@@ -216,7 +216,7 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
       f"sqrt(1 / (1 - missing share)) = {np.sqrt(1 / (1 - p['missing_share'])):.3f}")
 
 # %% [markdown] tags=["solution"]
-# **Solution.** Under MCAR the recorded referrals are a random sample of all referrals, so complete case estimates the same odds ratios as the full data, and the 95% CIs contain the truth (compare with the complete-case assessment row of the accuracy table above, which drifts under the default MNAR mechanism). In this *calibrated* cohort the differences are practically zero, because its counts are constructed rather than sampled: under MCAR the missing records are an exact scaled copy of the recorded ones. In a randomly drawn cohort they would be of the size of sampling noise (notebook 10 draws many). The price of dropping the missing referrals is precision only: the printed SE ratios show every complete-case CI **wider** than the full-data one, by close to √(1 / (1 − missing share)), which is √(1/0.815) ≈ 1.1 for the paper's 18.5% (the SE of a log odds ratio scales with one over the square root of the number of records). MCAR is the one case where complete case is both unbiased and honest, and with the default cohort the recorded data (missingness differing by stage) already show it does not hold.
+# **Solution.** Under MCAR the recorded referrals are a random sample of all referrals, so complete case estimates the same odds ratios as the full data, and the 95% CIs contain the truth (compare with the complete-case assessment row of the accuracy table above, which drifts under the default MNAR mechanism). In this *calibrated* cohort the differences are practically zero, because its counts are constructed rather than sampled: under MCAR the missing records are an exact scaled copy of the recorded ones. In a randomly drawn cohort they would be of the size of sampling noise (notebook 12 draws many). The price of dropping the missing referrals is precision only: the printed SE ratios show every complete-case CI **wider** than the full-data one, by close to √(1 / (1 − missing share)), which is √(1/0.815) ≈ 1.1 for the paper's 18.5% (the SE of a log odds ratio scales with one over the square root of the number of records). MCAR is the one case where complete case is both unbiased and honest, and with the default cohort the recorded data (missingness differing by stage) already show it does not hold.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: interpret for a service manager
@@ -229,11 +229,11 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
 # %% [markdown]
 # ## Limitations
 #
-# - The missingness mechanism is *assumed*: the paper reports only that 18.5% of ethnicity was missing. Every comparison with the truth here is a comparison under that assumption; a different mechanism (notebook 10 tries three) gives different verdicts.
-# - One cohort is one draw: in this calibrated cohort complete case's distance from the truth is systematic, while the MI methods' distances include imputation noise (and, in random mode, every method's includes sampling noise). Notebook 10 measures bias and coverage over many cohorts.
+# - The missingness mechanism is *assumed*: the paper reports only that 18.5% of ethnicity was missing. Every comparison with the truth here is a comparison under that assumption; a different mechanism (notebook 12 tries three) gives different verdicts.
+# - One cohort is one draw: in this calibrated cohort complete case's distance from the truth is systematic, while the MI methods' distances include imputation noise (and, in random mode, every method's includes sampling noise). Notebook 12 measures bias and coverage over many cohorts.
 #
 # ## Key points
 #
 # - Ethnicity can go missing through how services record it (plausibly the stage of the pathway, the service, the relationship between service and person; the reasons are not reported for this study), so it is unlikely to be missing completely at random; the recorded data can show it is not MCAR but can never show it is MAR.
 # - Complete case and standard MI can mis-state group comparisons when recording depends on the group; the damage is largest where recording also depends on the outcome (here, assessment).
-# - Comparing each method with a known truth is possible only in a synthetic world; with real data the methods can only be compared with each other and with what they assume. Notebook 09 looks inside weighted MI, notebook 10 repeats the comparison over many cohorts.
+# - Comparing each method with a known truth is possible only in a synthetic world; with real data the methods can only be compared with each other and with what they assume. Notebook 11 looks inside weighted MI, notebook 12 repeats the comparison over many cohorts.
