@@ -88,7 +88,7 @@ print(mcar_check.to_string(float_format=lambda x: f"{x:.3f}"))
 # `rel_error_se` is how much larger, in %, the average model SE is than the spread of the estimates across replicates; positive means intervals wider than needed, hence coverage above 95%. Two things point to Monte Carlo error rather than a fault of any method:
 #
 # - **The full-data benchmark and complete case over-cover too**, without imputation or Rubin's rules. Every method analyses the *same* replicates, so when those happen to scatter less than the model SEs say, every method's coverage rises together.
-# - **The empirical SE is itself uncertain**: with R replicates, to within about 100/√(2(R − 1)) percent (16% at R = 20), hence the large `rel_error_se_mcse`; a `rel_error_se` within about two of its MCSEs is chance. And the seven intervals of one replicate share their White British reference group, so misses come in clumps and the binomial range above is if anything too narrow.
+# - **The empirical SE is itself uncertain**: with R replicates, to within about 100/√(2(R − 1)) percent (about 16% at the default R = 20), hence the large `rel_error_se_mcse`; a `rel_error_se` within about two of its MCSEs is chance. And the seven intervals of one replicate share their White British reference group, so misses come in clumps and the binomial range above is if anything too narrow.
 #
 # Rubin's variance can also be a little conservative when the imputation model is richer than the analysis model ("uncongeniality", Meng 1994; here it uses referral source and pathway stage); at this R that cannot be told apart from chance.
 #
