@@ -43,7 +43,6 @@ print("Data:", data.origin)
 # %% [markdown]
 # ## Missing ethnicity: three mechanisms
 #
-#
 # Of the referrals, a share `missing_share` (the paper's 18.5%) has no recorded ethnicity. Which referrals those are is set by `missing_mechanism` (the sizes of all these effects are *assumed*, rows `missing_log_odds` of the targets file):
 #
 # - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
@@ -66,7 +65,7 @@ for group, share in by_group["mnar"].items():
     print(f"  {group:<16}{100 * share:5.1f}")
 
 # %% [markdown]
-# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (group shares move only because groups differ in the stages they reach and their boroughs); under MNAR the groups differ directly, so the recorded referrals no longer have the ethnic mix of all referrals.
+# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (group shares move only because groups differ in the stages they reach and their boroughs); under MNAR the groups differ directly, and by more, so the ethnic mix of the recorded referrals moves further from that of all referrals (Exercise 2 measures how far).
 #
 # The realised shares in the cohort this run uses, from its **truth file** (percent missing by true group and stage):
 
