@@ -139,7 +139,7 @@ test-python:
 	$(MAKE) --no-print-directory venv VENV=.venv-$(PY_TAG) PYTHON=$(PYTHON)
 	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider -m "not whole_run" --ignore=tests/test_spark.py tests
 	.venv-$(PY_TAG)/bin/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/07_treatment.ipynb
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/09_treatment.ipynb
 	rm -rf .venv-$(PY_TAG)
 
 ## installable: the lock resolves, as wheels, for a Python we do not test on (default 3.14); needs the registry.

@@ -24,11 +24,11 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 #: notebook stem -> stems of notebooks whose output files it reads (so it starts after they succeeded).
 AFTER: dict[str, tuple[str, ...]] = {}
 #: The longest notebooks start first, so the short ones fill the other cores around them (longest first
-#: keeps the last core from idling while one long notebook finishes alone). 05 is among them for a second
-#: reason: 06 draws the same five random-mode cohorts (planted coverage) and finds them in the run's cache;
-#: started beside 05 it would wait on each cohort while 05 computes it, its core idle.
-FIRST: tuple[str, ...] = ("10_simulation_study", "09_weighted_imputation", "05_referral_source",
-                          "08_missing_ethnicity")
+#: keeps the last core from idling while one long notebook finishes alone). 07 is among them for a second
+#: reason: 08 draws the same five random-mode cohorts (planted coverage) and finds them in the run's cache;
+#: started beside 07 it would wait on each cohort while 07 computes it, its core idle.
+FIRST: tuple[str, ...] = ("12_simulation_study", "11_weighted_imputation", "07_planted_versus_estimated",
+                          "10_missing_ethnicity")
 POLL_SECONDS = 0.05
 
 

@@ -90,9 +90,9 @@ SCHEMA: dict[str, Param] = {
               "Population margin that weighted imputation calibrates to: 'auto' (default: the true referred mix "
               "'truth' for a synthetic cohort, the 2011 Census 'census2011' for a real extract), 'truth', "
               "'census2011' or a CSV path.", check=_margin_check),
-        Param("n_simulations", int, 20, "Repeated cohorts in the simulation study (10).", minimum=2,
+        Param("n_simulations", int, 20, "Repeated cohorts in the simulation study (12-13).", minimum=2,
               maximum=10_000),
-        Param("simulation_n_referrals", int, 20_000, "Cohort size in each simulation replicate (10).",
+        Param("simulation_n_referrals", int, 20_000, "Cohort size in each simulation replicate (12-13).",
               minimum=2_000, maximum=2_000_000),
         Param("suppress_threshold", int, 7, "Counts from 1 to this value are suppressed in publishable tables.",
               minimum=0, maximum=100),

@@ -144,7 +144,7 @@ def margin_from_choice(choice: str) -> pd.Series:
     """The margin ``census2011`` or a CSV of shares (columns ``ethnicity``, ``share``) names; needs no rows."""
     if choice == "census2011":
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 09 and 11 explain the choice
+            warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 11 and 14 explain the choice
             return census.margin_from_census(study.PUBLISHED_DIR / "census2011_ethnicity_boroughs.csv")
     table = pd.read_csv(choice)
     if not {"ethnicity", "share"} <= set(table.columns):
@@ -194,7 +194,7 @@ def _mi_estimates_from_study_data(data: StudyData, weighted: bool, progress: boo
 class ThreeMethods:
     """Complete case, MAR MI and weighted MI on one data set, each compared with the full-data truth where known.
 
-    Why: notebook 08 compares the three methods and 09 goes on from the same fits; one call keeps them the same
+    Why: notebook 10 compares the three methods and 11 goes on from the same fits; one call keeps them the same
     (the same seeds give the same imputations, and a run's cache returns them without refitting).
     """
 
@@ -229,7 +229,7 @@ def three_methods(data: StudyData) -> ThreeMethods:
 
 
 def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
-    """The run's parameters for the synthetic world: for sections (02, 10, exercises) that need a cohort with
+    """The run's parameters for the synthetic world: for sections (02, 03, 12, 13, exercises) that need a cohort with
     a known truth even when ``data_path`` names a real extract."""
     if not p.get("data_path"):
         return dict(p)

@@ -138,7 +138,7 @@ def published_vs_ours(
 
 
 # --------------------------------------------------------------------------------------------------
-# Planted (calibration target) values beside estimates, and direction checks (notebooks 05-07)
+# Planted (calibration target) values beside estimates, and direction checks (notebooks 07-09)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -230,7 +230,7 @@ def check_directions(
 
 
 # --------------------------------------------------------------------------------------------------
-# Missing-data methods beside the full-data truth (notebook 08)
+# Missing-data methods beside the full-data truth (notebook 10)
 # --------------------------------------------------------------------------------------------------
 def methods_vs_truth(estimates: pd.DataFrame, truth: pd.DataFrame, stage: str = "treatment",
                      model: str = "adjusted_full", outcome_level: str = "") -> pd.DataFrame:

@@ -3,7 +3,7 @@
     python -m helpers.run                                  # defaults, into outputs/
     python -m helpers.run -p n_referrals=20000 -p seed=1   # other parameters
     python -m helpers.run --params my_run.yaml --out /tmp/my_run
-    python -m helpers.run --only 00 04_describing_the_cohort --no-html
+    python -m helpers.run --only 00 05_describing_the_cohort --no-html
     python -m helpers.run --sequential --no-cache              # the route before 0.3: for debugging
 
 What a run leaves in OUT (default ``outputs/``):

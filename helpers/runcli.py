@@ -102,8 +102,8 @@ def discover(notebooks_dir: Path) -> list[Path]:
 
 
 def select(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
-    """Keep notebooks named by ``--only`` tokens: a number prefix (``04``) or a name, with or without the
-    number and extension (``04_describing_the_cohort``, ``describing_the_cohort``). Order stays the set's."""
+    """Keep notebooks named by ``--only`` tokens: a number prefix (``05``) or a name, with or without the
+    number and extension (``05_describing_the_cohort``, ``describing_the_cohort``). Order stays the set's."""
     if not only:
         return list(notebooks)
     chosen: set[Path] = set()

@@ -1,6 +1,6 @@
 """A simulation study of the missing-ethnicity methods: complete case, standard (MAR) MI and weighted MI.
 
-Notebook ``10_simulation_study`` tells the story in the ADEMP structure of Morris, White & Crowther (2019),
+Notebook ``12_simulation_study`` tells the story in the ADEMP structure of Morris, White & Crowther (2019),
 "Using simulation studies to evaluate statistical methods", Statistics in Medicine 38:2074-2102.
 
 **Data-generating mechanisms.** For each missingness mechanism (``mcar``, ``mar``, ``mnar``; the cohort
@@ -24,7 +24,7 @@ method ``full_data``: the benchmark a missing-data method cannot beat.
 calibrates to is, by default, the *expected* referred ethnic mix of the mechanism (``margin="expected"``):
 a population quantity known in advance, like a census, not the replicate's own realised mix (which no
 analyst could know). ``margin="replicate"`` uses the realised true mix instead (what ``margin="truth"``
-does for the single cohort of notebook 08).
+does for the single cohort of notebook 10).
 
 **Performance measures** (:func:`summarise`): bias, empirical SE, model SE, relative error in the model SE
 and coverage of the 95% CI, each with its Monte Carlo SE (Morris et al. 2019, Table 6); coverage also
@@ -506,13 +506,13 @@ def overview(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulation_parameters(p: dict[str, Any]) -> dict[str, Any]:
-    """The run parameters that drive the simulation (notebook 10): n_sims, n_referrals, seed, missing share."""
+    """The run parameters that drive the simulation (notebook 12): n_sims, n_referrals, seed, missing share."""
     return dict(n_sims=p["n_simulations"], n_referrals=p["simulation_n_referrals"], seed=p["seed"],
                 missing_share=p["missing_share"], targets_path=p["targets_path"])
 
 
 # --------------------------------------------------------------------------------------------------
-# Planted values inside the CIs of cohorts drawn in random outcome mode (notebooks 05-06)
+# Planted values inside the CIs of cohorts drawn in random outcome mode (notebooks 07-08)
 # --------------------------------------------------------------------------------------------------
 def planted_coverage_random(p: dict, stage: str, seeds: Sequence[int], model: str = "adjusted_full") -> pd.DataFrame:
     """How many planted (targets-file) values fall inside our 95% CIs in cohorts drawn in *random* outcome mode.

@@ -1,6 +1,6 @@
-"""Teaching variants: what notebooks 05-07 show beside the paper's models, in one place.
+"""Teaching variants: what notebooks 06-09 show beside the paper's models, in one place.
 
-Why: notebooks 05-07 fit each model on the rows with statsmodels' formula API, so that a student leaves able
+Why: notebooks 06-09 fit each model on the rows with statsmodels' formula API, so that a student leaves able
 to fit it on their own data. The project's own fitter (``helpers.models``, Newton-Raphson on covariate-pattern
 counts) is the fast route multiple imputation needs; the functions here show, number by number, that the two
 routes give the same estimates, and tidy small display details (a CI wholly below 1, "-0.0"). They also fit
@@ -147,7 +147,7 @@ def ci_agreement(estimates: pd.DataFrame, published: pd.DataFrame, analysis: str
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Variants of the paper's models (notebooks 06-07)
+# Variants of the paper's models (notebooks 08-09)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -183,7 +183,7 @@ def treated_among_referred(frame: pd.DataFrame, model: str = "adjusted_full") ->
     """ORs for "treated" with ALL referrals as the denominator (not assessed counts as not treated).
 
     This is deliberately not the paper's treatment model (which is among the assessed): it mixes the
-    assessment gap and the treatment gap into one number, and notebook 07 uses it to show why the
+    assessment gap and the treatment gap into one number, and notebook 09 uses it to show why the
     denominator matters. Rows are labelled ``stage="treated_among_referred"``.
     """
     if model not in study.MODELS:
@@ -199,7 +199,7 @@ def treated_among_referred(frame: pd.DataFrame, model: str = "adjusted_full") ->
 def pathway_odds(counts: pd.DataFrame, reference: str = study.REFERENCE_GROUP) -> pd.DataFrame:
     """Crude probabilities and odds ratios at each step of referral -> assessment -> treatment, per group.
 
-    Why: notebook 07 shows that probabilities multiply along the pathway but odds do not, and where the
+    Why: notebook 09 shows that probabilities multiply along the pathway but odds do not, and where the
     "treated among referred" OR comes from. ``counts`` has one row per group (index) and the columns
     ``referred``, ``assessed``, ``treated`` (e.g. ``tables.pathway_counts(frame)``, or a toy table); extra
     rows such as Missing/Total should be dropped first. Returns, per group:

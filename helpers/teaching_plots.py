@@ -1,5 +1,5 @@
 """Figures that exist for a lesson, not for the paper: the pathway as boxes and arrows (01), how a calibration
-tilt moves a group's covariate mix (02), and how each missingness world changes the estimand (10).
+tilt moves a group's covariate mix (02), and how each missingness world changes the estimand (12).
 
 Like every figure here they take data and return a ``matplotlib.figure.Figure``; colours and fonts come from
 ``helpers.figstyle``.

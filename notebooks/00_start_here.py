@@ -13,7 +13,7 @@
 #
 # **Learning objectives**
 # - By the end you can say in three sentences what Harwood et al. (2021) studied and found.
-# - By the end you can name the fourteen notebooks in order and say what each one teaches.
+# - By the end you can name the seventeen notebooks in order and say what each one teaches.
 # - By the end you can run the notebooks (all of them, or one) with the default or with your own parameters.
 # - By the end you can find where a parameter is defined and checked, and read its allowed values.
 # - By the end you can open the raw synthetic extract and say what one row stands for.
@@ -60,7 +60,7 @@ print(study.CITATION)
 # | a **student** | this notebook, then 01, 02, ... in order | read, run each cell, try the exercises before opening the solutions |
 # | a **lecturer** | 00, 02 and the parameter list below | re-run the set with other parameters (a smaller cohort, another missingness mechanism) and set the exercises; `make exercises` writes student copies with the solutions removed |
 # | **CI** (automatic checks) | `make test` | unit tests of `helpers/`, then every notebook re-executed by nbval and its key numbers compared |
-# | a **researcher with a real extract** | 03 (data preparation) | point `data_path` at a CSV in the same NHS-coded layout and run the same notebooks on it, inside your secure environment |
+# | a **researcher with a real extract** | 04 (data preparation) | point `data_path` at a CSV in the same NHS-coded layout and run the same notebooks on it, inside your secure environment |
 
 # %% [markdown]
 # ## The learning path
@@ -71,18 +71,21 @@ print(study.CITATION)
 # |---|---|
 # | **00 start here** | what this is, who it is for, how to run it (this notebook) |
 # | **01 study design** | the IAPT pathway, the three questions and their denominators, how variables are coded, what the paper did and did not publish |
-# | **02 synthetic cohort** | how the known-truth cohort is built from the printed figures, and what is assumed |
-# | **03 data preparation** | NHS codes to analysis groups; checking an extract; the flow table that accounts for every row |
-# | **04 describing the cohort** | Table 1, the pathway by group, disclosure control of small counts |
-# | **05 referral source** | the multinomial model, fitted yourself with `statsmodels` and read from its summary: relative risk ratios for self, community and other referral versus GP |
-# | **06 assessment** | the logistic model for being assessed, among everyone referred; why a fit on covariate-pattern counts gives the same answer, faster |
-# | **07 treatment** | the logistic model for being treated, among those assessed; our Table 4 beside the paper's |
-# | **08 missing ethnicity** | complete case versus standard and weighted multiple imputation, checked against the known truth |
-# | **09 weighted imputation** | inside the paper's method: its printed column, the calibration check, Rubin's rules, and why the margin must describe the referred population |
-# | **10 simulation study** | bias and coverage of each missing-data method under different missingness mechanisms |
-# | **11 access and population** | referrals relative to the local resident population (a step beyond the paper) |
-# | **12 interpretation** | what the results mean, possible mechanisms, careful framing, limitations |
-# | **13 replication report** | ours beside the paper's: what matched, what could not be checked, and why |
+# | **02 synthetic cohort** | how the known-truth cohort is built from the printed figures, what is assumed, and how a calibration reproduces Table 4 |
+# | **03 missingness and reproducibility** | who has ethnicity missing under MCAR, MAR and MNAR; the truth file; the same seed, the same bytes |
+# | **04 data preparation** | NHS codes to analysis groups; checking an extract; the flow table that accounts for every row |
+# | **05 describing the cohort** | Table 1, the pathway by group, disclosure control of small counts |
+# | **06 referral source** | the multinomial model, fitted yourself with `statsmodels` and read from its summary: relative risk ratios for self, community and other referral versus GP |
+# | **07 planted versus estimated** | the referral-source estimates beside the planted effects, coverage by chance in random cohorts, the directions of the paper's abstract |
+# | **08 assessment** | the logistic model for being assessed, among everyone referred; why a fit on covariate-pattern counts gives the same answer, faster |
+# | **09 treatment** | the logistic model for being treated, among those assessed; our Table 4 beside the paper's |
+# | **10 missing ethnicity** | complete case versus standard and weighted multiple imputation, checked against the known truth |
+# | **11 weighted imputation** | inside the paper's method: its printed column, the calibration check, Rubin's rules, and why the margin must describe the referred population |
+# | **12 simulation study** | a simulation study in the ADEMP structure: bias and coverage of each missing-data method under different missingness mechanisms |
+# | **13 Monte Carlo error** | how far a simulation can be trusted: Monte Carlo error, how many replicates, the full study, its limitations |
+# | **14 access and population** | referrals relative to the local resident population (a step beyond the paper) |
+# | **15 interpretation** | what the results mean, possible mechanisms, careful framing, limitations |
+# | **16 replication report** | ours beside the paper's: what matched, what could not be checked, and why |
 
 # %% [markdown]
 # ## How to run
@@ -144,7 +147,7 @@ else:
     display(data.raw.head(5))
 
 # %% [markdown]
-# Reading one row: `PathwayID` identifies the referral; `Validated_EthnicCategory` is an NHS ethnic category code (for example `A` is White British, `Z` means "not stated"); `SourceOfReferralIAPT` says who made the referral (`A1` a GP, `B1` the person themselves); a blank `Assessment_FirstDate` means no assessment happened, and a blank `TherapySession_FirstDate` means no treatment session happened. Notebook 03 turns these codes into analysis variables.
+# Reading one row: `PathwayID` identifies the referral; `Validated_EthnicCategory` is an NHS ethnic category code (for example `A` is White British, `Z` means "not stated"); `SourceOfReferralIAPT` says who made the referral (`A1` a GP, `B1` the person themselves); a blank `Assessment_FirstDate` means no assessment happened, and a blank `TherapySession_FirstDate` means no treatment session happened. Notebook 04 turns these codes into analysis variables.
 #
 # How big is it? The cell below prints the size of the extract and its column names (a checked cell: CI compares its output on every run).
 
@@ -174,11 +177,11 @@ print("n_referrals must be", params.SCHEMA["n_referrals"].valid_text())
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Predict, then check: half the referrals
 #
-# One fact you need (notebooks 06-07 return to it): an estimate's **standard error** (SE) measures how much it would vary from sample to sample, and it shrinks in proportion to **1/√n**, the square root of the number of people behind it. Four times the data halves the SE; half the data multiplies it by √2 ≈ 1.41. A 95% confidence interval for an odds ratio is, on the log scale, the estimate ± 1.96 SE, so its width moves with the SE.
+# One fact you need (notebooks 08-09 return to it): an estimate's **standard error** (SE) measures how much it would vary from sample to sample, and it shrinks in proportion to **1/√n**, the square root of the number of people behind it. Four times the data halves the SE; half the data multiplies it by √2 ≈ 1.41. A 95% confidence interval for an odds ratio is, on the log scale, the estimate ± 1.96 SE, so its width moves with the SE.
 #
-# A second fact (notebook 02 shows how it is done): the default cohort is not a random sample. It is *built* from the paper's printed figures, so that its counts give back the paper's odds ratios up to rounding to whole people: at the default size they round to the printed values, and the smaller the cohort, the further rounding to whole people can move them (notebook 07's Exercise 3 tries a quarter of the size).
+# A second fact (notebook 02 shows how it is done): the default cohort is not a random sample. It is *built* from the paper's printed figures, so that its counts give back the paper's odds ratios up to rounding to whole people: at the default size they round to the printed values, and the smaller the cohort, the further rounding to whole people can move them (notebook 09's Exercise 3 tries a quarter of the size).
 #
-# Before running anything, write down what you expect if `n_referrals` is halved (to 42,900 from the default 85,800): (a) to the odds ratios for treatment, first if the cohort were a random sample of half the size, then for this built cohort; (b) to the width of their 95% confidence intervals. Then check, writing the code yourself. Two functions do the work: `pipeline.load_study_data` loads a cohort (it takes the parameters `p` and, as keywords, any you want changed: the same override `helpers.run -p` makes, above), and `models.fit_stage` fits one of the paper's models to a prepared frame (`data.frame`). Find out what `models.fit_stage` needs and returns with `help(models.fit_stage)`: reading a function's help is how you will meet most tools. The paper's main model is the fully adjusted one at the treatment stage. Put the two cohorts' ORs side by side with the ratio of their SEs. Notebooks 06-07 show how such a model is fitted with standard tools; here you only read its output.
+# Before running anything, write down what you expect if `n_referrals` is halved (to 42,900 from the default 85,800): (a) to the odds ratios for treatment, first if the cohort were a random sample of half the size, then for this built cohort; (b) to the width of their 95% confidence intervals. Then check, writing the code yourself. Two functions do the work: `pipeline.load_study_data` loads a cohort (it takes the parameters `p` and, as keywords, any you want changed: the same override `helpers.run -p` makes, above), and `models.fit_stage` fits one of the paper's models to a prepared frame (`data.frame`). Find out what `models.fit_stage` needs and returns with `help(models.fit_stage)`: reading a function's help is how you will meet most tools. The paper's main model is the fully adjusted one at the treatment stage. Put the two cohorts' ORs side by side with the ratio of their SEs. Notebooks 08-09 show how such a model is fitted with standard tools; here you only read its output.
 
 # %% [markdown] tags=["solution"]
 # **Solution.** (a) A random sample of half the size would move each odds ratio by chance, typically by about one of its (new, larger) standard errors on the log scale. This cohort is built, not drawn, so the smaller one is the same truth scaled down: most odds ratios barely move, and the smallest groups' can move by a few hundredths, from rounding cells to whole people. (b) The SE shrinks with the square root of the sample size, so halving the data multiplies it by about √2: the confidence intervals, on the log scale, should be about 1.4 times as wide. The table below shows both, and the line above it prints the ratio expected from 1/√n.
@@ -202,5 +205,5 @@ pd.DataFrame({
 # - The project replicates Harwood et al. (2021): ethnic inequalities at three stages of IAPT care (referral source, assessment among the referred, treatment among the assessed), each group compared with White British.
 # - The real data are confidential, so the notebooks run on a synthetic cohort built to reproduce the paper's printed Table 4; everything the paper does not report is labelled *assumed*.
 # - Every notebook starts with a `parameters` cell listing the few parameters its lesson invites you to change (every other keeps its default); values are checked once, in `helpers/params.py`, whether you run by hand, with papermill or with `python -m helpers.run`.
-# - `make run` runs everything; `make test` checks everything; notebooks 01 to 13 follow the pathway in order.
+# - `make run` runs everything; `make test` checks everything; notebooks 01 to 16 follow the pathway in order.
 # - Differences between groups are described as differences in how services reach and serve people, not as traits of groups.

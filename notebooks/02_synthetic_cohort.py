@@ -7,26 +7,23 @@
 # ---
 
 # %% [markdown]
-# # 02 · The synthetic cohort
+# # 02 · The synthetic cohort: how it is built
 #
-# The real referrals are confidential, so every later notebook runs on a synthetic cohort; this notebook opens it up: how it is built from the paper's printed figures, what in it is *assumed*, and how you can rebuild or change it.
+# The real referrals are confidential, so every later notebook runs on a synthetic cohort; this notebook opens up how it is built from the paper's printed figures, what in it is *assumed*, and how a calibration makes it reproduce Table 4. Notebook 03 goes on to who in it has ethnicity missing, and how to rebuild it byte for byte.
 #
 # **Learning objectives**
 # - By the end you can say which numbers in the targets file are printed in the paper and which are *assumed*, and how the number assessed per group is derived from Table 4.
 # - By the end you can explain in plain words how the calibration creates the confounding that separates the unadjusted, age-gender-year and fully adjusted ORs, and why the resulting age and borough mixes are constructed, not observed.
 # - By the end you can check that the default cohort reproduces Table 4, and say how the `calibrated` and `random` modes differ.
-# - By the end you can describe what the three missingness mechanisms (MCAR, MAR, MNAR) do to who has ethnicity recorded.
-# - By the end you can regenerate the cohort reproducibly (same seed, same bytes) and from a changed targets file.
+# - By the end you can change an assumed number in the targets file and predict what the rebuilt cohort does.
 #
 # **Prerequisites**: notebooks 00 and 01 (odds ratios, the three models, Table 4).
 #
-# **Time needed**: about 45 minutes.
+# **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 seed = 20210802
-missing_mechanism = "mnar"
-missing_share = 0.185
 outcome_mode = "calibrated"
 
 # %%
@@ -34,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import calibrate, cohort, models, params, pipeline, plots, replication, study, targets, teaching
+from helpers import calibrate, models, params, pipeline, plots, replication, study, targets, teaching
 
 p = helpers.notebook.setup(globals())
 # This notebook is about the synthetic cohort: it uses one even when data_path names a real extract.
@@ -45,7 +42,7 @@ solved = calibrate.load_solved(t)
 # %% [markdown]
 # ## Why a synthetic cohort with a known truth
 #
-# A synthetic cohort lets anyone run the whole analysis without confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it, which is what lets notebooks 08 to 10 test whether a missing-data method gets the right answer.
+# A synthetic cohort lets anyone run the whole analysis without confidential NHS records. And because **we** made it, we know its truth: every referral's real ethnic group (even where the "recorded" ethnicity is missing) and the effects planted in it, which is what lets notebooks 10 to 13 test whether a missing-data method gets the right answer.
 #
 # The price is honesty about what is invented. The cohort is built so that the paper's analysis, run on it, gives the paper's printed Table 4; everything the paper does not print had to be chosen, and is labelled *assumed* wherever it appears.
 #
@@ -140,7 +137,6 @@ fig
 # %% [markdown]
 # *Figure: how one group's borough tilt builds its borough mix, left to right. Left: the assumed log-odds of treatment in each borough (Lambeth = 0). Middle: the weight exp(tilt × log-odds) on each borough's base share (printed above each bar; dashed line at 1, what White British gets). Right: the base mix (White British) beside the group's mix after weighting and rescaling to 100%. Boroughs with weights above 1 gain referrals, so the group's crude treatment rate moves towards theirs, while its fully adjusted OR, compared within boroughs, stays the planted one.*
 
-
 # %% [markdown]
 # Which mix produces the confounding is an **assumption** (one simple choice among many that would fit); *that* there is this much confounding is a constraint from Table 4. The two tables below are the expected age and borough mixes of referrals with recorded ethnicity as the solved model builds them: **constructed, not observed** (the real mixes are in the paper's Table 1, which we could not read).
 
@@ -186,11 +182,11 @@ print(f"95% CI limits that round to the printed ones: {int(cis['same_rounded'].s
       f"largest gap {cis['largest_gap'].max():.2f}")
 
 # %% [markdown]
-# The last line compares the **intervals** too (the same 21 rows; compare `ours_ci` and `paper_ci` above): nothing in the construction targets them, but their widths follow from the numbers in each group, which the calibration matches, so they land close to the printed ones. The weighted-MI rows of Table 4 are not in this comparison: notebook 09 compares them.
+# The last line compares the **intervals** too (the same 21 rows; compare `ours_ci` and `paper_ci` above): nothing in the construction targets them, but their widths follow from the numbers in each group, which the calibration matches, so they land close to the printed ones. The weighted-MI rows of Table 4 are not in this comparison: notebook 11 compares them.
 #
 # ## Calibrated versus random mode
 #
-# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, one sample from the population the targets describe, as the simulation study (notebook 10) needs. One random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
+# `outcome_mode = "random"` draws the whole cohort at random from the **same** expected probabilities, one sample from the population the targets describe, as the simulation study (notebook 12) needs. One random cohort of the same size, beside the calibrated one and the paper (fully adjusted treatment model):
 
 # %%
 random_data = pipeline.load_study_data(p, outcome_mode="random")
@@ -206,97 +202,9 @@ pd.DataFrame({
 
 # %% [markdown]
 # The random cohort's ORs wander around the paper's by chance; the calibrated cohort's do not. Use `calibrated` to teach and replicate, `random` to study methods over repeated samples.
-#
-# ## Missing ethnicity: three mechanisms
-#
-# Of the referrals, a share `missing_share` (the paper's 18.5%) has no recorded ethnicity. Which referrals those are is set by `missing_mechanism` (the sizes of all these effects are *assumed*, rows `missing_log_odds` of the targets file):
-#
-# - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
-# - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
-# - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, exactly what is unknown when it is missing; the hard case, which population-calibrated imputation is designed for (notebook 09; the paper's own reasons for its choice are not in the sources this project holds).
-#
-# What each mechanism does, from the expected counts (no random draws): the share missing by **true** group, then by stage.
-
-# %%
-by_group = cohort.expected_missing_share("group", missing_share=p["missing_share"], targets_path=p["targets_path"])
-by_stage = cohort.expected_missing_share("stage", missing_share=p["missing_share"], targets_path=p["targets_path"])
-(100 * by_group).round(1)
-
-# %%
-(100 * by_stage).round(1)
-
-# %% tags=["nbval-check-output"]
-print("expected % missing under MNAR, by true group:")
-for group, share in by_group["mnar"].items():
-    print(f"  {group:<16}{100 * share:5.1f}")
-
-# %% [markdown]
-# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (group shares move only because groups differ in the stages they reach and their boroughs); under MNAR the groups differ directly, so the recorded referrals no longer have the ethnic mix of all referrals.
-#
-# The realised shares in the cohort this run uses, from its **truth file** (percent missing by true group and stage):
-
-# %% tags=["not-extract-counts"]
-(100 * cohort.missing_share_table(data.frame, data.truth)).round(1)
-
-# %% [markdown]
-# ## The truth file is kept apart
-#
-# The generator writes the raw extract (`data/synthetic/iapt_referrals.csv`, what an analyst would receive) and the truth (`data/synthetic/iapt_truth.csv`: each referral's true group and NHS code, and whether its ethnicity was hidden). The analysis never uses the truth; only the notebooks that **evaluate** missing-data methods (08, 09) open it.
-
-# %%
-data.truth.head()
-
-# %% [markdown]
-# ## Reproducibility: same seed, same bytes
-#
-# One `numpy` random generator, seeded once from `seed`, drives every random draw, so the same parameters give the same CSV, byte for byte (`cohort.csv_sha256` fingerprints those bytes). Two small cohorts with the same seed, and one with another:
-
-# %%
-small = dict(n_referrals=5_000, missing_mechanism=p["missing_mechanism"], outcome_mode=p["outcome_mode"])
-hash_1 = cohort.csv_sha256(cohort.generate(seed=p["seed"], **small).raw)
-hash_2 = cohort.csv_sha256(cohort.generate(seed=p["seed"], **small).raw)
-hash_3 = cohort.csv_sha256(cohort.generate(seed=p["seed"] + 1, **small).raw)
-print("seed", p["seed"], hash_1[:16])
-print("seed", p["seed"], hash_2[:16])
-print("seed", p["seed"] + 1, hash_3[:16])
-
-# %% tags=["nbval-check-output"]
-print("same seed, same bytes:", hash_1 == hash_2)
-print("another seed, other bytes:", hash_1 != hash_3)
-
-# %% [markdown]
-# `make data` (`python -m helpers.cohort --default`) rebuilds the committed default cohort the same way; the next cell regenerates it in memory and compares fingerprints:
-
-# %% tags=["nbval-check-output"]
-if params.is_default_cohort(p):
-    rebuilt = cohort.generate()
-    print("rebuilt default cohort identical to the committed file:",
-          cohort.csv_sha256(rebuilt.raw) == cohort.sha256(cohort.DEFAULT_COHORT))
-else:
-    print("non-default cohort parameters: nothing to compare with the committed file")
-
-# %% [markdown]
-# To write a cohort of your own: `python -m helpers.cohort --n 20000 --seed 1 --out my_cohort.csv` (the truth goes beside it as `my_cohort_truth.csv`).
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 1: Another seed
-#
-# Predict first: if you change `seed` (keep `outcome_mode = "calibrated"`), will the new cohort still reproduce Table 4? What changes and what does not? Then check, writing the code yourself: load a cohort with the next seed (`pipeline.load_study_data` takes any parameter as a keyword override), repeat the Table 4 comparison on it (the same three fits and two counts), and test whether its raw extract equals the default one.
-
-# %% tags=["solution"]
-other = pipeline.load_study_data(p, seed=p["seed"] + 1)
-other_fit = pd.concat([models.fit_stage(other.frame, "treatment", m) for m in study.MODELS], ignore_index=True)
-other_cmp = replication.published_vs_ours(other_fit, pipeline.published_table4())
-other_cmp = other_cmp[(other_cmp["analysis"] == "complete_case") & (other_cmp["ethnicity"] != study.REFERENCE_GROUP)]
-print(f"inside the printed CI: {int(other_cmp['inside_paper_ci'].sum())} of {len(other_cmp)}")
-print(f"round to the printed OR: {int(other_cmp['rounds_to_printed'].sum())} of {len(other_cmp)}")
-print("same rows as the default cohort:", other.raw.equals(data.raw))
-
-# %% [markdown] tags=["solution"]
-# **Solution.** Yes: in calibrated mode the counts per group, stage and covariate pattern come from controlled rounding, with no random draw, so Table 4 is reproduced whatever the seed. The seed changes what is drawn within each cell (exact ages, dates, which NHS code within a group, row order), so the file differs. With `outcome_mode = "random"` the seed would also change the counts, and the ORs would move by chance.
-
-# %% [markdown] tags=["exercise"]
-# ### Exercise 2: Change an assumed number
+# ### Exercise 1: Change an assumed number
 #
 # The paper does not print its assessment ORs (its Table 3), so the targets file assumes them. Suppose the fully adjusted assessment OR for Black African referrals were 0.50 instead. Predict: (a) the assessment OR the cohort then gives for Black African referrals; (b) whether Table 4 (treatment) is still reproduced; (c) whether the number of Black African referrals goes up, down or stays the same. Then check: change that row in a copy of `targets_table` (find it by `quantity`, `stage` and `ethnicity`), write it as a CSV under the run's output folder (`helpers.notebook.output_path(p, "exercises", name)`), load a cohort built from it (parameter `targets_path`), fit the fully adjusted assessment model as the Table 4 section fits the treatment models, repeat the Table 4 comparison, and count referrals per true group (truth file, column `true_ethnic_group`) beside the default cohort's.
 
@@ -336,15 +244,15 @@ print(f"Black African referrals {int(by_group.loc['Black African', 'default']):,
 by_group
 
 # %% [markdown] tags=["solution"]
-# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (this takes several seconds, where the default cohort loads its stored solution) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. A **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, which all shrink. So the ethnic mix of *referrals* in the synthetic cohort is driven by the *assumed* assessment ORs, not observed, and notebook 11's referral rates by group inherit this assumption. It is also how a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
+# **Solution.** (a) The cohort's fully adjusted assessment OR for Black African referrals becomes 0.50: it is planted directly. (b) Table 4 is still reproduced: the changed file has a new fingerprint, so the calibration is solved again (this takes several seconds, where the default cohort loads its stored solution) and still meets the printed treatment figures. (c) The number of Black African referrals goes **up**: Table 4 fixes how many were treated and (derived) how many were assessed, so if a smaller share of referrals is assessed, more referrals are needed to produce the same number assessed. A **side effect** (the last lines printed above): `n_referrals` is fixed, so the extra Black African referrals come out of the other groups, which all shrink. So the ethnic mix of *referrals* in the synthetic cohort is driven by the *assumed* assessment ORs, not observed, and notebook 14's referral rates by group inherit this assumption. It is also how a lecturer who holds the paper's Tables 2-3 can type in the real values and regenerate, with no code change.
 
 # %% [markdown] tags=["exercise"]
-# ### Exercise 3: What a calibrated cohort cannot tell you
+# ### Exercise 2: What a calibrated cohort cannot tell you
 #
 # The default cohort reproduces Table 4 almost exactly. Name two things that this agreement does **not** show.
 
 # %% [markdown] tags=["solution"]
-# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement checks that building and fitting are consistent with each other. It says nothing about the assumed parts (assessment and referral-source effects, the age and borough mixes, the missingness effects), which could all differ in reality with Table 4 unchanged. And calibrated counts carry no sampling noise, so it cannot show how estimates vary between samples; that is what `random` mode and notebook 10 are for.
+# **Solution.** It does not show that the paper's analysis was right, or that our code would find the same answers on the real data: the cohort was *built* to give these numbers, so agreement checks that building and fitting are consistent with each other. It says nothing about the assumed parts (assessment and referral-source effects, the age and borough mixes, the missingness effects), which could all differ in reality with Table 4 unchanged. And calibrated counts carry no sampling noise, so it cannot show how estimates vary between samples; that is what `random` mode and notebook 12 are for.
 
 # %% [markdown]
 # ## Key points
@@ -352,5 +260,6 @@ by_group
 # - The cohort is built from `data/published/cohort_targets.csv`: printed numbers (cohort size, missing share, Table 4) and *assumed* ones (everything else), each row labelled; the numbers assessed are derived from Table 4's n and %.
 # - The fully adjusted ORs are planted; the confounding that separates the three models comes from tilting each group's age and borough mix, solved to reproduce Table 4: constructed, not observed.
 # - In `calibrated` mode the counts are constructed to match the table (no sampling noise); `random` mode draws them, for simulation studies.
-# - `missing_mechanism` decides who has ethnicity missing: at random (MCAR), by stage and borough (MAR), or also by true group (MNAR, the default). The truth file records the answer and is used only to evaluate methods.
-# - Same parameters, same bytes: `make data` rebuilds the committed cohort exactly; a changed targets file regenerates a different, still calibrated cohort.
+# - A changed targets file regenerates a different, still calibrated cohort: what the paper does not print can be typed in and rebuilt, with no code change.
+#
+# Next, notebook 03: who in this cohort has ethnicity missing under each mechanism, the truth file that records it, and how the same parameters rebuild the same bytes.

@@ -30,8 +30,8 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 CHROMIUM = "/usr/bin/chromium"
 
 # The real run the run/book tests share: the first notebooks of the pathway at a small cohort size.
-# 00-01 are narrative, 04 draws figures (funnel); whichever of them exist are run.
-SMALL_RUN_ONLY = ("00", "01", "04", "05")  # 05 has a formula: maths typeset offline
+# 00-01 are narrative, 05 draws figures (funnel); whichever of them exist are run.
+SMALL_RUN_ONLY = ("00", "01", "05", "06")  # 06 has a formula: maths typeset offline
 SMALL_RUN_PARAMS = {"n_referrals": "5000"}
 # Small values for executing student versions of the real notebooks (tests/test_exercises.py).
 SMALL_PARAMS = {

@@ -190,7 +190,7 @@ def test_student_versions_write_to_the_project_outputs_folder():
 
     from helpers.exercises import make_student_version
 
-    src = nbformat.read(NOTEBOOKS_DIR / "04_describing_the_cohort.ipynb", as_version=4)
+    src = nbformat.read(NOTEBOOKS_DIR / "05_describing_the_cohort.ipynb", as_version=4)
     student = make_student_version(src)
     params = [c for c in student.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and 'output_dir = "../../outputs"' in params[0].source

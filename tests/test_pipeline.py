@@ -59,7 +59,7 @@ def test_truth_is_only_for_synthetic_cohorts(small, tmp_path):
 
 
 def test_three_methods_are_the_three_fits_side_by_side(small):
-    """08 and 09 start from this: the same fits as the three calls, compared with the full-data truth."""
+    """10 and 11 start from this: the same fits as the three calls, compared with the full-data truth."""
     m = pipeline.three_methods(small)
     expected = pd.concat([pipeline.complete_case_estimates(small),
                           pipeline.mi_estimates_from_study_data(small, weighted=False),

@@ -193,11 +193,11 @@ def test_real_run_publish_folder_passes_the_checker(real_run):
 @pytest.mark.whole_run
 def test_real_run_pages_say_what_needs_the_truth(real_run):
     _, out, _ = real_run
-    page = (out / "html" / "08_missing_ethnicity.html").read_text(encoding="utf-8")
+    page = (out / "html" / "10_missing_ethnicity.html").read_text(encoding="utf-8")
     assert "Real extract: there is no truth here" in page
-    page04 = (out / "html" / "04_describing_the_cohort.html").read_text(encoding="utf-8")
+    page04 = (out / "html" / "05_describing_the_cohort.html").read_text(encoding="utf-8")
     assert "Not shown on a real extract: tableone" in page04
-    nb = nbformat.read(out / "notebooks" / "04_describing_the_cohort.ipynb", as_version=4)
+    nb = nbformat.read(out / "notebooks" / "05_describing_the_cohort.ipynb", as_version=4)
     assert nb.metadata["papermill"]["parameters"]["data_path"] == "iapt_extract.csv"
 
 
@@ -268,7 +268,7 @@ def test_counts_run_finishes_every_notebook_and_publishes_safely(counts_run):
     assert record["parameters"]["data_path"] == "aggregates" and record["parameters"]["margin"] == "census2011"
     found = check_outputs.check_folder(out, forbidden=[str(folder.parent), str(out), str(PROJECT_ROOT)])
     assert found == [], "\n".join(map(str, found[:20]))
-    page03 = (out / "html" / "03_data_preparation.html").read_text(encoding="utf-8")
+    page03 = (out / "html" / "04_data_preparation.html").read_text(encoding="utf-8")
     assert "Not available from pattern counts: the raw ethnic code by group" in page03
     assert "pattern counts do not say which code" in page03
 

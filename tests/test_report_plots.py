@@ -198,7 +198,7 @@ def test_simulation_plot_mcse_bars_and_full_data():
 
 
 def test_compare_methods_plot_other_methods_get_their_own_markers_and_colours():
-    """One method under two margins (notebook 09's census figure): two distinct, named markers, no yellow."""
+    """One method under two margins (notebook 11's census figure): two distinct, named markers, no yellow."""
     base = tidy_estimates()
     base = base[base["model"] == "unadjusted"]
     est = pd.concat([base.assign(analysis="weighted MI, referred margin"),

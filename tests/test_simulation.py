@@ -248,7 +248,7 @@ def test_simulation_parameters_map_the_run_parameters() -> None:
     assert sp["n_sims"] == 7 and sp["n_referrals"] == 5000 and sp["seed"] == p["seed"]
 
 
-# --- one cohort against its truth (notebook 08) ---------------------------------------------------------
+# --- one cohort against its truth (notebook 10) ---------------------------------------------------------
 
 
 def test_expected_missing() -> None:
@@ -276,7 +276,7 @@ def test_planted_coverage_random() -> None:
 
 
 def test_coverage_summary_reads_the_count_against_the_binomial() -> None:
-    """05 and 06 print this: 5 cohorts x 21 values, 100 inside; the 95% range of Binomial(105, 0.05), by hand."""
+    """07 and 08 print this: 5 cohorts x 21 values, 100 inside; the 95% range of Binomial(105, 0.05), by hand."""
     from math import comb
 
     coverage = pd.DataFrame({"seed": [1, 2, 3, 4, 5], "inside": [20, 21, 19, 20, 20], "planted": [21] * 5})
@@ -292,7 +292,7 @@ def test_coverage_summary_reads_the_count_against_the_binomial() -> None:
 
 
 def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:
-    """10's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
+    """12's picture: every world shares its recorded referrals; only MNAR's added records move the true OR."""
     worlds = {m: S.make_world(m, n_referrals=20_000) for m in S.MECHANISMS}
     est = S.estimand_by_mechanism(worlds, labels=S.MECHANISM_LABELS)
     assert list(est.columns) == ["mechanism", "ethnicity", "missing_per_100_recorded", "truth_or", "recorded_or"]

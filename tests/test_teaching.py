@@ -1,4 +1,4 @@
-"""Tests of helpers.teaching: the statsmodels fits notebooks 05-08 show give the project's estimates; teaching variants.
+"""Tests of helpers.teaching: the statsmodels fits notebooks 06-10 show give the project's estimates; teaching variants.
 
 The formulas are the ones the notebooks write, fitted on rows of the default cohort with statsmodels' formula
 API (an independent implementation) and compared with ``models.fit_stage`` to 1e-6 on log ORs / RRRs and SEs.
@@ -127,13 +127,13 @@ def test_ci_agreement_compares_rounded_limits():
 
 
 def test_index_blurbs_of_the_stage_notebooks_are_their_opening_sentences():
-    """The book's index shows each notebook's first sentence; a wrapped line starting with ** once hid 06's."""
+    """The book's index shows each notebook's first sentence; a wrapped line starting with ** once hid 08's."""
     import nbformat
 
     from helpers import book
 
-    openings = {"05_referral_source": "The first stage", "06_assessment": "The second stage",
-                "07_treatment": "The third stage"}
+    openings = {"06_referral_source": "The first stage", "08_assessment": "The second stage",
+                "09_treatment": "The third stage"}
     for name, start in openings.items():
         nb = nbformat.read(study.PROJECT_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
         assert book.notebook_summary(nb).startswith(start), name
@@ -240,7 +240,7 @@ def test_pathway_odds_equals_unadjusted_models() -> None:
 
 
 def test_pooled_estimate_from_smf_logit_on_each_completed_data_set_matches_mi_estimates(frame):
-    """Notebook 09's route: smf.logit on each completed data set, Rubin's rules by hand = the helpers' pooled table."""
+    """Notebook 11's route: smf.logit on each completed data set, Rubin's rules by hand = the helpers' pooled table."""
     data = pipeline.load_study_data({})
     result = imputation.impute_ethnicity(frame, pipeline.population_margin(data), 2, np.random.default_rng(7))
     pooled = pooling.mi_estimates_from_rows(frame, result, progress=False)

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 07 · Treatment
+# # 09 · Treatment
 #
 # The third stage of the pathway and the one the paper prints in full (Table 4): once assessed, did the person
 # receive at least one treatment session? Logistic regression among the **assessed**, three models, ours beside
@@ -19,12 +19,12 @@
 # - By the end you can say precisely what "our estimates match Table 4" shows for a cohort calibrated to Table 4, and what it does not.
 # - By the end you can turn a treatment OR into the difference in the chance of being treated.
 #
-# **Prerequisites**: `06_assessment` (odds ratios and probabilities; the three models).
+# **Prerequisites**: `08_assessment` (odds ratios and probabilities; the three models).
 #
 # **Time needed**: about 40 minutes.
 #
 # > The synthetic cohort was **constructed** so that its referrals with recorded ethnicity reproduce the paper's
-# > printed Table 4 (complete case). Unlike notebooks 05-06, the ethnicity targets here (numbers treated,
+# > printed Table 4 (complete case). Unlike notebooks 06-08, the ethnicity targets here (numbers treated,
 # > percentages and all three models' ORs) are *printed* figures, not assumed ones; the covariate effects and mixes
 # > behind them (age, gender, year, borough) are *assumed*, as at every stage.
 
@@ -58,7 +58,7 @@ publish.pathway_counts(frame, p)[["referred", "assessed", "treated", "pct_treate
 # %% [markdown]
 # ## 2. Fitting the model yourself
 #
-# The paper's fully adjusted treatment model with `smf.logit`, as in notebooks 05 and 06, with one change: the rows
+# The paper's fully adjusted treatment model with `smf.logit`, as in notebooks 06 and 08, with one change: the rows
 # are the **assessed** referrals with a recorded ethnicity. Choosing those rows is the denominator; it is the one
 # line that makes this the paper's treatment model rather than "treated among referred" (section 5).
 
@@ -91,7 +91,7 @@ mine.round(2)
 
 # %% [markdown]
 # And the same model from the project's fitter, `models.fit_stage`, which works on covariate-pattern counts
-# (notebook 06, section 3.1) and is what the rest of this notebook uses:
+# (notebook 08, section 3.1) and is what the rest of this notebook uses:
 
 # %% tags=["nbval-check-output"]
 check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "treatment", "adjusted_full"))
@@ -106,7 +106,7 @@ check
 #
 # One call fits every stage and model; we keep the treatment rows. Then `replication.published_vs_ours` puts each of our
 # ORs beside the paper's printed OR and CI (complete case here; the paper's weighted-MI rows are compared in
-# notebook 09).
+# notebook 11).
 
 # %%
 estimates = pipeline.complete_case_estimates(data)
@@ -167,7 +167,7 @@ print(f"Fully adjusted OR with the whole 95% CI below 1:      "
 #
 # Two more things the match does *not* fix: which confounding structure produces the differences between the three
 # models (the cohort's age and borough mixes are *assumed*; many mixes would give the same printed ORs), and
-# anything about the 18.5% with missing ethnicity (notebook 08).
+# anything about the 18.5% with missing ethnicity (notebook 10).
 #
 # ## 5. What goes wrong with "treated among referred"?
 #
@@ -250,7 +250,7 @@ teaching.rounded(pd.DataFrame({  # rounded to 0.1, with no "-0.0" for a gap that
 #
 # Table 4 of the paper prints, for Black African referrals, a fully adjusted OR of 0.67 (complete case). Starting
 # from the White British predicted probability of treatment in section 6, what chance of treatment after assessment
-# does that OR correspond to (convert as in notebook 06, section 2)? Write one sentence for a **patient group**, for
+# does that OR correspond to (convert as in notebook 08, section 2)? Write one sentence for a **patient group**, for
 # example a community forum of Black African service users, that does not say "33% less likely", and say why that
 # phrase would mislead them.
 
@@ -343,7 +343,7 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # people assessed by South London IAPT services, those from most minority ethnic groups were less likely to go on to
 # treatment than White British people." ("Most": in Table 4, Mixed referrals were treated about as often as White British ones, 73.1% vs 72.4%, and their complete-case odds ratio is below 1 only in the fully adjusted model.) Possible reasons lie in the services (what is offered after assessment,
 # in which languages, with whom, with what waits) as much as in anything else, and a descriptive study cannot
-# separate them (notebook 12).
+# separate them (notebook 15).
 
 # %% [markdown]
 # ## Key points

@@ -7,9 +7,9 @@
 # ---
 
 # %% [markdown]
-# # 09 · Inside weighted multiple imputation: the margin, the check and Rubin's rules
+# # 11 · Inside weighted multiple imputation: the margin, the check and Rubin's rules
 #
-# Notebook 08 compared complete case, standard MI and weighted MI against the truth. This notebook opens up the paper's method, weighted multiple imputation: what it takes to reproduce the paper's printed weighted-MI column, how to check that the imputations hit their margin, how the M completed data sets are pooled, and why the margin must describe the referred population.
+# Notebook 10 compared complete case, standard MI and weighted MI against the truth. This notebook opens up the paper's method, weighted multiple imputation: what it takes to reproduce the paper's printed weighted-MI column, how to check that the imputations hit their margin, how the M completed data sets are pooled, and why the margin must describe the referred population.
 #
 # **Learning objectives**
 # - By the end you can say what weighted MI can and cannot change (how many records each group receives, not the link between group and outcome within a cell), and use that to judge a comparison with the paper's printed weighted-MI column.
@@ -17,7 +17,7 @@
 # - By the end you can pool one coefficient over imputations by Rubin's rules by hand (within, between and total variance, degrees of freedom, fraction of missing information), and do the same with `statsmodels` fits on each completed data set.
 # - By the end you can explain why weighted MI must be calibrated to the ethnic mix of the *referred* population and not to the boroughs' residents.
 #
-# **Prerequisites**: `08_missing_ethnicity` (the three methods, MCAR/MAR/MNAR); `07_treatment` (the treatment model).
+# **Prerequisites**: `10_missing_ethnicity` (the three methods, MCAR/MAR/MNAR); `09_treatment` (the treatment model).
 #
 # **Time needed**: about 40 minutes.
 
@@ -43,7 +43,7 @@ has_truth, nothing_to_impute = helpers.notebook.imputation_notes(data)
 
 
 # %% [markdown]
-# The three methods of notebook 08, fitted again here (the same seeds give the same imputations):
+# The three methods of notebook 10, fitted again here (the same seeds give the same imputations):
 
 # %%
 methods = pipeline.three_methods(data)
@@ -70,7 +70,7 @@ print(wmi_rows.loc[~wmi_rows["inside_paper_ci"], ["model", "ethnicity", "ours_or
 # %% [markdown]
 # The misses are listed above. Why do some groups miss, when the cohort was calibrated to Table 4?
 #
-# The cohort was calibrated to the paper's **complete-case** column; its missing records were added by an *assumed* mechanism (notebook 08). The paper's weighted-MI column tells us something about the real missing records that our mechanism does not contain. Table 4 prints, for Black African referrals:
+# The cohort was calibrated to the paper's **complete-case** column; its missing records were added by an *assumed* mechanism (notebook 10). The paper's weighted-MI column tells us something about the real missing records that our mechanism does not contain. Table 4 prints, for Black African referrals:
 #
 # | | unadjusted OR | age-gender-year adjusted OR | fully adjusted OR | % treated |
 # |---|---|---|---|---|
@@ -170,18 +170,18 @@ print(f"pooled table: OR {pooled_row['estimate']:.3f}, SE {pooled_row['se']:.4f}
 #
 # ### The same pooled estimate with standard tools
 #
-# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but Rubin's rules do not depend on it. With tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (as in notebook 07), fit the paper's model with `smf.logit`, keep the Black African coefficient and its squared SE, and pool with the same lines as above.
+# The M estimates above came from the project's fast fitter (`pooling.per_imputation_estimates`), but Rubin's rules do not depend on it. With tools you can use on your own data: for each completed data set, put the imputed ethnicity in place of the recorded one, keep the assessed referrals (as in notebook 09), fit the paper's model with `smf.logit`, keep the Black African coefficient and its squared SE, and pool with the same lines as above.
 
 # %%
 rhs = ("C(ethnicity, Treatment(reference='White British'))"
-       " + C(age_band) + C(gender) + C(year) + C(borough)")  # the fully adjusted model, as in notebook 07
+       " + C(age_band) + C(gender) + C(year) + C(borough)")  # the fully adjusted model, as in notebook 09
 term = "C(ethnicity, Treatment(reference='White British'))[T.Black African]"
 q_sm, u_sm = [], []
 for ethnicity_m in completed:  # one completed data set per imputation
     rows_m = frame.assign(ethnicity=ethnicity_m)
     rows_m = rows_m[rows_m["assessed"] == 1]
     rows_m = rows_m.apply(lambda col: col.cat.remove_unused_categories()
-                          if isinstance(col.dtype, pd.CategoricalDtype) else col)  # as in notebook 07
+                          if isinstance(col.dtype, pd.CategoricalDtype) else col)  # as in notebook 09
     res_m = smf.logit("treated ~ " + rhs, data=rows_m, missing="raise").fit(disp=0)
     q_sm.append(res_m.params[term])
     u_sm.append(res_m.bse[term] ** 2)
@@ -201,13 +201,13 @@ print(f"Largest difference, pooled log OR or pooled SE, smf.logit route vs helpe
 print(f"Largest difference in this run: {diff_sm:.1e}")
 
 # %% [markdown]
-# The two routes agree to rounding error. Why then the fast route? Each `smf.logit` fit works row by row; the project's fitter works on counts of covariate patterns (notebook 06, section 3.1), and this notebook's MI analyses alone need 3 weighted or MAR imputation runs (MAR MI, weighted MI, and the census-margin sensitivity analysis) x M imputations x 9 models, notebook 10 hundreds more per replicate. Same numbers, far less time.
+# The two routes agree to rounding error. Why then the fast route? Each `smf.logit` fit works row by row; the project's fitter works on counts of covariate patterns (notebook 08, section 3.1), and this notebook's MI analyses alone need 3 weighted or MAR imputation runs (MAR MI, weighted MI, and the census-margin sensitivity analysis) x M imputations x 9 models, notebook 12 hundreds more per replicate. Same numbers, far less time.
 #
 # ## Which margin? Referred population or borough residents
 #
 # Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`census.margin_from_census`).
 #
-# That candidate has two problems. The practical one is solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents (which boroughs it covers matters, since their ethnic mixes differ; the file holds each borough's counts). The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is a known concern (ONS, 2017-18: among adults with a probable common mental disorder, 9.7% of White and 6.5% of Asian people were treated in IAPT; `docs/study/iapt_context.md`). The paper's comparisons all happen inside the pathway; notebook 11 goes beyond the paper to look at referral. Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
+# That candidate has two problems. The practical one is solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents (which boroughs it covers matters, since their ethnic mixes differ; the file holds each borough's counts). The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is a known concern (ONS, 2017-18: among adults with a probable common mental disorder, 9.7% of White and 6.5% of Asian people were treated in IAPT; `docs/study/iapt_context.md`). The paper's comparisons all happen inside the pathway; notebook 14 goes beyond the paper to look at referral. Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
 
 # %% tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
@@ -310,5 +310,5 @@ else:
 # ## Key points
 #
 # - Weighted MI corrects the ethnic mix of the completed data to a known margin, and works when the margin describes the population the sample comes from and missingness shifts each group by its own amount.
-# - For this study the margin must describe the **referred** population, not borough residents: calibrating to residents assumes there is no referral inequality, a question the paper does not estimate (notebook 11 goes beyond it), and that assumption distorts the comparisons inside the pathway.
+# - For this study the margin must describe the **referred** population, not borough residents: calibrating to residents assumes there is no referral inequality, a question the paper does not estimate (notebook 14 goes beyond it), and that assumption distorts the comparisons inside the pathway.
 # - Rubin's rules add the between-imputation variance to the within-imputation variance; the fmi shows how much information about a coefficient the missing data cost.

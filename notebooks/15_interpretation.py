@@ -7,9 +7,9 @@
 # ---
 
 # %% [markdown]
-# # 12 · Interpretation: what the pathway results mean together
+# # 15 · Interpretation: what the pathway results mean together
 #
-# After the three stage-by-stage analyses (05-07) and the missing-data work (08-10), this notebook puts the pathway
+# After the three stage-by-stage analyses (06-09) and the missing-data work (10-13), this notebook puts the pathway
 # back together: where the gaps open, how big they are in people, what might explain them, and what could be done.
 #
 # **Learning objectives**
@@ -18,9 +18,9 @@
 # - By the end you can write about ethnicity as a social category, using the paper's group names and the language of service provision.
 # - By the end you can name the main limitations of routine data and of a replication calibrated by construction, and suggest what services, data teams, policy makers and researchers could do.
 #
-# **Prerequisites**: `06_assessment`, `07_treatment`, `11_access_and_population`; odds ratios and proportions.
+# **Prerequisites**: `08_assessment`, `09_treatment`, `14_access_and_population`; odds ratios and proportions.
 #
-# **Time needed**: about 45 minutes (reading and discussion).
+# **Time needed**: about 35 minutes (reading and discussion).
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -48,15 +48,14 @@ frame = data.frame
 #
 # A service plans in people, so we ask: **per 1,000 referrals of each group, how many were assessed, how many
 # treated, and how many fewer than at White British rates at each step?** Treated per referred is (assessed per
-# referred) × (treated per assessed): the stage **probabilities** multiply (odds ratios do not, notebook 07), so
+# referred) × (treated per assessed): the stage **probabilities** multiply (odds ratios do not, notebook 09), so
 # the shortfall splits exactly into two parts:
 #
 # - **lost at assessment**: referrals not assessed who would have been treated at the White British rate after assessment;
 # - **lost at treatment**: referrals assessed but not treated, beyond the White British rate.
 #
-# The split is exact for the order used here (assessment switched to the group's rate first, those lost valued at
-# the White British treatment rate); the other order gives the same total but a different split (a cell below).
-# `reporting.pathway_gaps` computes both parts from the pathway counts after disclosure control (counts 1-7
+# The split is exact for the order used here (assessment first); the other order gives the same total but another
+# split (below). `reporting.pathway_gaps` computes both parts from the pathway counts after disclosure control (counts 1-7
 # suppressed, others rounded to 5, as for every publishable table here); rates come from the disclosed counts.
 #
 # > Caution: the paper printed only the treatment stage (Table 4). In the synthetic cohort the **assessment**
@@ -66,7 +65,7 @@ frame = data.frame
 # %%
 gaps = reporting.pathway_gaps(frame, disclose=True, threshold=p["suppress_threshold"], base=p["rounding_base"])
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
-reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "12_pathway_gaps.csv"))
+reporting.label_table(gaps, data).to_csv(helpers.notebook.output_path(p, "tables", "15_pathway_gaps.csv"))
 gaps.round(1)
 
 # %% tags=["nbval-check-output"]
@@ -97,7 +96,7 @@ for group in study.GROUPS[1:]:
 
 # %%
 fig = plots.pathway_gap_plot(gaps)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "12_pathway_gaps.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "15_pathway_gaps.png"))
 fig
 
 # %% [markdown]
@@ -107,8 +106,7 @@ fig
 # than at White British rates.*
 #
 # **Reading it.** The total length is the gap a referred person faces across the whole pathway; the colours say
-# where it opens. Because the stage probabilities multiply, two modest-looking gaps add up to a visible number of
-# people per 1,000. The table's last column (`excess_untreated`) turns the rate back into people in this data set:
+# where it opens. The table's last column (`excess_untreated`) turns the rate back into people in this data set:
 # how many more of each group's referrals would have reached treatment at White British rates.
 #
 # These are **crude** (observed) rates. Groups differ in age, gender, year and borough mix; the adjusted version
@@ -122,7 +120,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # %% [markdown]
 # ## 2. What within-pathway comparisons cannot see
 #
-# All of the above starts at referral. Notebook 11 showed how to add the step before it: referrals per resident.
+# All of the above starts at referral. Notebook 14 showed how to add the step before it: referrals per resident.
 # A group can be referred less often *and* lose more people at each later step; a shortfall per 1,000 referred
 # then understates the shortfall per 1,000 people in need. Neither the paper's odds ratios nor this notebook's
 # rates measure need itself (the prevalence of common mental disorders by group), which routine IAPT data do not
@@ -131,11 +129,10 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # ## 3. Possible mechanisms, for discussion
 #
 # The paper describes *where* differences occur, not *why*. The list below is this course's summary of
-# explanations often put forward for ethnic inequalities in talking therapies. It is **not a review of the
-# evidence**: no item cites a study, and only two rest on something this project holds (the abstract reports the
-# community-services routes and the 18.5% missing ethnicity). Treat every item as a **hypothesis to check against
-# the literature**, not a finding, least of all one of this replication: our cohort was built to reproduce printed figures,
-# so it contains no mechanism and can neither support nor refute any.
+# explanations often put forward for ethnic inequalities in talking therapies, **not a review of the evidence**:
+# no item cites a study, and only two rest on something this project holds (the abstract reports the
+# community-services routes and the 18.5% missing ethnicity). Treat each as a **hypothesis to check against the
+# literature**; our cohort, built to reproduce printed figures, contains no mechanism and can test none.
 #
 # - **Trust and past experience of services.** Earlier experiences of mental health care, including coercive care,
 #   and of discrimination may shape whether people take up an offered assessment or treatment.
@@ -151,7 +148,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 #   hide differences, especially if recording depends on how far someone travels along the pathway.
 # - **Service and borough differences.** Boroughs differ in population, services and waiting times; a difference
 #   between groups can partly be a difference between services. (The paper adjusted for borough in its third model;
-#   its reasons are not in any source this project holds. Notebook 06, section 4, discusses what adjusting means.)
+#   its reasons are not in any source this project holds. Notebook 08, section 4, discusses what adjusting means.)
 #
 # Where to check them: the NHS Race and Health Observatory's *Ethnic Inequalities in Healthcare: A Rapid Evidence
 # Review* (2022), which covers mental health services among other areas; the Observatory's *Ethnic Inequalities in
@@ -171,7 +168,7 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # | use the paper's group names: White British, Black Caribbean, Black African, Black Other, Asian, Mixed, White Other, Other | invent or merge labels ("BAME", "ethnics", "non-whites") |
 # | say what a category contains (e.g. Chinese grouped with Other is *assumed* here) | treat "Other" or "Mixed" as if they were one community |
 # | name the comparison: "compared with White British referrals" | imply White British is the "normal" group rather than the reference level |
-# | describe missing ethnicity as a recording gap of the service; "not stated" (code Z) records people who were asked and declined, which is also a fact about how and when services ask | blame people for "refusing" to state ethnicity |
+# | describe missing ethnicity as a recording gap of the service ("not stated", code Z, records people asked who declined: also a fact about how and when services ask) | blame people for "refusing" to state ethnicity |
 #
 # ## 5. Limitations
 #
@@ -180,18 +177,17 @@ pd.concat({"observed": gaps[["treated_per_1000", "treated_shortfall"]],
 # source categories grouped by analysts; outcomes defined by recorded sessions; one trust, four boroughs,
 # 2013-2016; unmeasured confounding (deprivation, language, clinical presentation).
 #
-# **Of this synthetic replication.** The cohort is *calibrated by construction*: the treatment stage was built to
-# reproduce the printed Table 4, so matching Table 4 shows the pipeline works, not that the paper is right (notebook
-# 13). Referral-source and assessment effects are *assumed* (directions from the abstract). The borough and
-# ethnic mix, the age bands and the missing-data mechanism are *assumed*. The next cell counts the calibration
-# targets by stage and whether each was printed in the paper or assumed.
+# **Of this synthetic replication.** The treatment stage was built to reproduce the printed Table 4, so matching it
+# shows the pipeline works, not that the paper is right (notebook 16). Referral-source and assessment effects, the
+# borough and ethnic mix, the age bands and the missing-data mechanism are *assumed*. The next cell counts the
+# calibration targets by stage, printed or assumed.
 
 # %%
 targets = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
 targets.groupby(["stage", "source"]).size().unstack(fill_value=0)
 
 # %% [markdown]
-# The treatment row has assumed targets too, although its ethnicity targets are printed (notebook 07): every **ethnicity**
+# The treatment row has assumed targets too, although its ethnicity targets are printed (notebook 09): every **ethnicity**
 # target at the treatment stage (numbers treated, percentages, the three models' ORs) is printed in Table 4; the
 # assumed ones are the **covariate effects** (age band, gender, year, borough), which the paper does not print:
 
@@ -275,10 +271,9 @@ for group in study.GROUPS[1:]:
 both.round(0)
 
 # %% [markdown] tags=["solution"]
-# **Solution.** If groups are unevenly spread over boroughs and boroughs differ in how often referrals are assessed
-# and treated, leaving borough out moves the shortfalls. A group referred mostly where the services assess and treat
-# more people looks better before borough is held equal, so its shortfall *grows* once borough is in the model; a
-# group referred mostly where they assess and treat fewer looks worse, and its shortfall shrinks.
+# **Solution.** If groups are unevenly spread over boroughs that differ in how often referrals are assessed and
+# treated, leaving borough out moves the shortfalls: a group referred mostly where services assess and treat more
+# looks better until borough is held equal (its shortfall *grows* with borough in the model), and the reverse.
 #
 # The lines printed above show both kinds for this run, and Table 4 is the evidence for the treatment part.
 # Adding borough moves the printed complete-case ORs further from 1 for Black Caribbean (0.76 to 0.72), Black
@@ -293,9 +288,8 @@ both.round(0)
 
 # %% [markdown]
 # ## Key points
-# - Stage-wise **probabilities** multiply along the pathway (odds ratios do not): express the gaps as people per
-#   1,000 referred, split into those lost at assessment and those lost at treatment (the split depends on the
-#   order of the stages; the total does not).
+# - Stage **probabilities** multiply along the pathway (odds ratios do not): read the gaps as people per 1,000
+#   referred, lost at assessment or at treatment (the split depends on the order of the stages; the total does not).
 # - In this synthetic cohort the treatment stage is calibrated to the printed Table 4, but assessment effects are
 #   *assumed*, so where the gap opens is partly an assumption here.
 # - Trust, cultural fit, routes in, stigma, recording and service differences are **proposed** mechanisms; a

@@ -7,21 +7,21 @@
 # ---
 
 # %% [markdown]
-# # 05 · Referral source
+# # 06 · Referral source: the multinomial model
 #
 # The first stage of the pathway: *how* referrals reached IAPT (self-referral, GP, community services, other),
-# compared between ethnic groups with a multinomial logistic regression, as in the paper.
+# compared between ethnic groups with a multinomial logistic regression, as in the paper. Notebook 07 then
+# checks these estimates against the effects planted in the cohort and against the paper's abstract.
 #
 # **Learning objectives**
 # - By the end you can fit the paper's multinomial model of referral source yourself with `statsmodels` (`smf.mnlogit`, GP referral as the base outcome, White British as the reference group) and read its summary: coefficient, standard error, relative risk ratio (RRR) and 95% interval.
 # - By the end you can say an RRR in plain words, and why it is not "x% less likely".
 # - By the end you can say what changes between the unadjusted, the age-gender-year adjusted and the fully adjusted models, using this cohort's own covariate mix to explain confounding.
 # - By the end you can turn RRRs into predicted probabilities to show how large a gap is.
-# - By the end you can check the estimates against the planted (*assumed*) effects and against the directions stated in the paper's abstract.
 #
-# **Prerequisites**: `04_describing_the_cohort`; logistic regression met once (odds, odds ratios).
+# **Prerequisites**: `05_describing_the_cohort`; logistic regression met once (odds, odds ratios).
 #
-# **Time needed**: about 45 minutes.
+# **Time needed**: about 30 minutes.
 #
 # > **Important.** The paper's referral-source results (its Table 2) are not available to this project. The effect
 # > sizes in this synthetic cohort are **assumed**: their *directions* follow the abstract, their *sizes* are our
@@ -31,7 +31,6 @@
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
 n_referrals = 85_800
-seed = 20210802
 
 # %%
 import time
@@ -41,7 +40,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 import helpers.notebook
-from helpers import design, models, params, pipeline, plots, publish, replication, simulation, study, teaching
+from helpers import design, models, pipeline, plots, publish, replication, study, teaching
 
 p = helpers.notebook.setup(globals())
 data = helpers.notebook.study_data(p)
@@ -77,7 +76,7 @@ crude.reindex(study.GROUPS)
 #
 # This is a model you can fit on your own data with standard tools: the paper's **fully adjusted** model
 # (ethnicity, age band, gender, year, borough) with the formula interface of `statsmodels`, on the rows with a
-# recorded ethnicity (the *complete-case* analysis; notebook 08 deals with the missing ones). Three choices need
+# recorded ethnicity (the *complete-case* analysis; notebook 10 deals with the missing ones). Three choices need
 # care, each one visible line below:
 #
 # - **Which rows.** We drop the rows with missing ethnicity ourselves and count them; `missing="raise"` makes
@@ -177,8 +176,8 @@ print(f"statsmodels on rows: {seconds_statsmodels:.1f} s; pattern counts: {secon
       f"({seconds_statsmodels / seconds_counts:.0f} times faster)")
 
 # %% [markdown]
-# One fit taking the seconds printed above is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 08) refits
-# all nine models (three stages x three models) on each of 20 or more completed data sets, and notebook 10's
+# One fit taking the seconds printed above is fine for a lesson. Multiple imputation of the missing ethnicity (notebook 10) refits
+# all nine models (three stages x three models) on each of 20 or more completed data sets, and notebook 12's
 # simulation repeats that many times over: hundreds to thousands of fits. For your own data, one `smf.mnlogit` or
 # `smf.logit` is all you need. From here on the notebook uses the project's tables (every stage and model,
 # complete case).
@@ -198,7 +197,7 @@ full.pivot(index="ethnicity", columns="outcome_level", values="display").reindex
 # In plain words: the self-referral route reached Black African referrals less than it reached White British
 # referrals, relative to the GP route (in this cohort the size is *assumed*; the paper's Table 2 is not available).
 # Such a difference describes how **services and routes into them** work for different groups, not a trait of any
-# group; possible reasons, none of which a study like this can test (notebook 12 lists them as hypotheses), include
+# group; possible reasons, none of which a study like this can test (notebook 15 lists them as hypotheses), include
 # how widely the self-referral route is known and advertised, trust in services, interpreting provision and
 # cultural fit.
 #
@@ -244,7 +243,7 @@ print(f"Median absolute change in log RRR: {change.median():.3f}")
 # Where both ingredients are strong, the estimates move between models; where a group's mix is close to White
 # British's, or the covariate hardly matters for the outcome, they barely move. A small change says the crude gap
 # was not explained by age, gender, year or borough. Adjustment removes only the confounders you measured, and is
-# not meant to remove gaps that run *through* the pathway itself (see Exercise 3 in notebook 06).
+# not meant to remove gaps that run *through* the pathway itself (see Exercise 3 in notebook 08).
 #
 # ## 5. Forest plots, one per outcome level
 #
@@ -255,7 +254,7 @@ print(f"Median absolute change in log RRR: {change.median():.3f}")
 figures = {}
 for level in ["Self", "Community", "Other"]:
     figures[level] = plots.forest_plot(estimates, stage="referral_source", outcome_level=level)
-    plots.savefig(figures[level], helpers.notebook.output_path(p, "figures", f"05_forest_{level.lower()}.png"))
+    plots.savefig(figures[level], helpers.notebook.output_path(p, "figures", f"06_forest_{level.lower()}.png"))
 figures["Self"]
 
 # %% [markdown]
@@ -287,76 +286,7 @@ probs = pp.pivot(index="ethnicity", columns="outcome_level", values="probability
 probs.reindex(study.GROUPS)[study.SOURCES]
 
 # %% [markdown]
-# ## 7. Planted versus estimated
-#
-# This cohort was *built* from assumed RRRs (the fully adjusted model generates referrals with recorded
-# ethnicity), so we can check whether the pipeline recovers them. With the default `outcome_mode = "calibrated"`
-# the counts are *constructed* so that the model reproduces the planted values, up to rounding to whole people: no
-# sampling noise, so every planted value lies inside our 95% CI **by construction**, and "about 1 in 20 outside by
-# chance" does not apply. What the check tests is the pipeline: coding, base category, reference group, direction
-# of each ratio. The *full-data* column refits with every referral's true group: a planted value missed there too
-# points to the cohort itself, not the model or the missing data.
-
-# %%
-targets = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)
-planted = replication.planted_vs_estimated(estimates, targets, "referral_source")
-if data.truth is not None:
-    full_data = pipeline.truth_estimates(data).assign(analysis="complete_case")
-    planted["full_data"] = replication.planted_vs_estimated(full_data, targets, "referral_source")["estimate"]
-planted.round(2)
-
-# %% tags=["nbval-check-output"]
-missed = planted[~planted["planted_in_ci"]]
-print(f"Planted (assumed) RRR inside our 95% CI: {int(planted['planted_in_ci'].sum())}/{len(planted)}")
-for _, r in missed.iterrows():
-    print(f"  missed: {r['ethnicity']}, {r['outcome_level']} vs GP: planted {r['planted']:.2f}, "
-          f"estimated {r['estimate']:.2f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})")
-
-# %% [markdown]
-# In a calibrated cohort a miss (if the cell above prints any) is not bad luck: it points to a pipeline fault, or
-# a cell too small for whole people to hit the planted ratio (the full-data column tells the two apart).
-#
-# **Where the 1-in-20 reasoning does apply: random outcome mode.** With `outcome_mode="random"` each referral's
-# source is *drawn* from the same targets, as in real data. `simulation.planted_coverage_random` builds a few such
-# cohorts (different seeds), fits the fully adjusted model to each and counts the planted RRRs inside our 95% CIs.
-
-# %%
-seeds = [p["seed"] + k for k in range(1, 6)]
-coverage = simulation.planted_coverage_random(p, "referral_source", seeds)
-print(coverage.to_string(index=False))
-print(simulation.coverage_summary(coverage, "planted RRRs"))
-
-# %% [markdown]
-# Now misses are expected, scattered across cohorts and groups. The arithmetic: 5 cohorts x 21 planted values =
-# 105 intervals; if each misses with chance 0.05, the number missed is binomial(105, 0.05), mean 105 x 0.05 = 5.25
-# (the line above rounds it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one
-# cohort share their White British reference group, so the range is a guide, not an exact test.) Misses in the
-# *same small groups* across seeds would instead point to how the cohort is realised. Either way these are
-# *assumed* values: a lecturer who holds the paper's Table 2 can type it into a copy of the targets file and
-# rebuild the cohort (see `02_synthetic_cohort`).
-#
-# ## 8. Does it say what the abstract says?
-#
-# The abstract: *Black African, Asian and Mixed groups were less likely to self-refer; Black Caribbean, Black
-# Other and White Other groups were more likely to be referred through community services* (each vs White
-# British). The check below uses the fully adjusted model.
-
-# %% tags=["nbval-check-output"]
-abstract_says = {
-    ("Black African", "Self"): "lower", ("Asian", "Self"): "lower", ("Mixed", "Self"): "lower",
-    ("Black Caribbean", "Community"): "higher", ("Black Other", "Community"): "higher",
-    ("White Other", "Community"): "higher",
-}
-directions = replication.check_directions(estimates, "referral_source", abstract_says)
-for _, r in directions.iterrows():
-    print(f"{r['ethnicity']:<16} {r['outcome_level']:<10} expected {r['expected']:<6} RRR {r['estimate']:.2f}  "
-          f"holds: {r['direction_holds']}  CI excludes 1: {r['ci_excludes_1']}")
-print(f"Directions that hold: {int(directions['direction_holds'].sum())}/{len(directions)}")
-
-# %% [markdown]
-# Because the directions were planted, agreement here shows that the pipeline recovers what was built in, not
-# that the paper is right. Weighted multiple imputation of the missing ethnicity (the paper's main analysis) comes
-# in notebook 08.
+# The table above is the model's picture of the gap. How far can it be trusted? This cohort was built from *assumed* referral-source effects, so the estimates can be checked against what was planted: notebook 07 does that, and checks the directions against the paper's abstract.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Interpret an RRR for a service manager
@@ -414,36 +344,6 @@ print(f"Log-likelihood, GP base {res.llf:.3f}; Self base {res_self.llf:.3f}")
 # *high* RRRs for every other route, inviting "more likely to be GP-referred" headlines. Choose the base for the
 # question and say which you chose (here GP, the traditional route).
 
-# %% [markdown] tags=["exercise"]
-# ### Exercise 3: Change a parameter and predict
-#
-# Build a cohort a quarter of this run's size, with the same targets (`pipeline.load_study_data` takes parameter
-# overrides such as `n_referrals=...`, as in notebook 00; 2,000 is the smallest size allowed).
-# Before running, write down: will the RRRs change much? Will the confidence intervals get wider, and by roughly
-# what factor? Will more planted values fall outside the CI? Then check, comparing with the table `planted` of
-# section 7 (a CI's width on the log scale is log(ci_high / ci_low)).
-
-# %% tags=["solution"]
-n_small = max(p["n_referrals"] // 4, 2_000)
-small = pipeline.load_study_data(p, n_referrals=n_small)
-small_est = pipeline.complete_case_estimates(small)
-small_planted = replication.planted_vs_estimated(small_est, targets, "referral_source")
-width = lambda t: np.log(t["ci_high"] / t["ci_low"]).median()
-print(f"n = {p['n_referrals']:,} -> {n_small:,}")
-print(f"Median CI width ratio (small / this run): {width(small_planted) / width(planted):.2f}; "
-      f"expected from 1/sqrt(n): sqrt({p['n_referrals']:,} / {n_small:,}) = {np.sqrt(p['n_referrals'] / n_small):.2f}")
-print(f"Largest |small - planted| in an RRR: {(small_planted['estimate'] - small_planted['planted']).abs().max():.2f}")
-print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(small_planted)}")
-
-# %% [markdown] tags=["solution"]
-# **Solution.** In calibrated mode the point estimates stay close to the planted values (whole people per cell
-# round more coarsely when cells are small, so the smaller the cohort the further they can drift; the cell prints
-# the largest gap), but standard errors grow as 1/√n: a quarter of the
-# referrals gives intervals about √4 = 2 times wider, and the cell above prints the expected factor √(n/n_small)
-# beside the observed ratio. Planted values stay inside the intervals (in calibrated mode by construction, section
-# 7), while the smallest groups' intervals become too wide to say much (print `small_planted` to compare Black
-# Other's interval with Black Caribbean's). Precision, not direction, is what sample size buys.
-
 # %% [markdown]
 # ## Key points
 #
@@ -456,5 +356,5 @@ print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(smal
 # - The three models differ only in what they adjust for; estimates move when a covariate both differs between
 #   groups and relates to the source (confounding).
 # - Predicted probabilities, standardised to one covariate mix, make gap sizes readable.
-# - In this project the referral-source effects are **assumed** (directions from the abstract): the checks show the
-#   pipeline recovers what was planted, not what the paper found.
+# - The referral-source effects in this cohort are **assumed** (directions from the abstract); notebook 07 checks
+#   the estimates against them.

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 11 · Access and population: referrals per 1,000 residents
+# # 14 · Access and population: referrals per 1,000 residents
 #
 # Beyond the paper: before the pathway starts, how many people of each group are referred at all, relative to the
 # people living in the boroughs? The paper's comparisons all happen *inside* the pathway; this notebook steps outside it.
@@ -18,7 +18,7 @@
 # - By the end you can list the weaknesses of the census denominators used here (all ages, 2011, residents not registered patients, service borough taken as borough of residence) and say which way each could push a rate.
 # - By the end you can say why these rates, computed on the synthetic cohort, illustrate a method and are **not** findings about South London.
 #
-# **Prerequisites**: `04_describing_the_cohort` (the pathway counts), `09_weighted_imputation` (imputed ethnicity); rates and ratios.
+# **Prerequisites**: `05_describing_the_cohort` (the pathway counts), `11_weighted_imputation` (imputed ethnicity); rates and ratios.
 #
 # **Time needed**: about 35 minutes.
 
@@ -99,7 +99,7 @@ for borough in ["Bromley"]:
 rates = population.referral_rates(frame, census, disclose=True,
                                   threshold=p["suppress_threshold"], base=p["rounding_base"])
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
-reporting.label_table(rates, data).to_csv(helpers.notebook.output_path(p, "tables", "11_referral_rates.csv"),
+reporting.label_table(rates, data).to_csv(helpers.notebook.output_path(p, "tables", "14_referral_rates.csv"),
                                           index=False)
 shown = rates.assign(rate_ratio_ci=replication.format_estimates(
     rates.rename(columns={"rate_ratio": "estimate", "rr_ci_low": "ci_low", "rr_ci_high": "ci_high"})))
@@ -114,7 +114,7 @@ for row in pooled.itertuples():
 
 # %%
 fig = plots.referral_rate_plot(rates)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "11_referral_rates.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "14_referral_rates.png"))
 fig
 
 # %% [markdown]
@@ -135,7 +135,7 @@ fig
 #
 # Referrals with missing ethnicity (18.5% in the paper) are left out of every numerator above, so every rate is
 # too low; if recording differed by group, the rate *ratios* are off too. One remedy is to count referrals by their
-# **imputed** ethnicity: each of the M weighted-MI data sets (notebook 09) gives counts, the rates are averaged and
+# **imputed** ethnicity: each of the M weighted-MI data sets (notebook 11) gives counts, the rates are averaged and
 # the log rate ratios pooled with Rubin's rules, so the CI (`rr_ci_low` to `rr_ci_high` in the weighted-MI columns
 # below) includes the uncertainty about who the unrecorded referrals were.
 #
@@ -144,7 +144,7 @@ fig
 # On a real extract `"auto"` means the 2011 Census mix of residents, the same population as the denominators: the
 # completed referral mix is then forced towards the residents' mix, and every group whose margin can be met gets a
 # rate ratio near 1 by construction. On real data this remedy is only as good as a margin for the *referred*
-# population, which nobody has (notebook 09, "Which margin?").
+# population, which nobody has (notebook 11, "Which margin?").
 
 # %%
 margin_shares = pipeline.population_margin(data)  # not `margin`: that name is the run parameter

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 03 · Data preparation
+# # 04 · Data preparation
 #
 # Between the raw extract (NHS codes, text dates, blanks) and any model sits data preparation: this notebook maps codes to the paper's analysis groups, checks every row, and accounts for every row it does not analyse.
 #
@@ -18,7 +18,7 @@
 # - By the end you can explain why missing ethnicity is kept rather than dropped, and why nothing is dropped silently.
 # - By the end you can say how a researcher would run these notebooks on a real extract (`data_path`).
 #
-# **Prerequisites**: notebooks 00-02 (the raw extract was first shown in 00).
+# **Prerequisites**: notebooks 00-03 (the raw extract was first shown in 00).
 #
 # **Time needed**: about 35 minutes.
 
@@ -47,7 +47,7 @@ print(publish.banner(p))
 datadict.ethnic_code_table()
 
 # %% [markdown]
-# Two codes (`Z`, `99`) and the blank map to **missing**: such rows are kept, with ethnicity empty, because they are the 18.5% the paper imputes (notebook 08). The paper's eight groups put Irish (`B`) with White Other. Whether it put Chinese (`R`) under Asian or under Other is **not known**; this project *assumes* Other, and the choice is one line in `helpers/codes.py`:
+# Two codes (`Z`, `99`) and the blank map to **missing**: such rows are kept, with ethnicity empty, because they are the 18.5% the paper imputes (notebook 10). The paper's eight groups put Irish (`B`) with White Other. Whether it put Chinese (`R`) under Asian or under Other is **not known**; this project *assumes* Other, and the choice is one line in `helpers/codes.py`:
 
 # %%
 print("codes.CHINESE_GROUP =", repr(codes.CHINESE_GROUP), "(assumed)")
@@ -124,7 +124,7 @@ else:
         print(f"  {code_:<8}{publish.count(n, p):>7}")
 
 # %% [markdown]
-# How a missing ethnicity is split between `Z`, `99` and blank in the synthetic cohort is *assumed*: the paper does not report it. The generator gives each referral whose ethnicity it hides one of the three codes at random with the fixed shares below (so the counts above are close to those shares, not equal to them); notebook 08 discusses what the split would tell you in a real extract.
+# How a missing ethnicity is split between `Z`, `99` and blank in the synthetic cohort is *assumed*: the paper does not report it. The generator gives each referral whose ethnicity it hides one of the three codes at random with the fixed shares below (so the counts above are close to those shares, not equal to them); notebook 10 discusses what the split would tell you in a real extract.
 
 # %% tags=["not-extract-counts"]
 print("assumed shares of the missing codes in the synthetic cohort:",
@@ -257,7 +257,7 @@ print(prepare.flow_text(one_prepared.flow))
 print("data errors:", one_prepared.report.n_invalid)
 
 # %% [markdown] tags=["solution"]
-# **Solution.** It is **kept**, with `ethnicity` empty (missing), counted in the flow under "ethnicity missing", and it is not a data error. `99` means "not known" (not asked) and `Z` "not stated" (asked, not given): both are missing for the analysis, but `ethnic_code` keeps them apart, because the difference can matter for *why* ethnicity is missing (notebook 08). An unknown code like `Q`, by contrast, is a data error and the row is excluded.
+# **Solution.** It is **kept**, with `ethnicity` empty (missing), counted in the flow under "ethnicity missing", and it is not a data error. `99` means "not known" (not asked) and `Z` "not stated" (asked, not given): both are missing for the analysis, but `ethnic_code` keeps them apart, because the difference can matter for *why* ethnicity is missing (notebook 10). An unknown code like `Q`, by contrast, is a data error and the row is excluded.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Move Chinese to Asian (in your head)
@@ -286,5 +286,5 @@ else:
 # - `helpers/codes.py` is the one place NHS codes map to the paper's groups; Irish goes to White Other, Chinese to Other (*assumed*), and the source-of-referral mapping beyond A1 (GP) and B1 (self) is *assumed*.
 # - `prepare` turns text codes and dates into labelled categories and two outcomes: `assessed` for every referral, `treated` only for the assessed.
 # - `validate_extract` reports every failed check with line numbers and values; the flow table counts every excluded row once, under its first reason, and the numbers must add up.
-# - Missing ethnicity (Z, 99, blank) is kept, never dropped in preparation: how to handle it is an analysis choice (notebook 08).
+# - Missing ethnicity (Z, 99, blank) is kept, never dropped in preparation: how to handle it is an analysis choice (notebook 10).
 # - A real extract in the same layout runs through the same code with `data_path` (and a census or custom `margin`).

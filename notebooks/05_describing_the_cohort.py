@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 04 · Describing the cohort
+# # 05 · Describing the cohort
 #
 # Before any model: who was referred, and how far each group's referrals travelled along the pathway
 # (referred → assessed → treated). This is the descriptive picture every later notebook builds on.
@@ -18,7 +18,7 @@
 # - By the end you can read the pathway funnel and name the denominator of each step (assessed among *referred*, treated among *assessed*).
 # - By the end you can explain why referrals with missing ethnicity are shown as their own group rather than dropped.
 #
-# **Prerequisites**: `03_data_preparation` (how the analysis frame is built); basic pandas.
+# **Prerequisites**: `04_data_preparation` (how the analysis frame is built); basic pandas.
 #
 # **Time needed**: about 35 minutes.
 
@@ -80,7 +80,7 @@ publish.exploratory(explore, p, "tableone's Table 1", "The disclosure-controlled
 # though the groups differ greatly in size. Three things to notice:
 #
 # - **Missing ethnicity is a group of its own**, not a footnote. Dropping it would silently change every
-#   "overall" figure; notebook 08 deals with it properly.
+#   "overall" figure; notebook 10 deals with it properly.
 # - The treated rows leave out everyone not assessed: treatment is only defined **among the assessed**, so the
 #   percentages there are of the "n assessed" row, not of the group's referrals (the cell below checks one
 #   group against the frame).
@@ -193,7 +193,7 @@ else:
 
 # %%
 fig = plots.pathway_funnel(funnel, per_1000=True)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "04_pathway_funnel.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "05_pathway_funnel.png"))
 fig
 
 # %% [markdown]
@@ -211,9 +211,9 @@ fig
 #   an assessment lack ethnicity more often (an *assumed* mechanism, `missing_mechanism = "mnar"`: missingness
 #   depends on the stage reached, the borough and the group; the paper does not report it by stage). If
 #   the Missing bar differs from the others, dropping those rows changes the picture: that is why the paper used
-#   weighted multiple imputation beside the complete-case analysis (notebook 08).
+#   weighted multiple imputation beside the complete-case analysis (notebook 10).
 # - These are *crude* percentages: they do not account for the groups' different age, gender, year and borough
-#   mixes. Notebooks 05-07 fit the paper's adjusted models.
+#   mixes. Notebooks 06-09 fit the paper's adjusted models.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 1: Predict the effect of stricter disclosure rules
@@ -259,7 +259,7 @@ print(f"% assessed, missing ethnicity:       {raw.loc[study.MISSING_LABEL, 'pct_
 # ethnicity differ from the rest (here they were built, by an *assumed* mechanism, to be assessed less often),
 # dropping them makes the service look better than it is, and it also
 # changes each group's apparent rate, because the people whose ethnicity is missing belong to real groups in
-# unknown proportions. Showing Missing as its own group keeps this visible; notebook 08 estimates what it hides.
+# unknown proportions. Showing Missing as its own group keeps this visible; notebook 10 estimates what it hides.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Critique a table
@@ -282,4 +282,4 @@ print(f"% assessed, missing ethnicity:       {raw.loc[study.MISSING_LABEL, 'pct_
 # - Each stage has its own denominator: assessed among referred, treated among assessed (the paper's Table 4).
 # - Referrals with missing ethnicity are a group to show, not to drop: they differ from the rest, and dropping
 #   them changes both overall and group-specific figures.
-# - Crude percentages do not adjust for age, gender, year or borough; notebooks 05-07 fit the paper's models.
+# - Crude percentages do not adjust for age, gender, year or borough; notebooks 06-09 fit the paper's models.

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 06 · Assessment
+# # 08 · Assessment
 #
 # The second stage of the pathway: once referred, did the person receive an assessment? A logistic regression
 # among all referrals, each ethnic group vs White British, three models, as in the paper.
@@ -18,7 +18,7 @@
 # - By the end you can translate an OR into a difference in probabilities, by hand and with predicted probabilities.
 # - By the end you can read a forest plot of the three models, say what adjustment changed, and judge whether a variable such as borough or referral source belongs in the model (confounder or part of the pathway).
 #
-# **Prerequisites**: `04_describing_the_cohort`, `05_referral_source` (the three adjustment sets); logistic regression met once.
+# **Prerequisites**: `05_describing_the_cohort`, `06_referral_source` (the three adjustment sets); logistic regression met once.
 #
 # **Time needed**: about 40 minutes.
 #
@@ -81,7 +81,7 @@ print(f"Table 4 example: {probability_from_or(0.724, 0.77) * 100:.1f}% vs 72.4%"
 # ## 3. Fitting the model yourself
 #
 # The fully adjusted model, fitted with `smf.logit` on the referrals with a recorded ethnicity (complete case), in
-# the same way as the multinomial model of notebook 05: rows chosen and counted by us, `missing="raise"` so that
+# the same way as the multinomial model of notebook 06: rows chosen and counted by us, `missing="raise"` so that
 # nothing is dropped silently, White British as the reference group. The outcome `assessed` is 0/1 for **every**
 # referral, so the denominator is everyone referred.
 
@@ -98,7 +98,7 @@ print(publish.exploratory(res.summary(), p, "the summary's header",
                          "It gives exact numbers of observations; the coefficients follow below."))
 
 # %% [markdown]
-# Read the summary as in notebook 05, section 3.1: each `C(ethnicity, ...)[T.group]` row is a log odds ratio of
+# Read the summary as in notebook 06, section 3.1: each `C(ethnicity, ...)[T.group]` row is a log odds ratio of
 # assessment against White British, for referrals of the same age band, gender, year and borough, with its SE, z,
 # p-value and 95% interval (log scale); covariate rows are read against each factor's first level. Exponentiate:
 
@@ -132,7 +132,7 @@ pd.DataFrame({"rows (smf.logit)": res.params.loc[eth_terms],
 # `"n_1 + n_0 ~ ..."` gives a binomial GLM its successes and failures. The two columns agree: same likelihood, same
 # estimates. This is the idea behind the project's fitter, `models.fit_stage` (Newton-Raphson on the pattern
 # counts), which every table here comes from, fast enough for the many refits multiple imputation needs (notebook
-# 05, section 3.3). The check, coefficient by coefficient:
+# 06, section 3.3). The check, coefficient by coefficient:
 
 # %% tags=["nbval-check-output"]
 check = teaching.compare_with_statsmodels(res, models.fit_stage(frame, "assessment", "adjusted_full"))
@@ -168,7 +168,7 @@ print(f"Fully adjusted ORs with the whole 95% CI below 1: {position['whole CI be
 # %% [markdown]
 # What changes between the models is only what is held equal: age band, gender and year in the second; also
 # borough in the third. Adjusting for borough can move the ORs because the groups are referred to services in
-# different boroughs in different proportions (`borough` is the borough of the IAPT service; notebook 05, section 4)
+# different boroughs in different proportions (`borough` is the borough of the IAPT service; notebook 06, section 4)
 # and, in this cohort, assessment rates differ by borough (an *assumed* covariate effect). How much it matters is an
 # empirical question, answered by the cell above: with the default parameters the largest change is a few percent
 # of the OR and most ORs barely move, so age, gender, year and borough explain little of the assessment gaps in this
@@ -186,7 +186,7 @@ print(f"Fully adjusted ORs with the whole 95% CI below 1: {position['whole CI be
 
 # %%
 fig = plots.forest_plot(estimates, stage="assessment")
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "06_forest_assessment.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "08_forest_assessment.png"))
 fig
 
 # %% [markdown]
@@ -214,8 +214,8 @@ teaching.rounded(summary, 1)  # rounded to 0.1, with no "-0.0" for a gap that ro
 # ## 6. Planted versus estimated, and the abstract
 #
 # The cohort was built with *assumed* fully adjusted ORs for referrals with recorded ethnicity. Is each planted OR
-# inside our 95% CI? With the default `outcome_mode = "calibrated"`, yes **by construction** (notebook 05, section
-# 7: constructed counts, no sampling noise), so the check tests the pipeline (coding, denominator, reference
+# inside our 95% CI? With the default `outcome_mode = "calibrated"`, yes **by construction** (notebook 07, section
+# 1: constructed counts, no sampling noise), so the check tests the pipeline (coding, denominator, reference
 # group), not the intervals; random outcome mode, below, is where the 1-in-20 reasoning applies. And the abstract:
 # *almost all* minority groups were less likely to be assessed ("almost all" leaves room for an exception; our
 # assumed value for Mixed is close to 1 for that reason).
@@ -302,7 +302,7 @@ mine.round(2).assign(**mine[["log OR change", "avg borough effect vs White Briti
 # %% [markdown] tags=["solution"]
 # **Solution.** The fitted ORs agree with the section 4 column to the printed decimals (the same model, fitted two
 # ways). The difference from the fully adjusted column is what adding borough does, and it is small, not because
-# the groups live in the same boroughs (notebook 05's borough table: Black African referrals, for one, come far
+# the groups live in the same boroughs (notebook 06's borough table: Black African referrals, for one, come far
 # more often from Southwark than White British referrals do) but because borough changes the odds of assessment
 # only a little (the fitted borough effects printed above, which follow the *assumed* ones in the targets file).
 # The last two columns show the mechanism: a group's change in log OR is close to how much its average borough
@@ -335,7 +335,7 @@ side
 # file lists effects of age band, gender, year and borough on assessment, none of referral source: an
 # *assumption*), so adding it changes the ORs very little (compare the two columns printed above). In real
 # data it might: self-referrers, for example, may be more likely to attend. But referral source comes *after*
-# ethnicity on the pathway: if the route into services differs by ethnic group (notebook 05) and the route affects
+# ethnicity on the pathway: if the route into services differs by ethnic group (notebook 06) and the route affects
 # assessment, then source is a **mediator**, part of the path by which the inequality arises. Adjusting for it
 # would remove that part of the gap and answer a narrower question ("among people referred by the same route"),
 # and can even introduce bias if something unmeasured affects both route and assessment. Age, gender and year
@@ -351,7 +351,7 @@ side
 
 # %% [markdown] tags=["solution"]
 # **Solution.** It answers "among self-referrers, who gets assessed", a legitimate sub-question, but it conditions
-# on a step where groups already differ (notebook 05: some groups self-refer less), so the people compared are
+# on a step where groups already differ (notebook 06: some groups self-refer less), so the people compared are
 # selected differently in each group. It hides every referral that came through the GP or community route and
 # the inequalities in those routes. The paper's denominator (all referred) describes the service as people meet
 # it; sub-analyses belong beside it, clearly labelled.

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 13 · Replication report: our estimates beside the paper's
+# # 16 · Replication report: our estimates beside the paper's
 #
 # The last step of the pathway of this course: the paper's printed Table 4 beside our complete-case and weighted-MI
 # estimates, what matched and why, what could not be checked, and a STROBE/RECORD map of where the project reports
@@ -19,7 +19,7 @@
 # - By the end you can explain the weighted-MI mismatch for Black African in terms of the missing-data mechanism.
 # - By the end you can use the STROBE and RECORD checklists to find where an observational study on routine data reports each item.
 #
-# **Prerequisites**: `07_treatment` (Table 4 side by side), `09_weighted_imputation` (weighted MI).
+# **Prerequisites**: `09_treatment` (Table 4 side by side), `11_weighted_imputation` (weighted MI).
 #
 # **Time needed**: about 40 minutes.
 
@@ -70,7 +70,7 @@ for row in summary.itertuples():
 published = pipeline.published_table4()
 fig_cc = plots.forest_plot(estimates, "treatment", analysis="complete_case", published=published,
                            title="Treated among assessed: complete case, ours and the paper's")
-plots.savefig(fig_cc, helpers.notebook.output_path(p, "figures", "13_forest_complete_case.png"))
+plots.savefig(fig_cc, helpers.notebook.output_path(p, "figures", "16_forest_complete_case.png"))
 fig_cc
 
 # %% [markdown]
@@ -82,7 +82,7 @@ fig_cc
 # %%
 fig_mi = plots.forest_plot(estimates, "treatment", analysis="weighted_mi", published=published,
                            title="Treated among assessed: weighted MI, ours and the paper's")
-plots.savefig(fig_mi, helpers.notebook.output_path(p, "figures", "13_forest_weighted_mi.png"))
+plots.savefig(fig_mi, helpers.notebook.output_path(p, "figures", "16_forest_weighted_mi.png"))
 fig_mi
 
 # %% [markdown]
@@ -107,7 +107,7 @@ if cc_row.rounds_to_printed == cc_row.compared:
 else:
     print(f"This run: {cc_row.rounds_to_printed} of {cc_row.compared} complete-case ORs round to the printed OR; "
           "the others miss because whole referrals cannot hit every expected count, by more the smaller "
-          "the cohort (notebook 07, Exercise 3); not a sign of a bug.")
+          "the cohort (notebook 09, Exercise 3); not a sign of a bug.")
 
 # %% [markdown]
 # **Weighted MI.** Here the construction does not force agreement: our weighted-MI estimates depend on how the
@@ -134,7 +134,7 @@ print(ours.round(2).to_string(index=False))
 #
 # Under the paper's imputation model, that says the people whose ethnicity was missing differed from those with
 # recorded ethnicity in a way that depends on ethnic group (recording related to treatment differently for Black
-# African referrals). It is what the paper's imputations imply, not an observed fact: notebook 09 explains why no
+# African referrals). It is what the paper's imputations imply, not an observed fact: notebook 11 explains why no
 # one can check it from the data. Our assumed missing-data mechanism does not contain such a pattern, so
 # nothing pushes our Black African estimate the way the paper's moved. The cell below prints, for this run, how
 # many weighted-MI ORs agree with the printed ones, and the conditional weights the imputation used (how much more,
@@ -226,7 +226,7 @@ mixed
 # %%
 checklist = reporting.checklist()
 reporting.label_table(checklist, data).to_csv(
-    helpers.notebook.output_path(p, "tables", "13_strobe_record_checklist.csv"), index=False)
+    helpers.notebook.output_path(p, "tables", "16_strobe_record_checklist.csv"), index=False)
 with pd.option_context("display.max_colwidth", 90, "display.max_rows", 60):
     display(checklist[["guideline", "item", "topic", "where"]])
 
