@@ -7,10 +7,12 @@ in the environment variable ``IAPT_CACHE_DIR``, and removes it when the run ends
 no cache folder named (a notebook opened by hand in JupyterLab, a test) :func:`memo` simply computes.
 
 Why this shape:
-- An entry's key is a digest of everything the result is computed from: the validated parameters (less
-  ``output_dir``, which changes no number) and the bytes of the input files for the data, or the digest of
-  the analysis frame and truth for a fit. Two notebooks asking for the same result share one entry; a
-  notebook that asks with other parameters (``load_study_data(p, n_referrals=...)``) gets its own.
+- An entry's key is a digest of everything the result is computed from: for the data, the data parameters
+  (``params.GROUPS["data"]`` and the engine) and the bytes of the input files; for a fit, the validated
+  parameters (less ``output_dir``, which changes no number) and the digest of the analysis frame and truth.
+  Two notebooks asking for the same result share one entry; a notebook that asks with other data parameters
+  (``load_study_data(p, n_referrals=...)``) gets its own data, one that asks with another margin the same
+  data and its own fits.
 - The cache lives for one run only, in a folder the run made and cleared: a code change between runs can never
   serve a stale result, and no pickle is loaded from a folder the run did not make.
 - A per-entry lock (``fcntl.flock``): when two notebooks running in parallel need the same result, one

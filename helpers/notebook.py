@@ -12,7 +12,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import patsy.build
+import patsy.categorical
 from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 from helpers import params as params_mod
@@ -23,6 +26,30 @@ def _short_warning(message: Warning | str, category: type[Warning], filename: st
                    line: str | None = None) -> str:
     """Warnings as 'Category: message', without the machine path of the module that raised them."""
     return f"{category.__name__}: {message}\n"
+
+
+_PATSY_CATEGORICAL_TO_INT = patsy.categorical.categorical_to_int
+
+
+def _categorical_to_int(data: Any, levels: tuple, NA_action: Any, origin: Any = None) -> Any:
+    """patsy's ``categorical_to_int``, reading a pandas categorical by its codes also when it is wrapped in
+    ``C(...)``.
+
+    patsy (1.0.3) takes the codes of a pandas categorical only when it is not wrapped: under ``C(x, ...)`` it
+    looks every row up one by one (pydata/patsy#97, never merged), about 0.7 s of CPU per formula fit on the
+    assessed referrals, most of notebook 09's statsmodels cross-check (20 fits). Here a wrapped categorical whose
+    categories are the levels patsy expects and which holds no missing value gives its codes, the integers the
+    row-by-row loop gives; anything else (other levels, missing values, any other data) goes to patsy's own
+    function, so every design matrix and every error is patsy's.
+    """
+    if isinstance(data, patsy.categorical._CategoricalBox) and isinstance(data.data, (pd.Series, pd.Categorical)):
+        inner = data.data
+        if (isinstance(inner.dtype, pd.CategoricalDtype) and (data.levels is None or tuple(data.levels) == levels)
+                and tuple(inner.cat.categories if isinstance(inner, pd.Series) else inner.categories) == levels):
+            codes = np.asarray(inner.cat.codes if isinstance(inner, pd.Series) else inner.codes)
+            if codes.ndim == 1 and (codes >= 0).all():
+                return codes.astype(int)
+    return _PATSY_CATEGORICAL_TO_INT(data, levels, NA_action, origin)
 
 
 def setup(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +63,7 @@ def setup(namespace: dict[str, Any]) -> dict[str, Any]:
     pd.set_option("display.precision", 2)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 120)
+    patsy.build.categorical_to_int = _categorical_to_int  # the statsmodels formula fits of 05-07 and 09
     try:  # crisp inline figures where IPython is running; harmless elsewhere
 
         set_matplotlib_formats("png")

@@ -82,9 +82,15 @@ def load_study_data(p: dict[str, Any] | None = None, **overrides: Any) -> StudyD
     p = params_mod.validate({**(p or {}), **overrides})
     if p["engine"] == "spark":  # a Spark session is no thing to pickle; Spark runs compute for themselves
         return _load_study_data(p)
-    key = cache.digest(_result_params(p), *_input_files(p))
+    key = cache.digest(_data_params(p), *_input_files(p))
     data = cache.memo("study_data", key, lambda: _load_study_data(p))
-    return replace(data, params=p)  # the caller's own output_dir
+    return replace(data, params=p, _digest=None)  # the caller's own parameters; fits are keyed by them
+
+
+def _data_params(p: dict[str, Any]) -> dict[str, Any]:
+    """The parameters the data are read or generated from (``params.GROUPS["data"]`` and the engine): a notebook
+    that asks for the same data with another margin or number of imputations shares them (its fits do not)."""
+    return {k: p[k] for k in (*params_mod.GROUPS["data"], "engine")}
 
 
 def _load_study_data(p: dict[str, Any]) -> StudyData:

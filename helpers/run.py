@@ -121,7 +121,7 @@ def run_notebooks_parallel(notebooks: Sequence[Path], notebooks_out: Path, param
     def on_finish(outcome: parallel.Outcome) -> None:
         target = notebooks_out / f"{outcome.name}.ipynb"
         if target.exists():
-            scrubber.notebook(target)  # papermill saves as it goes: even a partial copy holds injected paths
+            scrubber.notebook(target)  # the executed copy (passed or failed) holds injected paths
         if outcome.status != "interrupted":
             running.remove(outcome.name)
             shown = "ok" if outcome.status == "ok" else "failed after"
@@ -253,7 +253,7 @@ def _run(parameters: dict[str, Any], out_dir: Path, notebooks: Sequence[Path], *
                 print(f"[{i:>2}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
                 execute(nb, target, parameters, cwd=nb.parent)
             except (Interrupted, KeyboardInterrupt):
-                if target.exists():  # papermill saves as it goes: the partial copy holds the injected paths
+                if target.exists():  # papermill writes no copy of an interrupted notebook; scrub any that is there
                     scrubber.notebook(target)
                 record.notebooks.append({"name": nb.stem, "seconds": round(time.perf_counter() - start, 2),
                                          "status": "interrupted"})

@@ -100,3 +100,24 @@ def test_warnings_are_raised_again_when_the_result_is_reused(tmp_path):
                 cache.memo("w", "k", compute)
             seen.append([(w.category, str(w.message)) for w in caught])
     assert seen[0] == seen[1] == [(UserWarning, "the margin is assumed")]
+
+
+def test_another_margin_shares_the_data_not_the_fits(tmp_path, monkeypatch):
+    """The data are keyed by the data parameters only: asking with another margin or M reads them back, with the
+    caller's own parameters, and every fit of them is keyed by those parameters (so it is computed again)."""
+    with cache.enabled(tmp_path):
+        first = pipeline.load_study_data(SMALL)
+        truth_mi = pipeline.mi_estimates_from_study_data(first)
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("the data were read or generated again for another margin")
+
+        monkeypatch.setattr(pipeline, "_load_study_data", refuse)
+        census = pipeline.load_study_data({**SMALL, "margin": "census2011", "n_imputations": 3})
+        assert census.params["margin"] == "census2011" and census.params["n_imputations"] == 3
+        assert census.frame.equals(first.frame) and census.digest != first.digest
+        census_mi = pipeline.mi_estimates_from_study_data(census)
+        monkeypatch.undo()
+    plain = pipeline.load_study_data({**SMALL, "margin": "census2011", "n_imputations": 3})
+    assert census_mi.equals(pipeline.mi_estimates_from_study_data(plain)) and not census_mi.equals(truth_mi)
+    assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.pkl")) == ["study_data", "weighted_mi", "weighted_mi"]

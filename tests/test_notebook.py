@@ -7,7 +7,10 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import numpy as np
 import pandas as pd
+import patsy
+import patsy.build
 import pytest
 
 from helpers import cache, notebook, params, pipeline
@@ -16,6 +19,7 @@ from helpers import cache, notebook, params, pipeline
 def setup_quietly(namespace: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
     """notebook.setup without leaving its display options and warning format behind in the test process."""
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    monkeypatch.setattr(patsy.build, "categorical_to_int", patsy.build.categorical_to_int)
     with pd.option_context("display.precision", 6, "display.max_columns", 20, "display.width", 80):
         return notebook.setup(namespace)
 
@@ -54,3 +58,30 @@ def test_study_data_says_where_the_data_came_from_and_what_imputation_lacks(caps
     assert notebook.imputation_notes(complete) == (False, True)
     out = capsys.readouterr().out
     assert "Real extract: there is no truth here" in out and pipeline.NOTHING_TO_IMPUTE in out
+
+
+def test_setup_makes_patsy_read_wrapped_categoricals_by_their_codes_with_the_same_design(monkeypatch) -> None:
+    """The notebooks' formulas (``C(ethnicity, Treatment(reference=...))``, ``C(year)``, ...) give the same design
+    matrix, column names and errors after setup as with patsy's own row-by-row lookup."""
+    frame = pipeline.load_study_data({}).frame.iloc[:3000]
+    rows = frame[frame["ethnicity"].notna()].apply(
+        lambda col: col.cat.remove_unused_categories() if isinstance(col.dtype, pd.CategoricalDtype) else col)
+    formula = ("assessed ~ C(ethnicity, Treatment(reference='White British')) + C(age_band) + C(gender) + C(year)"
+               " + C(borough) + C(referral_source, levels=['GP', 'Self', 'Community', 'Other'])")
+    with_nan = frame.assign(age_band=frame["age_band"].where(frame.index % 7 != 0))  # missing values: patsy's path
+    before = [patsy.dmatrices(formula, rows, return_type="dataframe"),
+              patsy.dmatrices(formula, with_nan, NA_action="drop", return_type="dataframe")]
+    with pytest.raises(patsy.PatsyError) as before_error:
+        patsy.dmatrices(formula, with_nan, NA_action="raise")
+    original = patsy.build.categorical_to_int
+    setup_quietly({}, monkeypatch)
+    assert patsy.build.categorical_to_int is not original
+    after = [patsy.dmatrices(formula, rows, return_type="dataframe"),
+             patsy.dmatrices(formula, with_nan, NA_action="drop", return_type="dataframe")]
+    for (y0, x0), (y1, x1) in zip(before, after):
+        pd.testing.assert_frame_equal(y0, y1)
+        pd.testing.assert_frame_equal(x0, x1)
+        assert list(x1.columns) == list(x0.columns) and np.isfinite(x1.to_numpy()).all()
+    with pytest.raises(patsy.PatsyError) as after_error:
+        patsy.dmatrices(formula, with_nan, NA_action="raise")
+    assert str(after_error.value) == str(before_error.value)

@@ -310,3 +310,26 @@ def test_estimand_by_mechanism_same_recorded_part_different_truth() -> None:
     # the true ORs are exactly what the worlds' own truth tables say
     mnar_truth = worlds["mnar"].truth.set_index("ethnicity")["truth"]
     np.testing.assert_allclose(wide[("truth_or", "MNAR")], np.exp(mnar_truth.reindex(wide.index)), atol=1e-12)
+
+
+def test_planted_coverage_random_is_that_of_the_generated_cohorts() -> None:
+    """Built from the drawn counts, the coverage is that of the cohorts load_study_data generates and prepares
+    with the same seeds (the estimates themselves equal to the last digit)."""
+    from helpers import cohort, models, params, pipeline, replication
+
+    p = params.validate({"n_referrals": 4000, "missing_mechanism": "mar"})
+    targets = pd.read_csv(params.targets_file(p), dtype=str, keep_default_na=False)
+    for stage in ("referral_source", "assessment"):
+        out = simulation.planted_coverage_random(p, stage, seeds=[3, 4])
+        for seed, inside in zip(out["seed"], out["inside"]):
+            data = pipeline.load_study_data(p, outcome_mode="random", seed=int(seed))
+            est = pipeline.complete_case_estimates(data)
+            planted = replication.planted_vs_estimated(est, targets, stage)
+            assert inside == int(planted["planted_in_ci"].sum())
+    data = pipeline.load_study_data(p, outcome_mode="random", seed=3)
+    q = params.validate({**p, "outcome_mode": "random"})
+    t = load_targets(params.targets_file(q))
+    cells = cohort.expected_counts(t, S.load_solved(t), q["n_referrals"], q["missing_share"], q["missing_mechanism"])
+    counts = cohort.realise_counts(cells, t, q["n_referrals"], q["missing_share"], "random", np.random.default_rng(3))
+    pd.testing.assert_frame_equal(models.fit_stage(S.frame_from_counts(cells, counts)[0], "assessment", "adjusted_full"),
+                                  models.fit_stage(data.frame, "assessment", "adjusted_full"), check_exact=True)
