@@ -25,6 +25,7 @@ planted values and the abstract's directions. One cohort (the committed default)
 
     .venv/bin/python benchmarks/wmi_missing_bounds.py                # all levels
     .venv/bin/python benchmarks/wmi_missing_bounds.py --levels stage free_ps
+    .venv/bin/python benchmarks/wmi_missing_bounds.py --levels free_ps --start equal   # a second start
 """
 
 from __future__ import annotations
@@ -426,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", nargs="*", default=list(LEVELS), choices=list(LEVELS))
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--start", choices=["today", "equal"], default="today",
+                        help="start the solver from today's weights or from equal weights (a second start)")
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 200)
@@ -451,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         kind, penalty, r_indep = LEVELS[name]
         pct = None if args.no_pct else printed_pct.reindex(study.GROUPS).to_numpy()
         pr = Problem(c, target, pct, kind, r_indep)
-        theta, u = solve(pr, penalty, u_today, verbose=args.verbose)
+        u0 = u_today if args.start == "today" else np.zeros(G - 1)
+        theta, u = solve(pr, penalty, u0, verbose=args.verbose)
         M = pr.missing(theta)
         ev = evaluate(c, M, u, published)
         report(f"{name} ({kind}, penalty {penalty:g}{', source independent of stage' if r_indep else ''}"
