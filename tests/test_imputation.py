@@ -29,6 +29,7 @@ from helpers.imputation import (
     MarginWarning,
     add_pathway_stage,
     conditional_weights,
+    fit_imputation_model,
     impute_codes,
     impute_ethnicity,
     margin_from_truth,
@@ -360,3 +361,121 @@ def test_pathway_stage_and_fully_observed_z():
 # ----------------------------------------------------------------------------------------------------------
 
 
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What moves a completed-data OR away from the complete-case one (issue 13; docs/weighted_mi_bounds.md)
+# ----------------------------------------------------------------------------------------------------------
+# A toy world with exact counts: three groups (0 = reference), a binary referral source R and a binary
+# outcome T (treated). In the recorded part R and T are independent given the group, so the imputation model
+# (multinomial logit of group on R and T, additive) fits the recorded counts exactly and weighting a group
+# shifts only its intercept. Group 1 is less often referred by R = 1 (imputation-model coefficient
+# d_1 = log(0.35/0.65) < 0); group 2 has no R effect (d_2 = 0), so R can move nothing for it.
+TOY_N, TOY_R1, TOY_T1 = np.array([6000, 2000, 1000]), np.array([0.5, 0.35, 0.5]), np.array([0.72, 0.66, 0.66])
+TOY_CELLS = [(r, t) for r in (0, 1) for t in (0, 1)]
+TOY_Z = np.array([[1.0, r, t] for r, t in TOY_CELLS])
+
+
+def _toy_recorded() -> np.ndarray:
+    """Recorded counts, cells (r, t) x groups; integers by construction."""
+    return np.array([[TOY_N[g] * (TOY_R1[g] if r else 1 - TOY_R1[g]) * (TOY_T1[g] if t else 1 - TOY_T1[g])
+                      for g in range(3)] for r, t in TOY_CELLS]).round()
+
+
+def _toy_pi(weights) -> np.ndarray:
+    b = np.asarray(fit_imputation_model(TOY_Z, _toy_recorded(), weights=np.asarray(weights, float)).params)
+    return fitting.mnlogit_probabilities(TOY_Z, b)
+
+
+def _treatment_or(counts: np.ndarray) -> np.ndarray:
+    """ORs of T (groups 1, 2 vs 0) from cells x groups counts, with the helpers' count fitter."""
+    t = np.array([t for _, t in TOY_CELLS]) == 1
+    treated, total = counts[t].sum(axis=0), counts.sum(axis=0)
+    x = np.column_stack([np.ones(3), np.eye(3)[:, 1:]])
+    return np.exp(np.asarray(fitting.fit_logit_counts(x, treated, total).params)[1:])
+
+
+def _expected_completed_or(missing, weights) -> np.ndarray:
+    """The completed-data OR in expectation: recorded + missing * pi_w per cell (the expected-count route)."""
+    return _treatment_or(_toy_recorded() + np.asarray(missing, float)[:, None] * _toy_pi(weights))
+
+
+def test_completed_or_is_pinned_when_missingness_does_not_depend_on_treatment():
+    """If within each R the missing records are spread over T like the weighted recorded ones (missingness may
+    depend on group and R, not on T), the completed OR equals the complete-case OR exactly, whatever the
+    weights: complete case is unbiased when missingness does not depend on the outcome."""
+    rec = _toy_recorded()
+    cc = _treatment_or(rec)
+    for w in ([1, 3, 3], [1, 10, 0.2], [1, 0.3, 5]):
+        weighted = rec @ np.asarray(w, float)  # per cell
+        kappa = np.array([0.2 if r else 0.5 for r, _ in TOY_CELLS])  # R-dependent, T-independent
+        np.testing.assert_allclose(_expected_completed_or(kappa * weighted, w), cc, rtol=1e-8)
+
+
+def test_referral_source_lever_is_bounded_by_the_source_coefficient():
+    """R associated with T in the missing part (here R determined by T), equal weights and the recorded
+    missing share by T: group 2 (no R effect) stays at its complete-case OR; group 1's OR within the imputed
+    part is exp(c_1) times the bracket sum_R q~(R|T=1) e^{d_1 R} / sum_R q~(R|T=0) e^{d_1 R}, which lies
+    between e^{d_1} and e^{-d_1}."""
+    rec = _toy_recorded()
+    cc = _treatment_or(rec)
+    by_t = np.array([rec[[i for i, (_, t) in enumerate(TOY_CELLS) if t == tt]].sum() for tt in (0, 1)])
+    missing = np.array([3000 * by_t[t] / by_t.sum() if r == t else 0.0 for r, t in TOY_CELLS])
+    pi = _toy_pi([1, 1, 1])
+    completed = _treatment_or(rec + missing[:, None] * pi)
+    assert completed[1] == pytest.approx(cc[1], rel=1e-8)
+    assert abs(np.log(completed[0] / cc[0])) > 0.1  # it does move group 1
+    imputed_or = _treatment_or(missing[:, None] * pi + 1e-12)[0]
+    d1 = np.log(TOY_R1[1] / (1 - TOY_R1[1]) / (TOY_R1[0] / (1 - TOY_R1[0])))
+    # only R = T cells hold missing records: the bracket is e^{d_1 * 1} / e^{d_1 * 0}, the extreme
+    assert imputed_or == pytest.approx(cc[0] * np.exp(d1), rel=1e-6)
+    assert np.exp(d1) <= completed[0] / cc[0] <= np.exp(-d1)
+
+
+def test_treatment_dependent_missingness_moves_the_or_beyond_the_source_bound():
+    """R independent of T in the missing part, but treated referrals twice as often missing and unequal weights:
+    group 2, for which R can move nothing (bracket exactly 1), moves far from its complete-case OR, by the
+    factor the observed/imputed split predicts, [sum_R O(g,R,1)(1 + w_g k(R,1)) / sum_R O(g,R,1)] /
+    [the same at T = 0] / [the same for the reference], k = missing / weighted recorded count per cell.
+    Realised weighted MI (the engine, conditional weights from a margin, M = 20) lands there within 4
+    Monte Carlo SEs, more than 10 Monte Carlo SEs from complete case."""
+    rec = _toy_recorded()
+    cc = _treatment_or(rec)
+    rec_r = rec.sum(axis=1)
+    missing = np.array([rec_r[i] * (2.0 if t else 1.0) for i, (_, t) in enumerate(TOY_CELLS)])
+    missing = np.round(missing * 3000 / missing.sum())
+    w = np.array([1.0, 3.0, 3.0])
+    expected = _expected_completed_or(missing, w)
+    kappa = missing / (rec @ w)
+    t = np.array([t for _, t in TOY_CELLS]) == 1
+
+    def odds_factor(g):
+        return ((rec[t, g] * (1 + w[g] * kappa[t])).sum() / rec[t, g].sum()) / \
+            ((rec[~t, g] * (1 + w[g] * kappa[~t])).sum() / rec[~t, g].sum())
+
+    factor = np.array([odds_factor(g) / odds_factor(0) for g in (1, 2)])
+    np.testing.assert_allclose(expected, cc * factor, rtol=1e-8)
+    assert expected[1] / cc[1] > 1.1  # group 2: beyond anything R could do (nothing)
+
+    # the engine on rows: recorded rows, missing rows, a margin; its own conditional weights
+    rows_z, codes = [], []
+    for i in range(len(TOY_CELLS)):
+        for g in range(3):
+            rows_z += [TOY_Z[i]] * int(rec[i, g])
+            codes += [g] * int(rec[i, g])
+        rows_z += [TOY_Z[i]] * int(missing[i])
+        codes += [-1] * int(missing[i])
+    z = np.array(rows_z)
+    margin = (rec.sum(axis=0) + missing @ _toy_pi(w)) / (rec.sum() + missing.sum())
+    res = impute_codes(z, np.array(codes), 3, 20, np.random.default_rng(13), pop_shares=margin)
+    predicted = _expected_completed_or(missing, res.weights)
+    cell_of = np.array([TOY_CELLS.index((int(r), int(t_))) for r, t_ in z[res.missing_rows, 1:]])
+    log_or = []
+    for d in res.draws:
+        counts = rec.copy()
+        np.add.at(counts, (cell_of, d), 1)
+        log_or.append(np.log(_treatment_or(counts)))
+    log_or = np.array(log_or)
+    mc_se = log_or.std(axis=0, ddof=1) / np.sqrt(len(log_or))
+    assert np.all(np.abs(log_or.mean(axis=0) - np.log(predicted)) < 4 * mc_se), (np.exp(log_or.mean(0)), predicted)
+    assert np.all(np.abs(log_or.mean(axis=0) - np.log(cc)) > 10 * mc_se)

@@ -1,0 +1,468 @@
+"""How close can the missing part bring weighted MI to the printed weighted-MI column? (an analysis, not a timed test)
+
+Issue 13 asks for the missing part of the cohort to be calibrated so that weighted MI on the default cohort
+reproduces Table 4's printed weighted-MI column, with the complete-case half unchanged. This script measures
+what that is possible at all, by the expected-completed-counts route the issue describes:
+
+* the recorded part of the committed default cohort is fixed (its counts per group x covariate pattern x
+  referral source x pathway stage, the imputation model's cells);
+* the missing records' counts ``M`` per cell are the unknowns (15,873 in all, as today);
+* each missing record's true group is drawn from the weighted imputation model ``pi_w`` of its cell (a
+  multinomial logit of group on source, stage, age band, gender, year and borough, fitted to the recorded rows
+  with one weight per group), so weighted MI is correctly specified; the weights are the conditional weights
+  weighted MI computes from the resulting true margin (a fixed point the solver enforces);
+* expected completed counts = recorded + ``M * pi_w``; the nine models fitted to them (``helpers.fitting``)
+  approximate the pooled weighted-MI estimates.
+
+``M`` is solved (penalised Levenberg-Marquardt) to bring the three treatment models' seven ORs to the printed
+weighted-MI ORs, at several constraint levels (``LEVELS``): only the missing share per stage free (the
+covariate and referral-source mix within a stage as recorded); pattern x stage free with a penalty towards the
+recorded within-stage covariate mix (several strengths) or free; the same with referral source independent of
+stage within a pattern (so it cannot act through source); and every cell free. For each level it prints how
+many of the 21 ORs fall inside the printed CIs and round to the printed OR, the completed % treated, and the
+full-data truth the solution implies: referral-source RRRs and assessment ORs (fully adjusted), against the
+planted values and the abstract's directions. One cohort (the committed default), no random draw.
+
+    .venv/bin/python benchmarks/wmi_missing_bounds.py                # all levels
+    .venv/bin/python benchmarks/wmi_missing_bounds.py --levels stage free_ps
+    .venv/bin/python benchmarks/wmi_missing_bounds.py --levels free_ps --start equal   # a second start
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from helpers import imputation, pipeline, study
+from helpers.fitting import fit_logit_counts, fit_mnlogit_counts, mnlogit_probabilities
+
+G = len(study.GROUPS)
+COVS = list(study.COVARIATE_LEVELS)
+STAGES = imputation.PATHWAY_STAGES
+TREAT_MODELS = list(study.MODELS)
+# residual scales: half a printed OR digit, half a printed % digit; the weights' fixed point to 0.1%
+SCALE_OR, SCALE_PCT, SCALE_FIXED_POINT = 0.005, 0.05, 0.001
+# Abstract directions (study README), fully adjusted, vs White British: "less likely to self-refer";
+# "more likely to be referred through community services"; "almost all ... less likely to receive an assessment".
+SELF_LESS = ["Black African", "Asian", "Mixed"]
+COMMUNITY_MORE = ["Black Caribbean", "Black Other", "White Other"]
+
+# name: (cells the unknowns act on, penalty on the pattern-level deviations, source independent of stage)
+LEVELS: dict[str, tuple[str, float, bool]] = {
+    "stage": ("stage", np.inf, False),
+    "ps_pen_1": ("pattern_stage", 1.0, False),
+    "ps_pen_0.1": ("pattern_stage", 0.1, False),
+    "ps_pen_0.01": ("pattern_stage", 0.01, False),
+    "free_ps": ("pattern_stage", 1e-6, False),
+    "free_ps_R_indep": ("pattern_stage", 1e-6, True),
+    "free_cells": ("cell", 1e-6, False),
+    # the lead's lever alone: the missing share the same in every pattern x stage (the recorded mix), only the
+    # referral-source mix within each pattern x stage free
+    "R_only": ("source_within", 1e-6, False),
+}
+
+
+# --------------------------------------------------------------------------------------------------------
+# The cells of the default cohort
+# --------------------------------------------------------------------------------------------------------
+class Cells:
+    """Recorded counts (cells x G), today's missing counts and true groups per cell, and the designs."""
+
+    def __init__(self, data):
+        f = data.frame.copy()
+        f["pathway_stage"] = imputation.add_pathway_stage(f)
+        truth = pipeline.true_frame(data)["ethnicity"]
+        levels = {**study.COVARIATE_LEVELS, "referral_source": study.SOURCES, "pathway_stage": STAGES}
+        cols = [*COVS, "referral_source", "pathway_stage"]
+        codes = np.stack([pd.Categorical(f[c], categories=levels[c]).codes for c in cols], axis=1)
+        if (codes < 0).any():
+            raise ValueError("a row of the cohort has a level outside the study's levels")
+        sizes = [len(levels[c]) for c in cols]
+        cell = np.ravel_multi_index(codes.T, sizes)
+        self.n_cells = int(np.prod(sizes))
+        self.n_patterns = int(np.prod(sizes[:len(COVS)]))
+        grid = np.array(np.unravel_index(np.arange(self.n_cells), sizes)).T
+        self.pattern = np.ravel_multi_index(grid[:, :len(COVS)].T, sizes[:len(COVS)])
+        self.source = grid[:, len(COVS)]
+        self.stage = grid[:, len(COVS) + 1]
+        frame = pd.DataFrame({c: pd.Categorical.from_codes(grid[:, i], categories=levels[c])
+                              for i, c in enumerate(cols)})
+        self.Z, self.znames = imputation.z_design(frame)
+        eth = pd.Categorical(f["ethnicity"], categories=study.GROUPS).codes
+        tru = pd.Categorical(truth, categories=study.GROUPS).codes
+        obs = eth >= 0
+        self.obs = np.zeros((self.n_cells, G))
+        np.add.at(self.obs, (cell[obs], eth[obs]), 1)
+        self.mis_today = np.bincount(cell[~obs], minlength=self.n_cells).astype(float)
+        self.truth_today = self.obs.copy()
+        np.add.at(self.truth_today, (cell[~obs], tru[~obs]), 1)
+        self.n_mis = float(self.mis_today.sum())
+        self.n = float(len(f))
+        self.n_obs = self.n - self.n_mis
+        self.obs_j = self.obs.sum(axis=0)
+        pats = pd.DataFrame({c: pd.Categorical.from_codes(grid[:, i], categories=levels[c])
+                             for i, c in enumerate(COVS)}).iloc[np.unique(self.pattern, return_index=True)[1]]
+        self.X = {m: self._group_design(pats, study.MODELS[m]) for m in TREAT_MODELS}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.b_mar = np.asarray(fit_mnlogit_counts(self.Z, self.obs).params)
+        self.pi_mar = mnlogit_probabilities(self.Z, self.b_mar)
+
+    @staticmethod
+    def _group_design(pats: pd.DataFrame, covariates: list[str]) -> np.ndarray:
+        """Intercept, group dummies, covariate dummies over group x pattern (group-major rows)."""
+        P = len(pats)
+        cols = [np.ones((G, P))]
+        cols += [np.broadcast_to((np.arange(G) == g)[:, None], (G, P)) for g in range(1, G)]
+        for c in covariates:
+            code = pats[c].cat.codes.to_numpy()
+            cols += [np.broadcast_to((code == j)[None, :], (G, P)) for j in range(1, len(study.COVARIATE_LEVELS[c]))]
+        return np.stack([np.asarray(c, dtype=float).ravel() for c in cols], axis=1)
+
+    def fit_weighted(self, u: np.ndarray) -> np.ndarray:
+        """The weighted imputation model's parameters, group weights exp(0, u)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(fit_mnlogit_counts(self.Z, self.obs, weights=np.exp(np.r_[0.0, u])).params)
+
+    def conditional_log_weights(self, margin: np.ndarray, M: np.ndarray) -> np.ndarray:
+        """log(w_j / w_WB) weighted MI computes from a margin (counts) with missing counts M (no rounding of m_j)."""
+        p_mar = (self.obs_j + M @ self.pi_mar) / self.n
+        wc = (margin - p_mar * self.n_obs) / (self.n_mis * p_mar)
+        wc = np.clip(wc, imputation.WEIGHT_FLOOR, None)
+        return np.log(wc[1:] / wc[0])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fits on expected completed counts
+# --------------------------------------------------------------------------------------------------------
+def treatment_fits(c: Cells, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Treatment log-ORs (7 groups vs White British) of the three models, from (cells x G) counts."""
+    comp = np.zeros((G, c.n_patterns, 3))
+    np.add.at(comp, (slice(None), c.pattern, c.stage), counts.T)
+    A, T = comp[..., 1] + comp[..., 2], comp[..., 2]
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for m in TREAT_MODELS:
+            out[m] = np.asarray(fit_logit_counts(c.X[m], T.ravel(), A.ravel()).params)[1:G]
+    return out
+
+
+def full_data_effects(c: Cells, counts: np.ndarray) -> pd.DataFrame:
+    """Fully adjusted referral-source RRRs and assessment ORs vs White British from (cells x G) counts."""
+    X = c.X["adjusted_full"]
+    src = np.zeros((G, c.n_patterns, len(study.SOURCES)))
+    np.add.at(src, (slice(None), c.pattern, c.source), counts.T)
+    st = np.zeros((G, c.n_patterns, 3))
+    np.add.at(st, (slice(None), c.pattern, c.stage), counts.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b_src = np.asarray(fit_mnlogit_counts(X, src.reshape(G * c.n_patterns, -1)).params)
+        ref = st.sum(axis=2).ravel()
+        b_ass = np.asarray(fit_logit_counts(X, (st[..., 1] + st[..., 2]).ravel(), ref).params)
+    rows = []
+    for g in range(1, G):
+        for k, s in enumerate(study.SOURCES[1:]):
+            rows.append(("referral_source", s, study.GROUPS[g], float(np.exp(b_src[g, k]))))
+        rows.append(("assessment", "assessed", study.GROUPS[g], float(np.exp(b_ass[g]))))
+    return pd.DataFrame(rows, columns=["stage", "level", "ethnicity", "value"])
+
+
+# --------------------------------------------------------------------------------------------------------
+# The problem: residuals and their Jacobian
+# --------------------------------------------------------------------------------------------------------
+class Problem:
+    def __init__(self, c: Cells, target_or: np.ndarray, target_pct: np.ndarray, kind: str, r_indep: bool):
+        self.c = c
+        self.target = np.log(target_or)  # (3, 7)
+        self.target_pct = target_pct  # (8,)
+        recorded = c.obs.sum(axis=1)
+        # base: the recorded covariate x source mix within each stage, scaled to today's missing stage totals
+        stage_obs = np.bincount(c.stage, weights=recorded, minlength=3)
+        stage_mis = np.bincount(c.stage, weights=c.mis_today, minlength=3)
+        base = recorded / stage_obs[c.stage] * stage_mis[c.stage]
+        if r_indep:  # source mix within a pattern pooled over stages: source independent of stage
+            ps = c.pattern * 3 + c.stage
+            src_share = np.zeros((c.n_patterns, len(study.SOURCES)))
+            np.add.at(src_share, (c.pattern, c.source), recorded)
+            src_share /= np.maximum(src_share.sum(axis=1, keepdims=True), 1e-300)
+            ps_tot = np.bincount(ps, weights=base, minlength=c.n_patterns * 3)
+            base = ps_tot[ps] * src_share[c.pattern, c.source]
+        if kind == "source_within":  # missing share equal in every cell; the source mix is what moves
+            base = recorded.copy()
+        self.base = np.maximum(base, 1e-9) * c.n_mis / base.sum()
+        self.kind = kind
+        self.ps = c.pattern * 3 + c.stage
+        # parameters: 3 stage log-scales (unpenalised) then, for pattern_stage / cell, one deviation per group
+        if kind == "stage":
+            groups = None
+        elif kind == "source_within":
+            self.P = np.eye(c.n_cells)
+            self.n_dev = c.n_cells
+            self.group_base = self.base.copy()
+            self.ps_base = np.bincount(self.ps, weights=self.base, minlength=c.n_patterns * 3)
+            return
+        elif kind == "pattern_stage":
+            groups = c.pattern * 3 + c.stage
+        else:
+            groups = np.arange(c.n_cells)
+        cols = [np.eye(3)[c.stage]]
+        if groups is not None:
+            _, inv = np.unique(groups, return_inverse=True)
+            cols.append(np.eye(inv.max() + 1)[inv])
+        self.P = np.concatenate(cols, axis=1)  # cells x params
+        self.n_dev = self.P.shape[1] - 3
+        self.group_base = self.P[:, 3:].T @ self.base if self.n_dev else np.zeros(0)
+
+    def missing(self, theta: np.ndarray) -> np.ndarray:
+        if self.kind == "source_within":  # each pattern x stage keeps its total; sources reweighted within it
+            e = self.base * np.exp(theta - theta.max())
+            return e * self.ps_base[self.ps] / np.maximum(np.bincount(self.ps, weights=e)[self.ps], 1e-300)
+        M = self.base * np.exp(self.P @ theta)
+        return M * self.c.n_mis / M.sum()
+
+    def residuals(self, theta, u, around, jacobian=False):
+        c = self.c
+        M = self.missing(theta)
+        b0, u_ref = around
+        b = b0.copy()
+        b[0] += u - u_ref  # weighting group j by w_j shifts its intercept by log w_j (first order; refit per round)
+        pi_w = mnlogit_probabilities(c.Z, b)
+        counts = c.obs + M[:, None] * pi_w
+        comp = np.zeros((G, c.n_patterns, 3))
+        np.add.at(comp, (slice(None), c.pattern, c.stage), counts.T)
+        A, T = comp[..., 1] + comp[..., 2], comp[..., 2]
+        is_t, is_a = (c.stage == 2).astype(float), (c.stage != 0).astype(float)
+        r, rows_m, rows_u = [], [], []
+        for mi, m in enumerate(TREAT_MODELS):
+            X = c.X[m]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                beta = np.asarray(fit_logit_counts(X, T.ravel(), A.ravel()).params)
+            scale = SCALE_OR / np.exp(self.target[mi])
+            r.append((beta[1:G] - self.target[mi]) / scale)
+            if jacobian:  # d beta = H^-1 X' d(T - p A)
+                p = 1 / (1 + np.exp(-(X @ beta)))
+                H = (X * (A.ravel() * p * (1 - p))[:, None]).T @ X
+                K = np.linalg.solve(H, X.T)[1:G].reshape(G - 1, G, c.n_patterns)[:, :, c.pattern]
+                pc = p.reshape(G, c.n_patterns)[:, c.pattern]
+                E = (K * (is_t[None, None, :] - pc[None] * is_a[None, None, :])).transpose(0, 2, 1)  # k, cell, g
+                mean_e = np.einsum("kcg,cg->kc", E, pi_w)
+                rows_m.append(mean_e / scale[:, None])
+                rows_u.append(np.einsum("c,cj,kcj->kj", M, pi_w, E - mean_e[:, :, None])[:, 1:] / scale[:, None])
+        At, Tt = A.sum(axis=1), T.sum(axis=1)
+        if self.target_pct is not None:
+            r.append((100 * Tt / At - self.target_pct) / SCALE_PCT)
+        if jacobian and self.target_pct is not None:
+            E = np.zeros((G, c.n_cells, G))
+            for g in range(G):
+                E[g, :, g] = 100 * (is_t - Tt[g] / At[g] * is_a) / At[g]
+            mean_e = np.einsum("kcg,cg->kc", E, pi_w)
+            rows_m.append(mean_e / SCALE_PCT)
+            rows_u.append(np.einsum("c,cj,kcj->kj", M, pi_w, E - mean_e[:, :, None])[:, 1:] / SCALE_PCT)
+        margin = c.obs_j + M @ pi_w
+        p_mar = (c.obs_j + M @ c.pi_mar) / c.n
+        wc = (margin - p_mar * c.n_obs) / (c.n_mis * p_mar)
+        # a weight <= 0 is floored, as weighted MI does (the group then gets (almost) no imputed record)
+        wcc = np.clip(wc, imputation.WEIGHT_FLOOR, None)
+        r.append((np.log(wcc[1:] / wcc[0]) - u) / SCALE_FIXED_POINT)
+        r = np.concatenate(r)
+        if not jacobian:
+            return r
+        dwc_m = ((pi_w.T - c.n_obs * c.pi_mar.T / c.n) / (c.n_mis * p_mar[:, None])
+                 - wc[:, None] * c.pi_mar.T / (c.n * p_mar[:, None])) / wcc[:, None] * (wc > imputation.WEIGHT_FLOOR)[:, None]
+        rows_m.append((dwc_m[1:] - dwc_m[0][None]) / SCALE_FIXED_POINT)
+        dmargin_u = np.einsum("c,cj,cjk->jk", M, pi_w, np.eye(G)[None] - pi_w[:, None, :])[:, 1:]
+        dl_u = dmargin_u / (c.n_mis * p_mar[:, None]) / wcc[:, None] * (wc > imputation.WEIGHT_FLOOR)[:, None]
+        rows_u.append(((dl_u[1:] - dl_u[0][None]) - np.eye(G - 1)) / SCALE_FIXED_POINT)
+        JM = np.concatenate(rows_m)
+        if self.kind == "source_within":  # d M_c / d theta_c' = M_c' (1[c = c'] - q_c) within one pattern x stage
+            q = M / np.maximum(self.ps_base[self.ps], 1e-300)
+            mean_q = np.zeros((JM.shape[0], len(self.ps_base)))
+            np.add.at(mean_q.T, self.ps, (JM * q[None, :]).T)
+            J_theta = M[None, :] * (JM - mean_q[:, self.ps])
+        else:
+            J_logm = M[None, :] * (JM - (JM @ M)[:, None] / c.n_mis)  # through the normalisation of M
+            J_theta = J_logm @ self.P
+        return r, np.concatenate([J_theta, np.concatenate(rows_u)], axis=1)
+
+
+def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter: int = 60,
+          verbose: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Penalised Levenberg-Marquardt in (theta, u): |r|^2 + penalty * sum(base_k dev_k^2) / mean(base_k)."""
+    n_theta = pr.P.shape[1]
+    d = np.zeros(n_theta + G - 1)
+    if pr.kind == "source_within":
+        d[:n_theta] = penalty * pr.base / pr.base.mean() + 1e-9
+    elif pr.n_dev:
+        d[3:n_theta] = penalty * pr.group_base / pr.group_base.mean()
+    x = np.concatenate([np.zeros(n_theta), u0])
+
+    def total(x, r):
+        return float(r @ r + (d * x) @ x)
+
+    for rnd in range(rounds):
+        around = (pr.c.fit_weighted(x[n_theta:]), x[n_theta:].copy())
+        mu = 1e-3
+        for it in range(max_iter):
+            r, J = pr.residuals(x[:n_theta], x[n_theta:], around, jacobian=True)
+            cost = total(x, r)
+            g = J.T @ r + d * x
+            JtJ = J.T @ J
+            for _ in range(30):
+                A = JtJ + np.diag(d + mu * (np.diag(JtJ) + d + 1e-9))
+                step = -np.linalg.solve(A, g)
+                rn = pr.residuals(x[:n_theta] + step[:n_theta], x[n_theta:] + step[n_theta:], around)
+                cn = total(x + step, rn) if np.all(np.isfinite(rn)) else np.inf
+                if cn < cost:
+                    mu = max(mu / 3, 1e-9)
+                    break
+                mu *= 5
+            else:
+                break
+            x = x + step
+            if verbose:
+                print(f"  round {rnd} it {it}: cost {cost:.3f} -> {cn:.3f}, max|r| {np.abs(rn).max():.2f}", flush=True)
+            if cost - cn < 1e-8 * cost:
+                break
+    r, J = pr.residuals(x[:n_theta], x[n_theta:], (pr.c.fit_weighted(x[n_theta:]), x[n_theta:].copy()), jacobian=True)
+    g = J.T @ r + d * x
+    # stationarity: the gradient is ~0 relative to |J| |r| at a (local) minimum with the targets not met
+    print(f"  solver: cost {float(r @ r + (d * x) @ x):.2f} (targets {float(r @ r):.2f}), "
+          f"|gradient| / (|J| |r|) = {np.linalg.norm(g) / (np.linalg.norm(J) * np.linalg.norm(r)):.1e}")
+    return x[:n_theta], x[n_theta:]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------------
+def evaluate(c: Cells, M: np.ndarray, u: np.ndarray, published: pd.DataFrame, truth_counts=None) -> dict:
+    """Expected completed counts at (M, u): ORs vs the printed column, % treated, the full-data truth."""
+    b = c.fit_weighted(u)
+    pi_w = mnlogit_probabilities(c.Z, b)
+    completed = c.obs + M[:, None] * pi_w
+    full = completed if truth_counts is None else truth_counts
+    lors = treatment_fits(c, completed)
+    wmi = published[published.analysis == "weighted_mi"].set_index(["model", "ethnicity"])
+    rows = []
+    for m in TREAT_MODELS:
+        for gi, g in enumerate(study.GROUPS[1:]):
+            p = wmi.loc[(m, g)]
+            ours = float(np.exp(lors[m][gi]))
+            r2 = round(ours, 2)
+            rows.append((m, g, ours, p["or"], p.ci_low <= r2 + 1e-9 and r2 <= p.ci_high + 1e-9,
+                         abs(r2 - p["or"]) < 1e-9))
+    ors = pd.DataFrame(rows, columns=["model", "ethnicity", "ours", "printed", "inside", "rounds"])
+    a = completed[c.stage != 0].sum(axis=0)
+    t = completed[c.stage == 2].sum(axis=0)
+    pct = pd.Series(100 * t / a, index=study.GROUPS)
+    # the missing part by stage: share missing per stage, and the weights' fixed point gap
+    stage_mis = np.bincount(c.stage, weights=M, minlength=3)
+    stage_all = np.bincount(c.stage, weights=c.obs.sum(axis=1) + M, minlength=3)
+    margin = c.obs_j + M @ pi_w
+    fixed_gap = float(np.abs(c.conditional_log_weights(margin, M) - u).max())
+    return {"ors": ors, "pct": pct, "effects": full_data_effects(c, full), "missing_by_stage": stage_mis / stage_all,
+            "weights": np.exp(np.r_[0.0, u]), "fixed_point_gap": fixed_gap,
+            "missing_group_share": (M @ pi_w) / c.n_mis if truth_counts is None else None}
+
+
+def planted_values() -> pd.DataFrame:
+    t = pd.read_csv(study.PUBLISHED_DIR / "cohort_targets.csv")
+    src = t[t.quantity == "rrr_adjusted_full"].rename(columns={"level": "lv"})
+    ass = t[(t.quantity == "or_adjusted_full") & (t.stage == "assessment")].assign(lv="assessed")
+    both = pd.concat([src, ass])
+    return both.assign(value=both.value.astype(float)).set_index(["stage", "lv", "ethnicity"])["value"]
+
+
+def directions(eff: pd.DataFrame) -> list[str]:
+    """Abstract directions the full-data truth breaks."""
+    e = eff.set_index(["stage", "level", "ethnicity"])["value"]
+    out = []
+    out += [f"{g} Self {e[('referral_source', 'Self', g)]:.2f} (not < 1)" for g in SELF_LESS
+            if not e[("referral_source", "Self", g)] < 1]
+    out += [f"{g} Community {e[('referral_source', 'Community', g)]:.2f} (not > 1)" for g in COMMUNITY_MORE
+            if not e[("referral_source", "Community", g)] > 1]
+    above = [f"{g} assessment {e[('assessment', 'assessed', g)]:.2f}" for g in study.GROUPS[1:]
+             if not e[("assessment", "assessed", g)] < 1]
+    if len(above) > 1:  # "almost all": one exception allowed
+        out += [f"{a} (not < 1)" for a in above]
+    return out
+
+
+def report(name: str, ev: dict, planted: pd.Series, printed_pct: pd.Series) -> None:
+    ors = ev["ors"]
+    print(f"\n=== {name}: inside printed CI {int(ors.inside.sum())}/21, rounds to printed {int(ors.rounds.sum())}/21")
+    tab = ors.assign(ours=ors.ours.round(3)).pivot(index="ethnicity", columns="model", values="ours")
+    print("expected-count ORs (printed):")
+    pr = ors.pivot(index="ethnicity", columns="model", values="printed")
+    print((tab.astype(str) + " (" + pr.map(lambda v: f"{v:.2f}") + ")")[TREAT_MODELS]
+          .reindex(study.GROUPS[1:]).to_string())
+    n_pct = int((ev["pct"].round(1) - printed_pct.reindex(study.GROUPS)).abs().lt(1e-9).sum())
+    print(f"completed % treated equal to the printed at 1 dp: {n_pct}/8; (printed): " + ", ".join(
+        f"{g} {ev['pct'][g]:.1f} ({printed_pct[g]:.1f})" for g in study.GROUPS))
+    print("share missing by stage (not assessed, assessed not treated, treated): "
+          + ", ".join(f"{v:.3f}" for v in ev["missing_by_stage"]))
+    print("weights (vs White British): " + ", ".join(f"{g} {w:.3g}" for g, w in zip(study.GROUPS, ev["weights"])))
+    if ev["missing_group_share"] is not None:
+        print("true group mix of the missing part: " + ", ".join(
+            f"{g} {s:.3f}" for g, s in zip(study.GROUPS, ev["missing_group_share"])))
+    print(f"weights' fixed point: max |log gap| {ev['fixed_point_gap']:.4f}")
+    eff = ev["effects"].assign(planted=lambda d: [planted.get((s, lv, g), np.nan)
+                                                  for s, lv, g in zip(d.stage, d.level, d.ethnicity)])
+    eff["value"] = eff.value.round(2)
+    wide = eff.pivot(index="ethnicity", columns="level", values="value").reindex(study.GROUPS[1:])
+    pl = eff.pivot(index="ethnicity", columns="level", values="planted").reindex(study.GROUPS[1:])
+    print("full-data truth, fully adjusted (planted): RRR vs GP and assessment OR")
+    print((wide.astype(str) + " (" + pl.map(lambda v: f"{v:.2f}") + ")")[["Self", "Community", "Other", "assessed"]]
+          .to_string())
+    broken = directions(ev["effects"])
+    print("abstract directions broken: " + ("; ".join(broken) if broken else "none"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--levels", nargs="*", default=list(LEVELS), choices=list(LEVELS))
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--start", choices=["today", "equal"], default="today",
+                        help="start the solver from today's weights or from equal weights (a second start)")
+    parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
+    args = parser.parse_args(argv)
+    pd.set_option("display.width", 200)
+    data = pipeline.load_study_data({})
+    c = Cells(data)
+    published = pipeline.published_table4()
+    wmi = published[published.analysis == "weighted_mi"].set_index(["model", "ethnicity"])
+    target = np.array([[wmi.loc[(m, g), "or"] for g in study.GROUPS[1:]] for m in TREAT_MODELS])
+    printed_pct = published[(published.analysis == "weighted_mi") & (published.model == "unadjusted")] \
+        .set_index("ethnicity").pct_treated
+    planted = planted_values()
+    print(f"default cohort: {c.n:.0f} referrals, {c.n_mis:.0f} without recorded ethnicity; "
+          f"{c.n_cells} cells ({c.n_patterns} covariate patterns x 4 sources x 3 stages)")
+
+    # today: the assumed mechanism, weights from the true margin (what the committed weighted MI does)
+    margin_today = c.truth_today.sum(axis=0)
+    u_today = c.conditional_log_weights(margin_today, c.mis_today)
+    ev = evaluate(c, c.mis_today, u_today, published, truth_counts=c.truth_today)
+    report("today (assumed mechanism; expected-count approximation of weighted MI; truth = the cohort's)",
+           ev, planted, printed_pct)
+
+    for name in args.levels:
+        kind, penalty, r_indep = LEVELS[name]
+        pct = None if args.no_pct else printed_pct.reindex(study.GROUPS).to_numpy()
+        pr = Problem(c, target, pct, kind, r_indep)
+        u0 = u_today if args.start == "today" else np.zeros(G - 1)
+        theta, u = solve(pr, penalty, u0, verbose=args.verbose)
+        M = pr.missing(theta)
+        ev = evaluate(c, M, u, published)
+        report(f"{name} ({kind}, penalty {penalty:g}{', source independent of stage' if r_indep else ''}"
+               f"{'; ORs only' if args.no_pct else '; ORs and % treated'}; "
+               f"{pr.P.shape[1]} cell parameters)", ev, planted, printed_pct)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
