@@ -46,6 +46,7 @@ mechanisms or methods are run.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -55,7 +56,7 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
-from helpers import cohort, design, fitting, imputation, models, pipeline, pooling, prepare, replication, study
+from helpers import cache, cohort, design, fitting, imputation, models, pipeline, pooling, prepare, replication, study
 from helpers import params as params_mod
 from helpers.calibrate import COVS, load_solved
 from helpers.targets import STAGE_LEVELS, load_targets
@@ -408,6 +409,23 @@ def run_simulation(n_sims: int = 20, n_referrals: int = 20_000,
                                    ignore_index=True)
     out.attrs["margins"] = pd.DataFrame({MECHANISM_LABELS[m]: w.margin for m, w in worlds.items()})
     return out
+
+
+def simulation_study(sim: Mapping[str, Any], n_imputations: int) -> tuple[pd.DataFrame, float]:
+    """The notebook set's simulation study and the seconds it took: every mechanism and method, the fully
+    adjusted treatment OR, with ``sim`` from :func:`simulation_parameters`.
+
+    Notebook 12 runs it and notebook 13 reads it; inside a run (``helpers.run``, ``make nbval``) the run's cache
+    hands the second caller the first one's results and measured seconds, so the set simulates once. Opened on
+    its own, either notebook simulates (the same seeds, so the same results)."""
+    def timed() -> tuple[pd.DataFrame, float]:
+        started = time.perf_counter()
+        results = run_simulation(
+            n_sims=sim["n_sims"], n_referrals=sim["n_referrals"], seed=sim["seed"],
+            missing_share=sim["missing_share"], targets_path=sim["targets_path"], mechanisms=MECHANISMS,
+            methods=METHODS, n_imputations=n_imputations, stage="treatment", model="adjusted_full")
+        return results, time.perf_counter() - started
+    return cache.memo("simulation_study", cache.digest(dict(sim), n_imputations), timed)
 
 
 def dropped_terms_report(results: pd.DataFrame) -> pd.DataFrame:

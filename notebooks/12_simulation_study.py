@@ -27,13 +27,11 @@ n_simulations = 20
 simulation_n_referrals = 20_000
 
 # %%
-import time
-
 import numpy as np
 import pandas as pd
 
 import helpers.notebook
-from helpers import cache, plots, simulation, study
+from helpers import plots, simulation, study
 
 p = helpers.notebook.setup(globals())
 sim = simulation.simulation_parameters(p)  # n_sims, n_referrals, seed, missing share, targets file
@@ -130,19 +128,9 @@ fig
 # ## Running the study
 
 # %%
-def run_study():
-    """The study, timed. Notebook 13 asks for it with the same arguments; in a run (`helpers.run`, `make nbval`)
-    the run's cache (`helpers.cache`) then hands it these results instead of running the study again."""
-    started = time.perf_counter()
-    results = simulation.run_simulation(
-        n_sims=sim["n_sims"], n_referrals=sim["n_referrals"], seed=sim["seed"], missing_share=sim["missing_share"],
-        targets_path=sim["targets_path"], mechanisms=simulation.MECHANISMS, methods=simulation.METHODS,
-        n_imputations=sim_imputations, stage="treatment", model="adjusted_full",
-    )
-    return results, time.perf_counter() - started
-
-
-results, run_seconds = cache.memo("simulation_study", cache.digest(sim, sim_imputations), run_study)
+# `simulation.run_simulation` with the settings above: every mechanism and method, the fully adjusted treatment OR,
+# timed. In a run of the whole set notebook 13 reads these results back from the run's cache.
+results, run_seconds = simulation.simulation_study(sim, sim_imputations)
 results.to_csv(helpers.notebook.output_path(p, "tables", "12_simulation_estimates.csv"), index=False)
 results.head()
 

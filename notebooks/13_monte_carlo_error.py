@@ -27,14 +27,12 @@ n_simulations = 20
 simulation_n_referrals = 20_000
 
 # %%
-import time
-
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, norm
 
 import helpers.notebook
-from helpers import cache, simulation, study
+from helpers import simulation, study
 
 p = helpers.notebook.setup(globals())
 sim = simulation.simulation_parameters(p)  # n_sims, n_referrals, seed, missing share, targets file
@@ -50,19 +48,7 @@ if p["data_path"]:
 # The same study as notebook 12, with the same arguments: in a run of the whole set the run's cache (`helpers.cache`) hands this notebook notebook 12's results; opened on its own, it runs the study again (the same seeds, so the same results). The performance measures, averaged over the seven groups:
 
 # %%
-def run_study():
-    """Notebook 12's study, timed, with the same arguments and seeds: in a run (`helpers.run`, `make nbval`) the
-    run's cache (`helpers.cache`) hands back notebook 12's results and measured time instead of running it again."""
-    started = time.perf_counter()
-    results = simulation.run_simulation(
-        n_sims=sim["n_sims"], n_referrals=sim["n_referrals"], seed=sim["seed"], missing_share=sim["missing_share"],
-        targets_path=sim["targets_path"], mechanisms=simulation.MECHANISMS, methods=simulation.METHODS,
-        n_imputations=sim_imputations, stage="treatment", model="adjusted_full",
-    )
-    return results, time.perf_counter() - started
-
-
-results, run_seconds = cache.memo("simulation_study", cache.digest(sim, sim_imputations), run_study)
+results, run_seconds = simulation.simulation_study(sim, sim_imputations)  # notebook 12's study, same arguments
 summary = simulation.summarise(results)
 overview = simulation.overview(summary)
 print("Averaged over the seven groups (log OR scale); max_bias_in_mcse = largest |bias| / MCSE of bias")

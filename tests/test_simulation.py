@@ -333,3 +333,30 @@ def test_planted_coverage_random_is_that_of_the_generated_cohorts() -> None:
     counts = cohort.realise_counts(cells, t, q["n_referrals"], q["missing_share"], "random", np.random.default_rng(3))
     pd.testing.assert_frame_equal(models.fit_stage(S.frame_from_counts(cells, counts)[0], "assessment", "adjusted_full"),
                                   models.fit_stage(data.frame, "assessment", "adjusted_full"), check_exact=True)
+
+
+def test_simulation_study_runs_once_per_cache_and_passes_its_settings(monkeypatch, tmp_path) -> None:
+    """12 runs the study and 13 asks for it with the same settings: inside a run (a cache folder) the second call
+    gets the first one's results and seconds without simulating; without a cache each call simulates."""
+    calls: list[dict] = []
+
+    def fake_run_simulation(**kwargs):
+        calls.append(kwargs)
+        return pd.DataFrame({"replicate": range(kwargs["n_sims"])})
+
+    monkeypatch.setattr(S, "run_simulation", fake_run_simulation)
+    sim = simulation.simulation_parameters(params_mod.validate({}))
+    monkeypatch.setenv("IAPT_CACHE_DIR", str(tmp_path))
+    first, first_seconds = S.simulation_study(sim, 5)
+    second, second_seconds = S.simulation_study(sim, 5)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, second)
+    assert first_seconds == second_seconds
+    assert calls[0]["n_sims"] == sim["n_sims"] and calls[0]["seed"] == sim["seed"]
+    assert calls[0]["n_imputations"] == 5 and calls[0]["model"] == "adjusted_full"
+    assert list(calls[0]["mechanisms"]) == list(S.MECHANISMS) and list(calls[0]["methods"]) == list(S.METHODS)
+    S.simulation_study(sim, 6)  # other settings: another entry
+    assert len(calls) == 2
+    monkeypatch.delenv("IAPT_CACHE_DIR")
+    S.simulation_study(sim, 5)  # no cache: computed again
+    assert len(calls) == 3
