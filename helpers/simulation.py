@@ -411,7 +411,7 @@ def run_simulation(n_sims: int = 20, n_referrals: int = 20_000,
     return out
 
 
-def simulation_study(sim: Mapping[str, Any], n_imputations: int) -> tuple[pd.DataFrame, float]:
+def simulation_study(sim: Mapping[str, Any]) -> tuple[pd.DataFrame, float]:
     """The notebook set's simulation study and the seconds it took: every mechanism and method, the fully
     adjusted treatment OR, with ``sim`` from :func:`simulation_parameters`.
 
@@ -423,9 +423,9 @@ def simulation_study(sim: Mapping[str, Any], n_imputations: int) -> tuple[pd.Dat
         results = run_simulation(
             n_sims=sim["n_sims"], n_referrals=sim["n_referrals"], seed=sim["seed"],
             missing_share=sim["missing_share"], targets_path=sim["targets_path"], mechanisms=MECHANISMS,
-            methods=METHODS, n_imputations=n_imputations, stage="treatment", model="adjusted_full")
+            methods=METHODS, n_imputations=sim["n_imputations"], stage="treatment", model="adjusted_full")
         return results, time.perf_counter() - started
-    return cache.memo("simulation_study", cache.digest(dict(sim), n_imputations), timed)
+    return cache.memo("simulation_study", cache.digest(dict(sim)), timed)
 
 
 def dropped_terms_report(results: pd.DataFrame) -> pd.DataFrame:
@@ -524,9 +524,22 @@ def overview(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulation_parameters(p: dict[str, Any]) -> dict[str, Any]:
-    """The run parameters that drive the simulation (notebook 12): n_sims, n_referrals, seed, missing share."""
+    """The run parameters that drive the simulation (notebooks 12-13): n_sims, n_referrals, seed, missing share,
+    targets file, and imputations per MI analysis (the run's ``n_imputations``, at most
+    :data:`DEFAULT_SIM_IMPUTATIONS`, for run time)."""
     return dict(n_sims=p["n_simulations"], n_referrals=p["simulation_n_referrals"], seed=p["seed"],
-                missing_share=p["missing_share"], targets_path=p["targets_path"])
+                missing_share=p["missing_share"], targets_path=p["targets_path"],
+                n_imputations=min(p["n_imputations"], DEFAULT_SIM_IMPUTATIONS))
+
+
+def settings_note(sim: Mapping[str, Any], data_path: str = "") -> str:
+    """What the simulation notebooks say they run, and, on a real extract, that they do not use it."""
+    note = (f"{sim['n_sims']} replicates of {sim['n_referrals']:,} referrals per mechanism; "
+            f"{sim['n_imputations']} imputations per MI analysis")
+    if data_path:
+        note += ("\nThis notebook is about synthetic worlds: it simulates its own cohorts and does not use the real "
+                 "extract.")
+    return note
 
 
 # --------------------------------------------------------------------------------------------------

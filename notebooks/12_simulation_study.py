@@ -34,12 +34,8 @@ import helpers.notebook
 from helpers import plots, simulation, study
 
 p = helpers.notebook.setup(globals())
-sim = simulation.simulation_parameters(p)  # n_sims, n_referrals, seed, missing share, targets file
-sim_imputations = min(p["n_imputations"], simulation.DEFAULT_SIM_IMPUTATIONS)
-print(f"{sim['n_sims']} replicates of {sim['n_referrals']:,} referrals per mechanism; "
-      f"{sim_imputations} imputations per MI analysis")
-if p["data_path"]:
-    print("This notebook is about synthetic worlds: it simulates its own cohorts and does not use the real extract.")
+sim = simulation.simulation_parameters(p)  # replicates, cohort size, seed, missing share, targets, imputations
+print(simulation.settings_note(sim, p["data_path"]))
 
 # %% [markdown]
 # ## Why simulate?
@@ -108,7 +104,7 @@ fig
 # 3. **Weighted MI**: as 2, calibrated to the *expected* ethnic mix of all referrals under the mechanism, a population figure fixed before any data are drawn, like a census (not each replicate's realised mix, which no analyst could know). It is the ideal margin: the simulation asks how weighted MI behaves when its margin is right.
 # 4. **Full data** (benchmark, not a real option): every referral's true group; it shows how much apparent bias is Monte Carlo noise, and the best precision possible.
 #
-# Each MI analysis inside the simulation uses `sim_imputations` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, not the 20 of notebook 10), **for run time**: an MI analysis costs roughly in proportion to M, and CI re-runs this notebook on every change. **The price is Monte Carlo noise.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times that of infinitely many imputations (with f = 0.2: 4% more at M = 5, 1% more at M = 20), so the empirical SE and the MCSE of bias are a little larger. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so bias and coverage are not changed.
+# Each MI analysis inside the simulation uses `sim["n_imputations"]` imputations (at most `simulation.DEFAULT_SIM_IMPUTATIONS` = 5, not the 20 of notebook 10), **for run time**: an MI analysis costs roughly in proportion to M, and CI re-runs this notebook on every change. **The price is Monte Carlo noise.** With a fraction of missing information f, an MI estimate's variance is about (1 + f/M) times that of infinitely many imputations (with f = 0.2: 4% more at M = 5, 1% more at M = 20), so the empirical SE and the MCSE of bias are a little larger. Rubin's rules (the (1 + 1/M) B term and the t degrees of freedom) account for M, so bias and coverage are not changed.
 #
 # ## P · Performance measures
 #
@@ -130,7 +126,7 @@ fig
 # %%
 # `simulation.run_simulation` with the settings above: every mechanism and method, the fully adjusted treatment OR,
 # timed. In a run of the whole set notebook 13 reads these results back from the run's cache.
-results, run_seconds = simulation.simulation_study(sim, sim_imputations)
+results, run_seconds = simulation.simulation_study(sim)
 results.to_csv(helpers.notebook.output_path(p, "tables", "12_simulation_estimates.csv"), index=False)
 results.head()
 
@@ -184,7 +180,7 @@ print(mcar_cc.assign(bias_in_mcse=mcar_cc["bias"] / mcar_cc["bias_mcse"])
 # %% tags=["solution"]
 assess = simulation.run_simulation(
     n_sims=min(8, sim["n_sims"]), n_referrals=sim["n_referrals"], seed=sim["seed"], mechanisms=("mnar",),
-    methods=("complete_case", "mar_mi", "weighted_mi"), n_imputations=sim_imputations, stage="assessment",
+    methods=("complete_case", "mar_mi", "weighted_mi"), n_imputations=sim["n_imputations"], stage="assessment",
     targets_path=sim["targets_path"], missing_share=sim["missing_share"],
 )
 assess_summary = simulation.summarise(assess)

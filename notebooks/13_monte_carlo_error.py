@@ -35,12 +35,8 @@ import helpers.notebook
 from helpers import simulation, study
 
 p = helpers.notebook.setup(globals())
-sim = simulation.simulation_parameters(p)  # n_sims, n_referrals, seed, missing share, targets file
-sim_imputations = min(p["n_imputations"], simulation.DEFAULT_SIM_IMPUTATIONS)
-print(f"{sim['n_sims']} replicates of {sim['n_referrals']:,} referrals per mechanism; "
-      f"{sim_imputations} imputations per MI analysis")
-if p["data_path"]:
-    print("This notebook is about synthetic worlds: it simulates its own cohorts and does not use the real extract.")
+sim = simulation.simulation_parameters(p)  # replicates, cohort size, seed, missing share, targets, imputations
+print(simulation.settings_note(sim, p["data_path"]))
 
 # %% [markdown]
 # ## The results of notebook 12
@@ -48,7 +44,7 @@ if p["data_path"]:
 # The same study as notebook 12, with the same arguments: in a run of the whole set the run's cache (`helpers.cache`) hands this notebook notebook 12's results; opened on its own, it runs the study again (the same seeds, so the same results). The performance measures, averaged over the seven groups:
 
 # %%
-results, run_seconds = simulation.simulation_study(sim, sim_imputations)  # notebook 12's study, same arguments
+results, run_seconds = simulation.simulation_study(sim)  # notebook 12's study, same arguments
 summary = simulation.summarise(results)
 overview = simulation.overview(summary)
 print("Averaged over the seven groups (log OR scale); max_bias_in_mcse = largest |bias| / MCSE of bias")

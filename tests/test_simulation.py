@@ -246,6 +246,10 @@ def test_simulation_parameters_map_the_run_parameters() -> None:
     p = params_mod.validate(n_simulations=7, simulation_n_referrals=5000)
     sp = S.simulation_parameters(p)
     assert sp["n_sims"] == 7 and sp["n_referrals"] == 5000 and sp["seed"] == p["seed"]
+    assert sp["n_imputations"] == min(p["n_imputations"], S.DEFAULT_SIM_IMPUTATIONS)
+    assert S.simulation_parameters(params_mod.validate(n_imputations=2))["n_imputations"] == 2
+    assert S.settings_note(sp) == "7 replicates of 5,000 referrals per mechanism; 5 imputations per MI analysis"
+    assert S.settings_note(sp, "extract.csv").endswith("does not use the real extract.")
 
 
 # --- one cohort against its truth (notebook 10) ---------------------------------------------------------
@@ -347,16 +351,16 @@ def test_simulation_study_runs_once_per_cache_and_passes_its_settings(monkeypatc
     monkeypatch.setattr(S, "run_simulation", fake_run_simulation)
     sim = simulation.simulation_parameters(params_mod.validate({}))
     monkeypatch.setenv("IAPT_CACHE_DIR", str(tmp_path))
-    first, first_seconds = S.simulation_study(sim, 5)
-    second, second_seconds = S.simulation_study(sim, 5)
+    first, first_seconds = S.simulation_study(sim)
+    second, second_seconds = S.simulation_study(sim)
     assert len(calls) == 1
     pd.testing.assert_frame_equal(first, second)
     assert first_seconds == second_seconds
     assert calls[0]["n_sims"] == sim["n_sims"] and calls[0]["seed"] == sim["seed"]
-    assert calls[0]["n_imputations"] == 5 and calls[0]["model"] == "adjusted_full"
+    assert calls[0]["n_imputations"] == sim["n_imputations"] and calls[0]["model"] == "adjusted_full"
     assert list(calls[0]["mechanisms"]) == list(S.MECHANISMS) and list(calls[0]["methods"]) == list(S.METHODS)
-    S.simulation_study(sim, 6)  # other settings: another entry
+    S.simulation_study({**sim, "n_imputations": 2})  # other settings: another entry
     assert len(calls) == 2
     monkeypatch.delenv("IAPT_CACHE_DIR")
-    S.simulation_study(sim, 5)  # no cache: computed again
+    S.simulation_study(sim)  # no cache: computed again
     assert len(calls) == 3
