@@ -63,7 +63,7 @@ def setup(namespace: dict[str, Any]) -> dict[str, Any]:
     pd.set_option("display.precision", 2)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 120)
-    patsy.build.categorical_to_int = _categorical_to_int  # the statsmodels formula fits of 05-07 and 09
+    patsy.build.categorical_to_int = _categorical_to_int  # the statsmodels formula fits of 06, 08, 09 and 11
     try:  # crisp inline figures where IPython is running; harmless elsewhere
 
         set_matplotlib_formats("png")

@@ -585,7 +585,7 @@ def coverage_summary(coverage: pd.DataFrame, what: str) -> str:
     low, high = stats.binom.interval(0.95, total, 0.05)
     return (f"Random outcome mode, {len(coverage)} cohorts: {inside}/{total} {what} inside our 95% CI, "
             f"{total - inside} outside\n"
-            f"If every interval has 95% coverage: about {total / 20:.1f} outside on average, "
+            f"If every interval has 95% coverage: about {total / 20:g} outside on average, "
             f"and between {low:.0f} and {high:.0f} in 95% of such runs")
 
 

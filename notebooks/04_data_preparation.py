@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: notebooks 00-03 (the raw extract was first shown in 00).
 #
-# **Time needed**: about 35 minutes.
+# **Time needed**: about 30 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).

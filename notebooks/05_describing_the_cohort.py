@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `04_data_preparation` (how the analysis frame is built); basic pandas.
 #
-# **Time needed**: about 35 minutes.
+# **Time needed**: about 30 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -136,8 +136,8 @@ disclosure.format_disclosed(disclosed_example)  # after: what may be published
 # that `*` alone could be undone (row total minus GP, or column total minus the other teams), so Team B's GP count
 # is hidden too (its row), and so is a second cell in the Self column (Team C's), which in turn leaves Team C's row
 # with a lone `*`, so Team C's GP count goes as well (rule 3, repeated until no line has a lone `*`). The
-# other counts are rounded to 5 and the totals are *recomputed from the rounded cells*, so they add up to what the
-# reader sees (rule 2). Percentages must then be recomputed from the disclosed counts too, never from the raw ones.
+# other counts are rounded to 5 and the totals are *recomputed from the rounded cells*, hidden ones included, so a total never
+# reveals an exact count (rule 2). Percentages must then be recomputed from the disclosed counts too, never from the raw ones.
 #
 # ## 4. The publishable Table 1
 #
@@ -147,7 +147,7 @@ disclosure.format_disclosed(disclosed_example)  # after: what may be published
 
 # %%
 t1 = tables.table1(frame, disclose=True, threshold=suppress_threshold, base=rounding_base)
-t1.to_csv(helpers.notebook.output_path(p, "tables", "04_table1_disclosed.csv"))
+t1.to_csv(helpers.notebook.output_path(p, "tables", "05_table1_disclosed.csv"))
 tables.format_table1(t1)
 
 # %% [markdown]

@@ -93,7 +93,7 @@ print(simulation.coverage_summary(coverage, "planted RRRs"))
 # %% [markdown]
 # Now misses are expected, scattered across cohorts and groups. The arithmetic: 5 cohorts x 21 planted values =
 # 105 intervals; if each misses with chance 0.05, the number missed is binomial(105, 0.05), mean 105 x 0.05 = 5.25
-# (the line above rounds it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one
+# (the line above prints it), and 95% of runs give a count between the two printed bounds. (The 21 intervals of one
 # cohort share their White British reference group, so the range is a guide, not an exact test.) Misses in the
 # *same small groups* across seeds would instead point to how the cohort is realised. Either way these are
 # *assumed* values: a lecturer who holds the paper's Table 2 can type it into a copy of the targets file and
@@ -149,8 +149,8 @@ print(f"Planted inside CI: {int(small_planted['planted_in_ci'].sum())}/{len(smal
 # the largest gap), but standard errors grow as 1/√n: a quarter of the
 # referrals gives intervals about √4 = 2 times wider, and the cell above prints the expected factor √(n/n_small)
 # beside the observed ratio. Planted values stay inside the intervals (in calibrated mode by construction, section
-# 1), while the smallest groups' intervals become too wide to say much (print `small_planted` to compare Black
-# Other's interval with Black Caribbean's). Precision, not direction, is what sample size buys.
+# 1), while the smallest groups' intervals widen most in absolute terms (print `small_planted` to compare Black
+# Other's interval with Black Caribbean's; whether one still excludes 1 is for you to check). Precision, not direction, is what sample size buys.
 
 # %% [markdown] tags=["exercise"]
 # ### Exercise 2: Critique a claim

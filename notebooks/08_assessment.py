@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `05_describing_the_cohort`, `06_referral_source` (the three adjustment sets); logistic regression met once.
 #
-# **Time needed**: about 40 minutes.
+# **Time needed**: about 35 minutes.
 #
 # > **Important.** The paper's assessment results (its Table 3) are not available to this project. The ORs planted
 # > in this cohort are **assumed**: direction from the abstract ("almost all minority groups were less likely to

@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `08_assessment` (odds ratios and probabilities; the three models).
 #
-# **Time needed**: about 40 minutes.
+# **Time needed**: about 35 minutes.
 #
 # > The synthetic cohort was **constructed** so that its referrals with recorded ethnicity reproduce the paper's
 # > printed Table 4 (complete case). Unlike notebooks 06-08, the ethnicity targets here (numbers treated,
@@ -119,7 +119,7 @@ cc[["model", "ethnicity", "ours_or", "ours_ci", "paper_or", "paper_ci", "inside_
 
 # %%
 fig = plots.forest_plot(estimates, stage="treatment", published=published)
-plots.savefig(fig, helpers.notebook.output_path(p, "figures", "07_forest_treatment_vs_table4.png"))
+plots.savefig(fig, helpers.notebook.output_path(p, "figures", "09_forest_treatment_vs_table4.png"))
 fig
 
 # %% [markdown]
@@ -326,7 +326,7 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 # **Solution.** Inside the printed CI: yes at this size (see the printed count), because the calibration targets the
 # printed ORs whatever the size. Rounding exactly: not always, because whole people per cell cannot hit every ratio exactly when
 # the cells are small, so some ORs land away from the printed value (here 19 of 21 still round to it at a quarter of the
-# size; at a few thousand referrals the small groups' ORs can move by several hundredths or more). Note what does *not*
+# size; try a smaller cohort to see how far the small groups' ORs drift). Note what does *not*
 # change: the paper's printed CIs. Our own CIs grow as 1/√n, about √4 = 2 times wider for a quarter of the referrals
 # (the cell prints the observed and the expected factor), so "inside the paper's CI" is a check on the point
 # estimate only, not on precision.
@@ -356,4 +356,4 @@ print(f"Our CI width ratio (small / this run): {width(small_est) / width(estimat
 #   denominators, not the paper's findings; the intervals are a weaker check: nothing targets their limits, but
 #   their widths follow from the group sizes the construction fixes (section 4).
 # - An OR of 0.77 at a 72% baseline means about 67% vs 72%, not "23% less likely".
-# - The paper's weighted multiple imputation results are compared in notebook 09.
+# - The paper's weighted multiple imputation results are compared in notebooks 11 and 16.

@@ -119,7 +119,7 @@ else:
 # | **Standard MI** (MAR MI) | fills in each missing ethnicity 20 times (`n_imputations`) by drawing from a model of ethnicity given referral source, pathway stage, age band, gender, year and borough, fitted to the recorded rows; analyses each completed data set and pools | MAR: among referrals alike in all those variables, the missing have the same ethnic mix as the recorded |
 # | **Weighted MI** (the paper's method) | the same, but the imputation model is re-weighted so that the completed data match a known *population* ethnic mix, the **margin** (Pham et al. 2019; Stata `mi impute wmlogit`) | the margin is right for this population, and missingness shifts each group's chance of being recorded by its own amount without interacting with the other variables |
 #
-# Note that the imputation model includes the **outcomes** (referral source, assessed, treated): an imputation model must contain every variable of the analysis model, or it would pull the odds ratios towards 1.
+# Note that the imputation model includes the **outcomes** (referral source, assessed, treated): an imputation model must contain every variable of the analysis model, or it would pull the odds ratios towards 1 (White, Royston & Wood 2011, *Statistics in Medicine* 30:377-399; for weighted MI, Pham et al. 2019, `docs/study/weighted_mi.md`).
 #
 # The margin is the parameter `margin`: by default `"auto"`, on a synthetic cohort `"truth"`, the true ethnic mix of all referrals, which only a synthetic world knows (notebook 11 returns to this choice); the cell below prints the one this run uses. Every method aims at the **full-data truth**: the same models fitted with every referral's true group.
 
@@ -228,7 +228,7 @@ print(f"median ratio {se.iloc[:, 2].median():.3f}; "
 # ## Limitations
 #
 # - The missingness mechanism is *assumed*: the paper reports only that 18.5% of ethnicity was missing. Every comparison with the truth here is a comparison under that assumption; a different mechanism (notebook 12 tries three) gives different verdicts.
-# - One cohort is one draw: in this calibrated cohort the recorded counts are constructed, so complete case's distance from the truth is systematic, while the MI methods add imputation noise (a different imputation seed moves them a little) and, in random mode, every method has sampling noise. Notebooks 12 and 13 measure bias and coverage over many cohorts.
+# - One cohort is one draw: in this calibrated cohort the recorded counts are constructed, so complete case's distance from the truth is systematic, while the MI methods add imputation noise and, in random mode, every method has sampling noise. Notebooks 12 and 13 measure bias and coverage over many cohorts.
 #
 # ## Key points
 #

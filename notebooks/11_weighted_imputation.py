@@ -209,7 +209,7 @@ print(f"Largest difference in this run: {diff_sm:.1e}")
 #
 # Weighted MI needs the ethnic mix of the population the sample comes from. Here that population is **everyone referred** to the services in 2013-2016. In a real study nobody knows that mix (if we knew everyone's ethnicity, nothing would be missing), so the paper calibrated to census figures; its exact margin is not reported. The obvious candidate is the 2011 Census mix of the boroughs' residents (`census.margin_from_census`).
 #
-# That candidate has two problems. The practical one is solved: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents (which boroughs it covers matters, since their ethnic mixes differ; the file holds each borough's counts). The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is a known concern (ONS, 2017-18: among adults with a probable common mental disorder, 9.7% of White and 6.5% of Asian people were treated in IAPT; `docs/study/iapt_context.md`). The paper's comparisons all happen inside the pathway; notebook 14 goes beyond the paper to look at referral. Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
+# That candidate raises two problems. The practical one, which boroughs the census covers, is dealt with: our census file holds the full 2011 Census counts (QS201EW, via Nomis) for all four boroughs, Lambeth, Southwark, Lewisham and Croydon, so the margin covers the whole service area, each borough weighted by its residents (which boroughs it covers matters, since their ethnic mixes differ; the file holds each borough's counts). The fundamental one remains: **residents are the wrong population.** Unequal referral, some groups reaching IAPT less often than their share of residents would suggest, is a known concern (ONS, 2017-18: among adults with a probable common mental disorder, 9.7% of White and 6.5% of Asian people were treated in IAPT; `docs/study/iapt_context.md`). The paper's comparisons all happen inside the pathway; notebook 14 goes beyond the paper to look at referral. Calibrating referrals to residents forces the completed data to *assume there is no referral inequality*.
 
 # %% tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
@@ -306,7 +306,7 @@ else:
 # ## Limitations
 #
 # - The margin `"truth"` is knowable only in a synthetic world. With real data the margin must come from somewhere else, and this notebook shows that the obvious source, the census, describes the wrong population.
-# - The imputation model has main effects only (as the project's implementation of Stata's `mi impute wmlogit` is used here); interactions between the pathway variables could matter in real data.
+# - The imputation model has main effects only, with no interactions between the pathway variables; interactions could matter in real data, and the paper does not report its model.
 # - The paper's margin, imputation model and number of imputations are not reported, so its weighted-MI column cannot be reproduced exactly; the misses above are reported, not tuned away.
 #
 # ## Key points

@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `05_describing_the_cohort` (the pathway counts), `11_weighted_imputation` (imputed ethnicity); rates and ratios.
 #
-# **Time needed**: about 35 minutes.
+# **Time needed**: about 30 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).

@@ -21,7 +21,7 @@
 #
 # **Prerequisites**: `09_treatment` (Table 4 side by side), `11_weighted_imputation` (weighted MI).
 #
-# **Time needed**: about 40 minutes.
+# **Time needed**: about 35 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
@@ -55,7 +55,7 @@ estimates = pipeline.paper_estimates(data)
 comparison = replication.published_vs_ours(estimates, pipeline.published_table4())
 # the saved table carries a `data` column saying where its numbers come from (synthetic: not findings)
 reporting.label_table(comparison, data).to_csv(
-    helpers.notebook.output_path(p, "tables", "13_table4_replication.csv"), index=False)
+    helpers.notebook.output_path(p, "tables", "16_table4_replication.csv"), index=False)
 comparison.round(3)
 
 # %% tags=["nbval-check-output"]
@@ -320,7 +320,7 @@ print(f"Drawn more often under the census margin: {', '.join(drawn.index)}; of t
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3: Critique the checklist
 # Pick the RECORD item you think this project addresses least well and say what a real-data study would need to
-# add. (Hint: look at item 6.2.)
+# add.
 
 # %% [markdown] tags=["solution"]
 # **Solution.** RECORD 6.2 asks for validation studies of the codes used to select the population; none is cited

@@ -36,7 +36,7 @@ def test_a_rerun_clears_what_an_earlier_run_left(tmp_path):
     out = tmp_path / "out"
     O.claim_output_folder(out).release()
     (out / "tables").mkdir()
-    (out / "tables" / "04_table1_disclosed.csv").write_text("stale", encoding="utf-8")
+    (out / "tables" / "05_table1_disclosed.csv").write_text("stale", encoding="utf-8")
     folder = O.claim_output_folder(out)
     folder.release()
     assert sorted(p.name for p in out.iterdir()) == sorted([O.OWNER_MARKER, O.LOCK_NAME])

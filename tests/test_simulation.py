@@ -290,7 +290,7 @@ def test_coverage_summary_reads_the_count_against_the_binomial() -> None:
     high = int(np.searchsorted(cdf, 0.975))
     lines = simulation.coverage_summary(coverage, "planted RRRs").splitlines()
     assert lines[0] == "Random outcome mode, 5 cohorts: 100/105 planted RRRs inside our 95% CI, 5 outside"
-    assert lines[1] == (f"If every interval has 95% coverage: about 5.2 outside on average, "
+    assert lines[1] == (f"If every interval has 95% coverage: about 5.25 outside on average, "
                         f"and between {low} and {high} in 95% of such runs")
     assert (low, high) == (1, 10)
 
