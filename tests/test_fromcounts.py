@@ -18,8 +18,14 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def counts(data):
-    return FC.count_data(extract.run(pipeline.cohort.DEFAULT_COHORT).pattern_counts)
+def extracted():
+    """The default cohort through the extract engine, once for the module (the counts and the carried folder)."""
+    return extract.run(pipeline.cohort.DEFAULT_COHORT)
+
+
+@pytest.fixture(scope="module")
+def counts(extracted):
+    return FC.count_data(extracted.pattern_counts)
 
 
 def _close(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -111,10 +117,10 @@ def test_bad_pattern_counts_named():
 
 
 @pytest.fixture(scope="module")
-def counts_folder(tmp_path_factory, data):
+def counts_folder(tmp_path_factory, data, extracted):
     """What a researcher carries out: pattern_counts.csv and flow.csv, and a margin file (here the truth's)."""
     folder = tmp_path_factory.mktemp("carried")
-    extract.write(extract.run(pipeline.cohort.DEFAULT_COHORT), folder)
+    extract.write(extracted, folder)
     margin = pipeline.population_margin(data)
     margin.rename("share").rename_axis("ethnicity").reset_index().to_csv(folder / "margin.csv", index=False)
     return folder
