@@ -51,7 +51,16 @@ from helpers.extract_columns import read_column_mapping, validate_column_mapping
 from helpers.extract_engines import ENGINES, DuckDBEngine, make_engine
 from helpers.extract_flow import ExtractResult, ValidationReport, decode_patterns, example_value, flow_table
 from helpers.extract_read import source_kind
-from helpers.extract_sql import HEAD_ROWS, KEPT_VIEWS, ROWS_SQL, core_sql, examples_sql, head_views
+from helpers.extract_sql import (
+    EXACT_VIEWS,
+    FAST_CHECK,
+    FAST_VIEWS,
+    HEAD_ROWS,
+    ROWS_SQL,
+    core_sql,
+    examples_sql,
+    head_views,
+)
 
 
 def run(source: Any, *, engine: str = "duckdb", spark: Any = None, columns: Mapping[str, str] | str | Path | None = None,
@@ -72,16 +81,7 @@ def run(source: Any, *, engine: str = "duckdb", spark: Any = None, columns: Mapp
     try:
         _, renames, name = eng.register(source, kind, columns)
         views = core_sql()
-        for view, sql in views.items():
-            if view == "summary":
-                continue
-            if view == "dups" and int(eng.query("SELECT COUNT(*) AS k FROM vals WHERE col = 'pid'")["k"].iloc[0]) == 0:
-                sql += " LIMIT 0"  # no identifier hash repeats: no duplicates, and no second pass over the rows
-            if view in KEPT_VIEWS or (view == "checked" and kind == "pandas"):
-                eng.materialise(view, sql, small=True)  # an in-memory frame is small: query it once
-            else:
-                eng.create_views({view: sql})
-        summary = eng.query(views["summary"])
+        summary, _ = aggregate(eng, views, kind)
         for c in summary.columns:
             summary[c] = summary[c].astype(np.int64)
         n_input = int(summary["n"].sum())
@@ -133,6 +133,36 @@ def run(source: Any, *, engine: str = "duckdb", spark: Any = None, columns: Mapp
         return ExtractResult(patterns, flow, report, normalisations, renames, eng.name, frame_rows)
     finally:
         eng.close()
+
+
+def aggregate(eng: Any, views: Mapping[str, str], kind: str, force: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The engine's one aggregate (first reason, check and normalisation masks, pattern codes, ``n``) and the
+    route that made it: ``fast`` (pass 1's groups of raw values, normalised and checked per group) or ``rows``
+    (pass 2: every row checked with the lookups joined to it, when a date is not YYYY-MM-DD or an identifier is
+    padded or repeated). ``force='rows'`` takes pass 2 anyway (the tests compare the two routes)."""
+    # Pass 1 (one scan) gives the groups of raw values and the distinct values; the lookups normalise them.
+    eng.create_views({"agg_in": views["agg_in"]})
+    for view in ("agg", "vals"):
+        eng.materialise(view, views[view], small=True)
+    eng.create_views({v: sql for v, sql in views.items() if v.startswith("lk_")})
+    pre = eng.query(FAST_CHECK).iloc[0]
+    fast = int(pre["pid_repeats"]) == 0 and int(pre["pid_padded"]) == 0 and int(pre["dates_other"]) == 0
+    dups = views["dups"] if int(pre["pid_padded"]) == 0 else views["dups_all"]
+    if int(pre["pid_repeats"]) == 0 and int(pre["pid_padded"]) == 0:
+        dups += " LIMIT 0"  # no identifier hash repeats: no duplicates, and no second pass over the rows
+    eng.create_views({"base": views["base"]})
+    eng.materialise("dups", dups, small=True)
+    for view in EXACT_VIEWS[1:] + FAST_VIEWS:
+        if view in ("summary", "summary_fast"):
+            continue
+        if view == "checked" and kind == "pandas":
+            eng.materialise(view, views[view], small=True)  # an in-memory frame is small: query it once
+        else:
+            eng.create_views({view: views[view]})
+    # Pass 2 only when pass 1's groups cannot be the answer (a date not YYYY-MM-DD, an identifier padded or
+    # repeated): then every row is checked with the lookups joined to it.
+    route = "fast" if fast and force != "rows" else "rows"
+    return eng.query(views["summary_fast" if route == "fast" else "summary"]), route
 
 
 def read_raw(source: Any, columns: Mapping[str, str] | str | Path | None = None) -> pd.DataFrame:

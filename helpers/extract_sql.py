@@ -97,22 +97,43 @@ _VALUE_COLS = ["gen", "eth", "src", "bor", "age", "ref", "ass", "thr"]  # normal
 def core_sql() -> dict[str, str]:
     """The engine's logic as ordered SELECT statements (DuckDB dialect; :class:`SparkEngine` transpiles each).
 
-    Why this shape: coded fields have few distinct values, so every normalisation and code lookup runs once per
-    *distinct value* (``vals`` -> ``lk_*``), found in one scan with GROUPING SETS; per row only the identifier
-    and the comparisons between fields are computed. Duplicate identifiers are found by hash first
-    (``vals``), then exactly among the candidates (``dups``). Stages: ``base`` -> ``vals`` (small, kept) ->
-    ``lk_*`` -> ``dups`` (small, kept) -> ``checked`` -> ``summary`` (one aggregate: flow, check counts,
-    normalisation counts and pattern counts).
+    Why this shape: every normalisation and code lookup is a function of one field's raw value, so pass 1 (one
+    scan, ``agg``) groups the rows by the raw coded fields and age, the referral year and how the three dates
+    compare as text, and finds in the same scan (GROUPING SETS) the distinct date values and the identifier
+    hashes that repeat. The lookups (``lk_*``) normalise the distinct values (``vals``); joined to pass 1's
+    groups (``joined_fast`` -> ``checked_fast`` -> ``summary_fast``) they give the answer whenever
+    :data:`FAST_CHECK` finds every date a valid YYYY-MM-DD (or blank) and no identifier padded or repeated,
+    where comparing dates as text is comparing them as dates. Otherwise pass 2 checks every row with the
+    lookups joined to it (``base`` -> ``dups`` (small, kept) -> ``joined`` -> ``checked`` -> ``summary``).
+    Both routes apply the same checks and normalisations (``checks`` below) to the same columns, and end in
+    one aggregate: flow, check counts, normalisation counts and pattern counts.
     """
     sh = _SHORT_ALL
     base = ("SELECT line, " + ", ".join(f"COALESCE({c}, '') AS r_{sh[c]}" for c in REQUIRED_COLUMNS)
             + f", TRIM(COALESCE(PathwayID, ''), {_WS}) AS t_pid FROM src")
-    sets = ", ".join(f"(r_{c})" for c in _VALUE_COLS) + ", (h_pid)"
-    col = "CASE " + " ".join(f"WHEN GROUPING(r_{c}) = 0 THEN '{c}'" for c in _VALUE_COLS) + " ELSE 'pid' END"
-    key = "CASE " + " ".join(f"WHEN GROUPING(r_{c}) = 0 THEN r_{c}" for c in _VALUE_COLS) + " ELSE NULL END"
-    vals0 = (f"SELECT {col} AS col, {key} AS k, CASE WHEN GROUPING(h_pid) = 0 THEN h_pid END AS h, COUNT(*) AS n "
-             f"FROM (SELECT *, HASH(t_pid) AS h_pid FROM base) AS b GROUP BY GROUPING SETS ({sets})")
-    vals = "SELECT col, k, h, n FROM vals0 WHERE col <> 'pid' OR (n > 1)"
+    # Pass 1, one scan: the rows grouped by the raw coded fields and age, the referral year and how the three
+    # dates compare *as text* (exact when every date is a valid YYYY-MM-DD, which the distinct date values,
+    # found in the same scan, tell), plus the identifier hashes that repeat.
+    start, end = literal(STUDY_START), literal(STUDY_END)
+    fast_key = ["r_gen", "r_eth", "r_src", "r_bor", "r_age", "ry", "sa", "st", "ro", "pb", "pw"]
+    agg_in = ("SELECT " + ", ".join(f"COALESCE({c}, '') AS r_{sh[c]}" for c in REQUIRED_COLUMNS if c != "PathwayID")
+              + ", COALESCE(PathwayID, '') AS r_pid FROM src")
+    agg_rows = ("SELECT r_gen, r_eth, r_src, r_bor, r_age, r_ref, r_ass, r_thr, SUBSTRING(r_ref, 1, 4) AS ry, "
+                "CASE WHEN r_ass = '' THEN 0 WHEN r_ass < r_ref THEN 1 ELSE 2 END AS sa, "
+                "CASE WHEN r_thr = '' THEN 0 WHEN r_ass = '' THEN 3 WHEN r_thr < r_ass THEN 1 ELSE 2 END AS st, "
+                f"(r_ref < {start} OR r_ref > {end}) AS ro, r_pid = '' AS pb, "
+                "(r_pid <> '' AND (ASCII(r_pid) IN (9, 10, 13, 32) OR ASCII(RIGHT(r_pid, 1)) IN (9, 10, 13, 32))) AS pw, "
+                "CASE WHEN r_pid <> '' THEN HASH(r_pid) END AS h FROM agg_in")
+    gs = ("CASE WHEN GROUPING(h) = 0 THEN 'pid' WHEN GROUPING(r_ref) = 0 THEN 'ref' WHEN GROUPING(r_ass) = 0 "
+          "THEN 'ass' WHEN GROUPING(r_thr) = 0 THEN 'thr' ELSE 'main' END")
+    agg = (f"SELECT {gs} AS gs, {', '.join(fast_key)}, r_ref, r_ass, r_thr, h, COUNT(*) AS n FROM ({agg_rows}) AS r "
+           f"GROUP BY GROUPING SETS (({', '.join(fast_key)}), (r_ref), (r_ass), (r_thr), (h)) "
+           "HAVING GROUPING(h) = 1 OR (COUNT(*) > 1 AND h IS NOT NULL)")
+    vals = " UNION ALL ".join(
+        [f"SELECT '{c}' AS col, r_{c} AS k, MAX(h) AS h, SUM(n) AS n FROM agg WHERE gs = 'main' GROUP BY r_{c}"
+         for c in ("gen", "eth", "src", "bor", "age")]
+        + [f"SELECT '{c}' AS col, r_{c} AS k, h, n FROM agg WHERE gs = '{c}'" for c in ("ref", "ass", "thr")]
+        + ["SELECT 'pid' AS col, CAST(NULL AS VARCHAR) AS k, h, n FROM agg WHERE gs = 'pid'"])
 
     def lk(c: str, exprs: list[str]) -> str:
         where = "col IN ('ref', 'ass', 'thr')" if c == "date" else f"col = '{c}'"
@@ -134,7 +155,7 @@ def core_sql() -> dict[str, str]:
     age = (f"CASE WHEN regexp_matches(t, '{_INT}') THEN TRY_CAST(t AS INTEGER) "
            f"WHEN regexp_matches(t, '{_DEC}') THEN TRY_CAST(regexp_extract(t, '^(-?[0-9]+)', 1) AS INTEGER) END")
     not_known = [k for k, v in codes.GENDER_CODE_TO_LABEL.items() if v is None]
-    views: dict[str, str] = {"base": base, "vals0": vals0, "vals": vals}
+    views: dict[str, str] = {"base": base, "agg_in": agg_in, "agg": agg, "vals": vals}
     views["lk_gen0"] = lk("gen", [ws, f"{gender} AS v", "t <> UPPER(t) AS cf",
                                   f"UPPER(t) IN {_in(GENDER_VARIANTS)} AS alt"])
     views["lk_gen"] = (f"SELECT k, ws, cf, alt, v NOT IN {_in(codes.GENDER_CODE_TO_LABEL)} AS bad, "
@@ -158,9 +179,13 @@ def core_sql() -> dict[str, str]:
                          + " FROM lk_date0")
     views["lk_date"] = ("SELECT k, ws, form, y, m, d, " + _valid_ymd("x").replace("x_", "").replace(" AS ymd", "")
                         + " AS ymd FROM lk_date1")
+    # Duplicates exactly, among the identifiers whose hash repeats (``dups``; pass 1 hashed the raw identifier,
+    # which is the trimmed one when no identifier has surrounding whitespace), else among all (``dups_all``).
     views["dups"] = ("SELECT t_pid AS d_pid, MIN(line) AS first_line FROM base "
-                     "WHERE t_pid <> '' AND HASH(t_pid) IN (SELECT h FROM vals WHERE col = 'pid') "
+                     "WHERE t_pid <> '' AND HASH(r_pid) IN (SELECT h FROM vals WHERE col = 'pid') "
                      "GROUP BY t_pid HAVING COUNT(*) > 1")
+    views["dups_all"] = ("SELECT t_pid AS d_pid, MIN(line) AS first_line FROM base WHERE t_pid <> '' "
+                         "GROUP BY t_pid HAVING COUNT(*) > 1")
     joined = ("SELECT b.line, b.r_pid, b.r_ref, b.r_age, b.r_gen, b.r_eth, b.r_src, b.r_bor, b.r_ass, b.r_thr, "
               "b.t_pid, first_line, "
               "g.ws AS ws_gen, g.cf AS cf_gen, g.alt AS alt_gen, g.bad AS bad_gen, g.nk AS nk_gen, g.code AS c_gender, "
@@ -176,46 +201,76 @@ def core_sql() -> dict[str, str]:
               "LEFT JOIN lk_age AS a ON b.r_age = a.k "
               + " ".join(f"LEFT JOIN lk_date AS {x} ON b.r_{x} = {x}.k" for x in ("ref", "ass", "thr"))
               + " LEFT JOIN dups ON b.t_pid = dups.d_pid")
-    views["joined"] = joined
+    views["joined0"] = joined
+    # What the checks read of the identifier and the dates, per row (the fast route has them per group)
+    dated = {
+        "pid_blank": "t_pid = ''",
+        "pid_dup": "first_line IS NOT NULL AND line > first_line",
+        "pid_ws": "r_pid <> t_pid",
+        "ref_bad": "ref_ymd IS NULL",
+        "ref_out": (f"ref_ymd IS NOT NULL AND (ref_ymd < {STUDY_START.replace('-', '')} "
+                    f"OR ref_ymd > {STUDY_END.replace('-', '')})"),
+        "ass_blank": "ass_form = 'blank'",
+        "ass_bad": "ass_form <> 'blank' AND ass_ymd IS NULL",
+        "ass_lt_ref": "ass_ymd IS NOT NULL AND ref_ymd IS NOT NULL AND ass_ymd < ref_ymd",
+        "thr_blank": "thr_form = 'blank'",
+        "thr_bad": "thr_form <> 'blank' AND thr_ymd IS NULL",
+        "thr_lt_ass": "thr_ymd IS NOT NULL AND ass_ymd IS NOT NULL AND thr_ymd < ass_ymd",
+        **{f"{f}_{x}": tmpl.format(s=x) for x in ("ref", "ass", "thr") for f, tmpl in (
+            ("tp", "{s}_form = 'iso_time' AND {s}_ymd IS NOT NULL"),
+            ("df", "{s}_form = 'dmy' AND {s}_ymd IS NOT NULL AND ({s}_d > 12 OR {s}_d = {s}_m)"),
+            ("dfa", "{s}_form = 'dmy' AND {s}_ymd IS NOT NULL AND {s}_d <= 12 AND {s}_d <> {s}_m"))},
+    }
+    views["joined"] = "SELECT *, " + ", ".join(f"{v} AS {k}" for k, v in dated.items()) + ", 1 AS n FROM joined0"
+    # The fast route (every date a valid YYYY-MM-DD or blank, no identifier padded or repeated: see
+    # FAST_CHECK): the same columns per group of pass 1, the lookups joined to groups instead of rows.
+    text_dates = {"pid_blank": "a.pb", "pid_dup": "FALSE", "pid_ws": "a.pw", "ref_bad": "FALSE", "ref_out": "a.ro",
+                  "ass_blank": "a.sa = 0", "ass_bad": "FALSE", "ass_lt_ref": "a.sa = 1", "thr_blank": "a.st = 0",
+                  "thr_bad": "FALSE", "thr_lt_ass": "a.st = 1"}
+    assert set(text_dates) | {k for k in dated if k[:k.index("_")] in ("tp", "df", "dfa")} == set(dated)
+    lookups = joined[joined.index("g.ws AS ws_gen"):joined.index(", " + ", ".join(
+        f"{x}.ws AS ws_{x}" for x in ("ref",)))]
+    views["joined_fast"] = (
+        "SELECT a.n, " + lookups + ", CAST(a.ry AS INTEGER) AS ref_y, "
+        + ", ".join(f"FALSE AS ws_{x}" for x in ("ref", "ass", "thr")) + ", "
+        + ", ".join(f"{text_dates.get(k, 'FALSE')} AS {k}" for k in dated)
+        + " FROM agg AS a LEFT JOIN lk_gen AS g ON a.r_gen = g.k LEFT JOIN lk_eth AS e ON a.r_eth = e.k "
+        "LEFT JOIN lk_src AS s ON a.r_src = s.k LEFT JOIN lk_bor AS o ON a.r_bor = o.k "
+        "LEFT JOIN lk_age AS a2 ON a.r_age = a2.k WHERE a.gs = 'main'").replace(" a.ws AS ws_age, a.dec AS dec_age, "
+        "a.n AS n_age, a.band AS c_age_band", " a2.ws AS ws_age, a2.dec AS dec_age, a2.n AS n_age, a2.band AS c_age_band")
 
     # -- checks, in the order of CHECKS
     cond = {
-        "pathway_id_blank": "t_pid = ''",
-        "pathway_id_duplicate": "first_line IS NOT NULL AND line > first_line",
-        "referral_date_invalid": "ref_ymd IS NULL",
-        "referral_date_out_of_period": (f"ref_ymd IS NOT NULL AND (ref_ymd < {STUDY_START.replace('-', '')} "
-                                        f"OR ref_ymd > {STUDY_END.replace('-', '')})"),
+        "pathway_id_blank": "pid_blank",
+        "pathway_id_duplicate": "pid_dup",
+        "referral_date_invalid": "ref_bad",
+        "referral_date_out_of_period": "ref_out",
         "age_not_integer": "n_age IS NULL",
         "age_out_of_range": f"n_age IS NOT NULL AND (n_age < {AGE_MIN_VALID} OR n_age > {AGE_MAX_VALID})",
         "gender_unknown_code": "bad_gen",
         "ethnic_unknown_code": "bad_eth",
         "source_unknown_code": "bad_src",
         "borough_unknown": "bad_bor",
-        "assessment_date_invalid": "ass_form <> 'blank' AND ass_ymd IS NULL",
-        "assessment_before_referral": "ass_ymd IS NOT NULL AND ref_ymd IS NOT NULL AND ass_ymd < ref_ymd",
-        "treatment_date_invalid": "thr_form <> 'blank' AND thr_ymd IS NULL",
-        "treatment_without_assessment": "thr_form <> 'blank' AND ass_form = 'blank'",
-        "treatment_before_assessment": "thr_ymd IS NOT NULL AND ass_ymd IS NOT NULL AND thr_ymd < ass_ymd",
+        "assessment_date_invalid": "ass_bad",
+        "assessment_before_referral": "ass_lt_ref",
+        "treatment_date_invalid": "thr_bad",
+        "treatment_without_assessment": "NOT thr_blank AND ass_blank",
+        "treatment_before_assessment": "thr_lt_ass",
         "age_under_18": f"n_age IS NOT NULL AND n_age >= {AGE_MIN_VALID} AND n_age <= {AGE_MAX_VALID} "
                         f"AND n_age < {AGE_MIN_STUDY}",
         "gender_not_known": "nk_gen",
         "ethnicity_missing": "miss_eth",
     }
     assert list(cond) == [c.code for c in CHECKS]
-    date_flag = {
-        "date_time_part_dropped": "{s}_form = 'iso_time' AND {s}_ymd IS NOT NULL",
-        "date_day_first": "{s}_form = 'dmy' AND {s}_ymd IS NOT NULL AND ({s}_d > 12 OR {s}_d = {s}_m)",
-        "date_day_first_ambiguous": "{s}_form = 'dmy' AND {s}_ymd IS NOT NULL AND {s}_d <= 12 AND {s}_d <> {s}_m",
-    }
+    date_flag = {"date_time_part_dropped": "tp", "date_day_first": "df", "date_day_first_ambiguous": "dfa"}
     nz = {
-        "whitespace_trimmed": "r_pid <> t_pid OR " + " OR ".join(f"ws_{c}" for c in _VALUE_COLS),
+        "whitespace_trimmed": "pid_ws OR " + " OR ".join(f"ws_{c}" for c in _VALUE_COLS),
         "code_case_folded": "cf_gen OR cf_eth OR cf_src OR cf_bor",
         "ethnic_two_character": "two_eth",
         "ethnic_negative_code": "neg_eth",
         "age_decimal": "dec_age",
         "gender_other_dataset_code": "alt_gen",
-        **{code: " OR ".join("(" + tmpl.format(s=x) + ")" for x in ("ref", "ass", "thr"))
-           for code, tmpl in date_flag.items()},
+        **{code: " OR ".join(f"{f}_{x}" for x in ("ref", "ass", "thr")) for code, f in date_flag.items()},
     }
     assert list(nz) == [n.code for n in NORMALISATIONS]
     ck_mask = " + ".join(f"CASE WHEN COALESCE({cond[c.code]}, FALSE) THEN {2 ** i} ELSE 0 END"
@@ -224,22 +279,33 @@ def core_sql() -> dict[str, str]:
                          for i, n in enumerate(NORMALISATIONS))
     first = ("CASE " + " ".join(f"WHEN COALESCE({cond[c.code]}, FALSE) THEN {i + 1}"
                                 for i, c in enumerate(EXCLUSION_CHECKS)) + " ELSE 0 END")
-    views["checked"] = (f"SELECT line, r_pid, r_ref, r_age, r_gen, r_eth, r_src, r_bor, r_ass, r_thr, t_pid, "
-                        f"COALESCE(first_line, 0) AS first_line, ref_ymd, n_age, {ck_mask} AS ck_mask, "
-                        f"{nz_mask} AS nz_mask, {first} AS first_reason, c_ethnicity, c_ethnic_code, c_age_band, "
-                        f"c_gender, COALESCE(ref_y - {min(study.YEARS)}, -1) AS c_year, c_borough, c_referral_source, "
-                        "CASE WHEN ass_form <> 'blank' THEN 1 ELSE 0 END AS c_assessed, "
-                        "CASE WHEN thr_form <> 'blank' THEN 1 ELSE 0 END AS c_treated FROM joined")
+    checks = (f"{ck_mask} AS ck_mask, {nz_mask} AS nz_mask, {first} AS first_reason, c_ethnicity, c_ethnic_code, "
+              f"c_age_band, c_gender, COALESCE(ref_y - {min(study.YEARS)}, -1) AS c_year, c_borough, c_referral_source, "
+              "CASE WHEN NOT ass_blank THEN 1 ELSE 0 END AS c_assessed, "
+              "CASE WHEN NOT thr_blank THEN 1 ELSE 0 END AS c_treated")
+    views["checked"] = ("SELECT line, r_pid, r_ref, r_age, r_gen, r_eth, r_src, r_bor, r_ass, r_thr, t_pid, "
+                        f"COALESCE(first_line, 0) AS first_line, ref_ymd, n_age, n, {checks} FROM joined")
+    views["checked_fast"] = f"SELECT n, {checks} FROM joined_fast"
     pcols = [f"c_{c}" for c in PATTERN_COLUMNS]
     kept = ", ".join(f"CASE WHEN first_reason = 0 THEN {c} ELSE -1 END AS {c}" for c in pcols)
-    views["summary0"] = f"SELECT first_reason, ck_mask, nz_mask, {kept} FROM checked"
-    views["summary"] = (f"SELECT first_reason, ck_mask, nz_mask, {', '.join(pcols)}, COUNT(*) AS n FROM summary0 "
-                        f"GROUP BY first_reason, ck_mask, nz_mask, {', '.join(pcols)}")
+    for suffix in ("", "_fast"):
+        views["summary0" + suffix] = f"SELECT first_reason, ck_mask, nz_mask, {kept}, n FROM checked{suffix}"
+        views["summary" + suffix] = (
+            f"SELECT first_reason, ck_mask, nz_mask, {', '.join(pcols)}, CAST(SUM(n) AS BIGINT) AS n "
+            f"FROM summary0{suffix} GROUP BY first_reason, ck_mask, nz_mask, {', '.join(pcols)}")
     return views
 
 
-#: Views computed once and kept (small: distinct values and duplicate identifiers).
-KEPT_VIEWS = ("vals", "dups")
+#: Views of the exact route only, and of the fast route only (the rest is shared).
+EXACT_VIEWS = ("dups_all", "joined0", "joined", "checked", "summary0", "summary")
+FAST_VIEWS = ("joined_fast", "checked_fast", "summary0_fast", "summary_fast")
+#: Whether pass 1's groups are the answer (all zero): identifier hashes that repeat, rows with a padded
+#: identifier, distinct date values that are not a valid YYYY-MM-DD (or blank, for the assessment and treatment).
+FAST_CHECK = ("SELECT (SELECT COUNT(*) FROM agg WHERE gs = 'pid') AS pid_repeats, "
+              "(SELECT COUNT(*) FROM agg WHERE gs = 'main' AND pw) AS pid_padded, "
+              "(SELECT COUNT(*) FROM vals AS v JOIN lk_date AS d ON v.k = d.k WHERE v.col IN ('ref', 'ass', 'thr') "
+              "AND NOT (NOT d.ws AND ((d.form = 'iso' AND d.ymd IS NOT NULL) OR (v.col <> 'ref' AND d.form = 'blank')))) "
+              "AS dates_other")
 HEAD_ROWS = 200_000
 
 
@@ -247,7 +313,8 @@ def head_views(views: Mapping[str, str]) -> dict[str, str]:
     """The row-level views over ``src_head`` (the first rows in file order) instead of ``src``: the lookups and
     the duplicate identifiers stay those of the whole extract, so a head row is checked exactly as in a full scan."""
     return {"base_h": views["base"].replace(" FROM src", " FROM src_head"),
-            "joined_h": views["joined"].replace(" FROM base AS b ", " FROM base_h AS b "),
+            "joined0_h": views["joined0"].replace(" FROM base AS b ", " FROM base_h AS b "),
+            "joined_h": views["joined"].replace(" FROM joined0", " FROM joined0_h"),
             "checked_h": views["checked"].replace(" FROM joined", " FROM joined_h")}
 
 

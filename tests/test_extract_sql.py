@@ -4,9 +4,12 @@ counted in the flow and giving the counts of the study's own form, and dates in 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from extract_rows import excluded, flow_n, rows
 
 from helpers import extract as X
+from helpers.extract_engines import DuckDBEngine
+from helpers.extract_sql import core_sql
 
 
 def _one_variant(changes: list[dict], reference: list[dict], code: str, n: int) -> X.ExtractResult:
@@ -79,3 +82,50 @@ def test_integral_age_written_as_decimal():
 def test_gender_as_in_other_nhs_datasets():
     _one_variant([{"Gender": "F"}, {"Gender": "Male"}, {"Gender": "0"}, {"Gender": "I"}],
                  [{"Gender": "2"}, {"Gender": "1"}, {"Gender": "X"}, {"Gender": "9"}], "gender_other_dataset_code", 4)
+
+
+def _both_routes(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The one aggregate by the route the engine picks, and by pass 2 (every row checked), on one extract."""
+    out = []
+    for force in (None, "rows"):
+        eng = DuckDBEngine()
+        try:
+            eng.register(raw, "pandas", None)
+            summary, route = X.aggregate(eng, core_sql(), "pandas", force=force)
+        finally:
+            eng.close()
+        out.append((summary.sort_values(list(summary.columns)).reset_index(drop=True), route))
+    return out[0][0], out[1][0], out[0][1]
+
+
+def test_one_pass_route_gives_the_row_route_aggregate_exactly():
+    # coded and age variants, unknown codes, out-of-period and out-of-order dates, blank identifiers: all read
+    # from pass 1's groups (every date is YYYY-MM-DD or blank), and the same aggregate as checking every row
+    raw = rows({}, {"Validated_EthnicCategory": "a "}, {"Validated_EthnicCategory": "B1"},
+               {"Validated_EthnicCategory": "-1"}, {"Validated_EthnicCategory": "NA"},
+               {"Validated_EthnicCategory": "Z"}, {"Age_ReferralRequest_ReceivedDate": "34.0"},
+               {"Age_ReferralRequest_ReceivedDate": "34.5"}, {"Age_ReferralRequest_ReceivedDate": "17"},
+               {"Age_ReferralRequest_ReceivedDate": "120"}, {"Gender": "female"}, {"Gender": "X"},
+               {"Gender": "7"}, {"SourceOfReferralIAPT": " b1"}, {"SourceOfReferralIAPT": "Q9"},
+               {"Borough": "LAMBETH"}, {"Borough": "Bromley"}, {"ReferralRequestReceivedDate": "2012-12-31"},
+               {"ReferralRequestReceivedDate": "2017-01-01"}, {"Assessment_FirstDate": "2014-02-01"},
+               {"TherapySession_FirstDate": "2014-03-05"}, {"Assessment_FirstDate": ""},
+               {"Assessment_FirstDate": "", "TherapySession_FirstDate": ""}, {"PathwayID": ""}, {"PathwayID": ""})
+    fast, rows_route, route = _both_routes(raw)
+    assert route == "fast"
+    pd.testing.assert_frame_equal(fast, rows_route, check_exact=True)
+    assert len(fast) > 10 and int(fast["n"].sum()) == len(raw)
+
+
+@pytest.mark.parametrize("change", [
+    {"PathwayID": "r1"},  # repeats the next row's identifier
+    {"PathwayID": "r0 "},  # padded
+    {"ReferralRequestReceivedDate": "01/03/2014"},
+    {"Assessment_FirstDate": "2014-03-10 00:00:00"},
+    {"TherapySession_FirstDate": "2014-02-30"},
+    {"ReferralRequestReceivedDate": ""},
+])
+def test_a_date_not_yyyy_mm_dd_or_an_identifier_padded_or_repeated_takes_pass_two(change):
+    fast, rows_route, route = _both_routes(rows(change, {}, {}))
+    assert route == "rows"
+    pd.testing.assert_frame_equal(fast, rows_route, check_exact=True)
