@@ -75,7 +75,7 @@ for group, share in by_group["mnar"].items():
 # %% [markdown]
 # ## The truth file is kept apart
 #
-# The generator writes the raw extract (`data/synthetic/iapt_referrals.csv`, what an analyst would receive) and the truth (`data/synthetic/iapt_truth.csv`: each referral's true group and NHS code, and whether its ethnicity was hidden). No estimate of the analysis uses the truth. Notebooks open it only to **check** against it: how recording distorts the ethnic mix (here and in 02's Exercise 1), the full-data estimates beside ours (07), and how the missing-data methods perform (10, 11).
+# The generator writes the raw extract (`data/synthetic/iapt_referrals.csv`, what an analyst would receive) and the truth (`data/synthetic/iapt_truth.csv`: each referral's true group and NHS code, and whether its ethnicity was hidden). The complete-case and MAR-MI estimates never use it. It is opened in two kinds of place. To **check** against it: how recording distorts the ethnic mix (here and in 02's Exercise 1), the full-data estimates beside ours (07), and how the missing-data methods perform (10, 11). And for one input that only a synthetic world can give: weighted MI's default margin in this cohort is the true ethnic mix of all referrals, computed from the truth (10, 11, 14, 16); with a real extract the margin must come from elsewhere, and 11 shows why the census is a poor substitute.
 
 # %%
 data.truth.head()
@@ -155,5 +155,5 @@ mix.round(2)
 #
 # - `missing_mechanism` decides who has ethnicity missing: at random (MCAR), by stage and borough (MAR), or also by true group (MNAR, the default); the sizes of these effects are *assumed*.
 # - Under MNAR the recorded referrals no longer have the ethnic mix of all referrals: a mix counted on recorded ethnicity describes who was recorded.
-# - The truth file records every referral's true group. No estimate of the analysis reads it; notebooks open it only to check against it (this one, 02's Exercise 1, 07's full-data column, 10 and 11).
+# - The truth file records every referral's true group. Complete case and MAR MI never read it; it is opened to check against it (this one, 02's Exercise 1, 07's full-data column, 10 and 11) and, in the synthetic world only, for weighted MI's default margin, the true referred mix (10, 11, 14, 16).
 # - Same parameters, same bytes: `make data` rebuilds the committed cohort exactly; in `calibrated` mode another seed changes the rows drawn within each cell, not the counts Table 4 is built from.

@@ -207,7 +207,7 @@ broken.assign(exclusion_reason=reasons)[reasons.notna()][
 # A row that disappears without a trace is a hidden decision. If, say, rows with an unusual code were quietly dropped, and those codes were more common in one group, the analysis would be biased and nobody could tell. So:
 #
 # - every excluded row is counted in the flow table under a named reason, and the numbers add up (a check inside `prepare` refuses to continue if they do not);
-# - values are matched **exactly**: `"a"` or `" A"` is an unknown code, not White British, because guessing would hide a data problem;
+# - nothing is guessed: a code is read only by a rule in the data dictionary (spaces trimmed and letter case folded, so `" a"` is read as A, White British, and each such row is counted under `whitespace_trimmed` or `code_case_folded` in the flow table above); a value no rule covers is an unknown code, counted as such, because guessing would hide a data problem;
 # - missing ethnicity is **kept**, not dropped: dropping it is the complete-case analysis, one of the choices the paper compares, and it must be made in the model, visibly, not in data preparation;
 # - data errors and study-population criteria are told apart (`severity`), so a reader can see whether exclusions reflect bad data or the study design.
 #

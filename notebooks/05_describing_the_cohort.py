@@ -210,8 +210,8 @@ fig
 # - **Missing ethnicity is shown, not hidden.** The default cohort is built so that referrals that never reach
 #   an assessment lack ethnicity more often (an *assumed* mechanism, `missing_mechanism = "mnar"`: missingness
 #   depends on the stage reached, the borough and the group; the paper does not report it by stage). If
-#   the Missing bar differs from the others, dropping those rows changes the picture: that is why the paper used
-#   weighted multiple imputation beside the complete-case analysis (notebook 10).
+#   the Missing bar differs from the others, dropping those rows changes the picture, which is the problem the paper's
+#   weighted multiple imputation beside the complete-case analysis addresses (notebook 10).
 # - These are *crude* percentages: they do not account for the groups' different age, gender, year and borough
 #   mixes. Notebooks 06-09 fit the paper's adjusted models.
 

@@ -215,7 +215,7 @@ mixed
 # census mix of the four boroughs, or its recorded Mixed share was smaller than our cohort's (the paper's Table 1,
 # which would tell, is not available), or its imputation differed in another way. The paper does not say which
 # margin it used, so the margin stays *unknown*, and the census reading is one hypothesis with evidence for and
-# against it. (Exercise 2 runs weighted MI with `margin="census2011"`; the table under its solution shows the
+# against it. (Exercise 2 runs weighted MI with `margin="census2011"`; the table its code prints shows the
 # groups named above with fully adjusted ORs equal to their complete-case ones. The groups the census margin draws
 # more often than the MAR model predicts (census weight above 1) get fully adjusted ORs *lower* than with the
 # default margin, while the printed weighted-MI OR lies above the printed complete-case OR for each of them; the
@@ -334,8 +334,8 @@ print(f"Drawn more often under the census margin: {', '.join(drawn.index)}; of t
 #   values (section 1 prints this run's counts; a smaller cohort misses more of them, by more): **by
 #   construction**, which shows that the generator and the analysis agree, not that the paper is right.
 # - Weighted MI is not calibrated to the paper: section 2 prints how many of our weighted-MI ORs lie inside the
-#   printed CIs and how many round to the printed value (with the default parameters, far fewer than for complete
-#   case). The paper's Black African OR moved from 0.74 to 0.80 under weighted MI: under its imputation model, people with
+#   printed CIs and how many round to the printed value (with the default parameters, far fewer round than for
+#   complete case). The paper's Black African OR moved from 0.74 to 0.80 under weighted MI: under its imputation model, people with
 #   missing ethnicity differed from those recorded in a way that depends on group (the printed White British row
 #   did not move, so the change is on the Black African side). That rests on the imputation's assumptions, not on
 #   observed data; our assumed mechanism contains no such pattern.
