@@ -19,7 +19,7 @@
 #
 # **Prerequisites**: notebook 02 (how the cohort is built; `calibrated` and `random` modes).
 #
-# **Time needed**: about 15 minutes.
+# **Time needed**: about 20 minutes.
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).

@@ -20,7 +20,7 @@
 #
 # **Prerequisites**: `08_assessment`, `09_treatment`, `14_access_and_population`; odds ratios and proportions.
 #
-# **Time needed**: about 35 minutes (reading and discussion).
+# **Time needed**: about 40 minutes (reading and discussion).
 
 # %% tags=["parameters"]
 # What this lesson invites you to change; every other parameter keeps its default (helpers.params).
