@@ -55,7 +55,7 @@ print(f"Treated, % of assessed:    {overall['pct_treated']:.1f}%")
 # %% [markdown]
 # The paper reports 85,800 referrals with 18.5% missing ethnicity (abstract); with the default parameters the
 # synthetic cohort is built to have the same. Everything else about its make-up (age, gender, borough, year mix,
-# the overall assessment rate) is *assumed* (see `02_synthetic_cohort` and `data/published/cohort_targets.csv`).
+# and how the missing-ethnicity referrals spread over the pathway) is *assumed* (see `02_synthetic_cohort` and `data/published/cohort_targets.csv`).
 #
 # ## 2. An exploratory Table 1 with `tableone`
 #
