@@ -70,7 +70,7 @@ source_codes.groupby(["category", "basis"], observed=True).size().rename("codes"
 # `1` male, `2` female; `9` (indeterminate) and `X` (not known). The paper adjusts for gender but does not say how it coded it or what it did with codes `9` and `X`. This project *assumes* a two-level gender variable (Female, Male), so rows coded `9` or `X` cannot be placed in that adjustment and are treated as **out of scope** and excluded (counted, see the flow below). That exclusion rule is *assumed*, not the paper's known rule.
 
 # %%
-pd.Series(codes.GENDER_CODE_TO_LABEL, name="label").fillna("(not known: out of scope, assumed rule)").to_frame()
+pd.Series(codes.GENDER_CODE_TO_LABEL, name="label").fillna("(out of scope: not Female or Male, assumed rule)").to_frame()
 
 # %% [markdown]
 # ## The raw extract and the analysis frame

@@ -42,7 +42,7 @@ print(publish.banner(p))
 # ## 1. The cohort at a glance
 #
 # The analysis frame has one row per referral. The paper's three stages share it: everyone is *referred*; some
-# are *assessed*; of those assessed, some are *treated*. The next cell prints the headline numbers (rounded), so
+# are *assessed*; of those assessed, some are *treated*. The next cell prints the headline numbers (percentages rounded), so
 # the prose here never has to repeat a number that could change with the parameters.
 
 # %% tags=["nbval-check-output"]
