@@ -167,7 +167,10 @@ def _newton(
 
 
 def _check_X(X: np.ndarray, n: int, what: str) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
+    """X as a C-ordered float array, checked. C order always: BLAS sums in an order that follows the memory
+    layout, so the same numbers in a column-ordered copy (``x[:, keep]`` makes one) would give estimates that
+    differ in the last bits, and the same data must give the same bytes however it was sliced."""
+    X = np.ascontiguousarray(X, dtype=float)
     if X.ndim != 2:
         raise ValueError(f"{what}: X must be 2-D (patterns x parameters), got shape {X.shape}")
     if X.shape[0] != n:
