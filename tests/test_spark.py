@@ -44,17 +44,23 @@ def _same(a: X.ExtractResult, b: X.ExtractResult) -> None:
     pd.testing.assert_frame_equal(a.report.table, b.report.table)
 
 
-def test_default_cohort_csv_same_as_duckdb(spark):
-    _same(X.run(cohort.DEFAULT_COHORT, engine="spark", spark=spark), X.run(cohort.DEFAULT_COHORT))
+@pytest.fixture(scope="module")
+def default_cohort(spark) -> tuple[X.ExtractResult, X.ExtractResult]:
+    """The default cohort's CSV through Spark and through DuckDB, once for the module: a Spark pass over it
+    takes about 30 s in local mode (hundreds of small jobs), and the tests below each compare both."""
+    return X.run(cohort.DEFAULT_COHORT, engine="spark", spark=spark), X.run(cohort.DEFAULT_COHORT)
+
+
+def test_default_cohort_csv_same_as_duckdb(default_cohort):
+    _same(*default_cohort)
 
 
 @pytest.mark.parametrize("weighted", [True, False], ids=["weighted_mi", "mar_mi"])
-def test_pooled_mi_from_spark_counts_equals_duckdb_counts_and_the_row_route(spark, weighted):
+def test_pooled_mi_from_spark_counts_equals_duckdb_counts_and_the_row_route(default_cohort, weighted):
     data = pipeline.load_study_data()
-    from_spark = mi_from_counts_as_the_run_draws(
-        FC.count_data(X.run(cohort.DEFAULT_COHORT, engine="spark", spark=spark).pattern_counts), data, weighted)
-    from_duckdb = mi_from_counts_as_the_run_draws(FC.count_data(X.run(cohort.DEFAULT_COHORT).pattern_counts), data,
-                                                  weighted)
+    spark_counts, duckdb_counts = (FC.count_data(r.pattern_counts) for r in default_cohort)
+    from_spark = mi_from_counts_as_the_run_draws(spark_counts, data, weighted)
+    from_duckdb = mi_from_counts_as_the_run_draws(duckdb_counts, data, weighted)
     pd.testing.assert_frame_equal(from_spark, from_duckdb, check_exact=True)
     pd.testing.assert_frame_equal(from_spark, pipeline.mi_estimates_from_study_data(data, weighted=weighted), check_exact=True)
 
