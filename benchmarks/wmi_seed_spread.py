@@ -36,7 +36,8 @@ def parse_z(text: str | None) -> tuple[str, ...]:
     if bad or not names:
         raise SystemExit(f"--z: {bad or text!r} not in the imputation model's variables {list(imputation.DEFAULT_Z)}")
     if "pathway_stage" not in names:  # without the outcomes the imputation is not proper for the analysis models
-        raise SystemExit("--z must keep pathway_stage (assessed and treated, the outcomes Table 4 compares, must be in the imputation model)")
+        raise SystemExit("--z must keep pathway_stage (assessed and treated, the outcomes Table 4 compares, "
+                         "must be in the imputation model)")
     return names
 
 
