@@ -26,6 +26,13 @@ planted values and the abstract's directions. One cohort (the committed default)
     .venv/bin/python benchmarks/wmi_missing_bounds.py                # all levels
     .venv/bin/python benchmarks/wmi_missing_bounds.py --levels stage free_ps
     .venv/bin/python benchmarks/wmi_missing_bounds.py --levels free_ps --start equal   # a second start
+    .venv/bin/python benchmarks/wmi_missing_bounds.py --margin census2011 --levels stage free_ps
+
+``--margin census2011``: weighted MI's weights come from the 2011 Census margin (four boroughs), a fixed
+margin, instead of from the true margin the solution implies (the fixed point). Groups whose census share is
+below their recorded share (White British, Black Caribbean, Mixed on this cohort) are then floored: (almost)
+no missing record is imputed into them, so their rows equal complete case, as the paper's printed White
+British and Black Caribbean rows do.
 """
 
 from __future__ import annotations
@@ -176,8 +183,10 @@ def full_data_effects(c: Cells, counts: np.ndarray) -> pd.DataFrame:
 # The problem: residuals and their Jacobian
 # --------------------------------------------------------------------------------------------------------
 class Problem:
-    def __init__(self, c: Cells, target_or: np.ndarray, target_pct: np.ndarray, kind: str, r_indep: bool):
+    def __init__(self, c: Cells, target_or: np.ndarray, target_pct: np.ndarray, kind: str, r_indep: bool,
+                 margin: np.ndarray | None = None):
         self.c = c
+        self.margin = margin  # a fixed margin (counts, e.g. the census); None: the completed data's own margin
         self.target = np.log(target_or)  # (3, 7)
         self.target_pct = target_pct  # (8,)
         recorded = c.obs.sum(axis=1)
@@ -264,7 +273,8 @@ class Problem:
             mean_e = np.einsum("kcg,cg->kc", E, pi_w)
             rows_m.append(mean_e / SCALE_PCT)
             rows_u.append(np.einsum("c,cj,kcj->kj", M, pi_w, E - mean_e[:, :, None])[:, 1:] / SCALE_PCT)
-        margin = c.obs_j + M @ pi_w
+        fixed = self.margin is not None
+        margin = self.margin if fixed else c.obs_j + M @ pi_w
         p_mar = (c.obs_j + M @ c.pi_mar) / c.n
         wc = (margin - p_mar * c.n_obs) / (c.n_mis * p_mar)
         # a weight <= 0 is floored, as weighted MI does (the group then gets (almost) no imputed record)
@@ -273,10 +283,10 @@ class Problem:
         r = np.concatenate(r)
         if not jacobian:
             return r
-        dwc_m = ((pi_w.T - c.n_obs * c.pi_mar.T / c.n) / (c.n_mis * p_mar[:, None])
+        dwc_m = (((0.0 if fixed else pi_w.T) - c.n_obs * c.pi_mar.T / c.n) / (c.n_mis * p_mar[:, None])
                  - wc[:, None] * c.pi_mar.T / (c.n * p_mar[:, None])) / wcc[:, None] * (wc > imputation.WEIGHT_FLOOR)[:, None]
         rows_m.append((dwc_m[1:] - dwc_m[0][None]) / SCALE_FIXED_POINT)
-        dmargin_u = np.einsum("c,cj,cjk->jk", M, pi_w, np.eye(G)[None] - pi_w[:, None, :])[:, 1:]
+        dmargin_u = np.einsum("c,cj,cjk->jk", M, pi_w, np.eye(G)[None] - pi_w[:, None, :])[:, 1:] * (not fixed)
         dl_u = dmargin_u / (c.n_mis * p_mar[:, None]) / wcc[:, None] * (wc > imputation.WEIGHT_FLOOR)[:, None]
         rows_u.append(((dl_u[1:] - dl_u[0][None]) - np.eye(G - 1)) / SCALE_FIXED_POINT)
         JM = np.concatenate(rows_m)
@@ -340,7 +350,8 @@ def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter
 # --------------------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------------------
-def evaluate(c: Cells, M: np.ndarray, u: np.ndarray, published: pd.DataFrame, truth_counts=None) -> dict:
+def evaluate(c: Cells, M: np.ndarray, u: np.ndarray, published: pd.DataFrame, truth_counts=None,
+             fixed_margin: np.ndarray | None = None) -> dict:
     """Expected completed counts at (M, u): ORs vs the printed column, % treated, the full-data truth."""
     b = c.fit_weighted(u)
     pi_w = mnlogit_probabilities(c.Z, b)
@@ -363,7 +374,7 @@ def evaluate(c: Cells, M: np.ndarray, u: np.ndarray, published: pd.DataFrame, tr
     # the missing part by stage: share missing per stage, and the weights' fixed point gap
     stage_mis = np.bincount(c.stage, weights=M, minlength=3)
     stage_all = np.bincount(c.stage, weights=c.obs.sum(axis=1) + M, minlength=3)
-    margin = c.obs_j + M @ pi_w
+    margin = c.obs_j + M @ pi_w if fixed_margin is None else fixed_margin
     fixed_gap = float(np.abs(c.conditional_log_weights(margin, M) - u).max())
     return {"ors": ors, "pct": pct, "effects": full_data_effects(c, full), "missing_by_stage": stage_mis / stage_all,
             "weights": np.exp(np.r_[0.0, u]), "fixed_point_gap": fixed_gap,
@@ -430,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", choices=["today", "equal"], default="today",
                         help="start the solver from today's weights or from equal weights (a second start)")
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
+    parser.add_argument("--margin", choices=["truth", "census2011"], default="truth",
+                        help="weighted MI's margin: the true margin the solution implies (a fixed point, the "
+                             "default) or the 2011 Census (fixed)")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 200)
     data = pipeline.load_study_data({})
@@ -443,22 +457,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"default cohort: {c.n:.0f} referrals, {c.n_mis:.0f} without recorded ethnicity; "
           f"{c.n_cells} cells ({c.n_patterns} covariate patterns x 4 sources x 3 stages)")
 
-    # today: the assumed mechanism, weights from the true margin (what the committed weighted MI does)
-    margin_today = c.truth_today.sum(axis=0)
+    fixed_margin = None
+    if args.margin == "census2011":
+        shares = pipeline.margin_from_choice("census2011").reindex(study.GROUPS).to_numpy(dtype=float)
+        fixed_margin = shares / shares.sum() * c.n
+        print("margin: 2011 Census, four boroughs (" + ", ".join(
+            f"{g} {100 * s:.2f}%" for g, s in zip(study.GROUPS, shares / shares.sum())) + ")")
+    # today: the assumed mechanism, weights from the true margin (what the committed weighted MI does) or census
+    margin_today = c.truth_today.sum(axis=0) if fixed_margin is None else fixed_margin
     u_today = c.conditional_log_weights(margin_today, c.mis_today)
-    ev = evaluate(c, c.mis_today, u_today, published, truth_counts=c.truth_today)
-    report("today (assumed mechanism; expected-count approximation of weighted MI; truth = the cohort's)",
-           ev, planted, printed_pct)
+    ev = evaluate(c, c.mis_today, u_today, published, truth_counts=c.truth_today, fixed_margin=fixed_margin)
+    report(f"today (assumed mechanism; margin {args.margin}; expected-count approximation of weighted MI; "
+           "truth = the cohort's)", ev, planted, printed_pct)
 
     for name in args.levels:
         kind, penalty, r_indep = LEVELS[name]
         pct = None if args.no_pct else printed_pct.reindex(study.GROUPS).to_numpy()
-        pr = Problem(c, target, pct, kind, r_indep)
+        pr = Problem(c, target, pct, kind, r_indep, margin=fixed_margin)
         u0 = u_today if args.start == "today" else np.zeros(G - 1)
         theta, u = solve(pr, penalty, u0, verbose=args.verbose)
         M = pr.missing(theta)
-        ev = evaluate(c, M, u, published)
-        report(f"{name} ({kind}, penalty {penalty:g}{', source independent of stage' if r_indep else ''}"
+        ev = evaluate(c, M, u, published, fixed_margin=fixed_margin)
+        report(f"{name} (margin {args.margin}; {kind}, penalty {penalty:g}{', source independent of stage' if r_indep else ''}"
                f"{'; ORs only' if args.no_pct else '; ORs and % treated'}; "
                f"{pr.P.shape[1]} cell parameters)", ev, planted, printed_pct)
     return 0
