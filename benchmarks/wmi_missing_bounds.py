@@ -29,10 +29,10 @@ planted values and the abstract's directions. One cohort (the committed default)
     .venv/bin/python benchmarks/wmi_missing_bounds.py --margin census2011 --levels stage free_ps
 
 ``--margin census2011``: weighted MI's weights come from the 2011 Census margin (four boroughs), a fixed
-margin, instead of from the true margin the solution implies (the fixed point). Groups whose census share is
-below their recorded share (White British, Black Caribbean, Mixed on this cohort) are then floored: (almost)
-no missing record is imputed into them, so their rows equal complete case, as the paper's printed White
-British and Black Caribbean rows do.
+margin, instead of from the true margin the solution implies (the fixed point). Groups whose conditional
+weight is <= 0 (on this cohort White British, Black Caribbean and Mixed, whose census shares are below their
+recorded shares) are then floored: (almost) no missing record is imputed into them, so their % treated equals
+complete case, as the paper's printed White British and Black Caribbean rows do.
 """
 
 from __future__ import annotations
