@@ -33,6 +33,10 @@ margin, instead of from the true margin the solution implies (the fixed point). 
 weight is <= 0 (on this cohort White British, Black Caribbean and Mixed, whose census shares are below their
 recorded shares) are then floored: (almost) no missing record is imputed into them, so their % treated equals
 complete case, as the paper's printed White British and Black Caribbean rows do.
+
+``--margin free``: the group weights are free parameters too (no margin ties them down), which asks whether
+*any* margin, with some missing part, would bring weighted MI to the printed column. The report then gives
+the margin those weights imply (the shares that would make weighted MI compute them).
 """
 
 from __future__ import annotations
@@ -184,9 +188,10 @@ def full_data_effects(c: Cells, counts: np.ndarray) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 class Problem:
     def __init__(self, c: Cells, target_or: np.ndarray, target_pct: np.ndarray, kind: str, r_indep: bool,
-                 margin: np.ndarray | None = None):
+                 margin: np.ndarray | None = None, free_weights: bool = False):
         self.c = c
         self.margin = margin  # a fixed margin (counts, e.g. the census); None: the completed data's own margin
+        self.free_weights = free_weights  # the weights free (any margin): no fixed-point residual
         self.target = np.log(target_or)  # (3, 7)
         self.target_pct = target_pct  # (8,)
         recorded = c.obs.sum(axis=1)
@@ -273,6 +278,11 @@ class Problem:
             mean_e = np.einsum("kcg,cg->kc", E, pi_w)
             rows_m.append(mean_e / SCALE_PCT)
             rows_u.append(np.einsum("c,cj,kcj->kj", M, pi_w, E - mean_e[:, :, None])[:, 1:] / SCALE_PCT)
+        if self.free_weights:
+            r = np.concatenate(r)
+            if not jacobian:
+                return r
+            return r, np.concatenate([self._j_theta(np.concatenate(rows_m), M), np.concatenate(rows_u)], axis=1)
         fixed = self.margin is not None
         margin = self.margin if fixed else c.obs_j + M @ pi_w
         p_mar = (c.obs_j + M @ c.pi_mar) / c.n
@@ -289,16 +299,17 @@ class Problem:
         dmargin_u = np.einsum("c,cj,cjk->jk", M, pi_w, np.eye(G)[None] - pi_w[:, None, :])[:, 1:] * (not fixed)
         dl_u = dmargin_u / (c.n_mis * p_mar[:, None]) / wcc[:, None] * (wc > imputation.WEIGHT_FLOOR)[:, None]
         rows_u.append(((dl_u[1:] - dl_u[0][None]) - np.eye(G - 1)) / SCALE_FIXED_POINT)
-        JM = np.concatenate(rows_m)
+        return r, np.concatenate([self._j_theta(np.concatenate(rows_m), M), np.concatenate(rows_u)], axis=1)
+
+    def _j_theta(self, JM: np.ndarray, M: np.ndarray) -> np.ndarray:
+        """The Jacobian in theta from the one in the missing counts M (rows x cells)."""
         if self.kind == "source_within":  # d M_c / d theta_c' = M_c' (1[c = c'] - q_c) within one pattern x stage
             q = M / np.maximum(self.ps_base[self.ps], 1e-300)
             mean_q = np.zeros((JM.shape[0], len(self.ps_base)))
             np.add.at(mean_q.T, self.ps, (JM * q[None, :]).T)
-            J_theta = M[None, :] * (JM - mean_q[:, self.ps])
-        else:
-            J_logm = M[None, :] * (JM - (JM @ M)[:, None] / c.n_mis)  # through the normalisation of M
-            J_theta = J_logm @ self.P
-        return r, np.concatenate([J_theta, np.concatenate(rows_u)], axis=1)
+            return M[None, :] * (JM - mean_q[:, self.ps])
+        J_logm = M[None, :] * (JM - (JM @ M)[:, None] / self.c.n_mis)  # through the normalisation of M
+        return J_logm @ self.P
 
 
 def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter: int = 60,
@@ -310,6 +321,8 @@ def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter
         d[:n_theta] = penalty * pr.base / pr.base.mean() + 1e-9
     elif pr.n_dev:
         d[3:n_theta] = penalty * pr.group_base / pr.group_base.mean()
+    if pr.free_weights:  # nothing else holds the weights: a faint pull towards equal weights keeps them finite
+        d[n_theta:] = 1e-3
     x = np.concatenate([np.zeros(n_theta), u0])
 
     def total(x, r):
@@ -326,8 +339,11 @@ def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter
             for _ in range(30):
                 A = JtJ + np.diag(d + mu * (np.diag(JtJ) + d + 1e-9))
                 step = -np.linalg.solve(A, g)
-                rn = pr.residuals(x[:n_theta] + step[:n_theta], x[n_theta:] + step[n_theta:], around)
-                cn = total(x + step, rn) if np.all(np.isfinite(rn)) else np.inf
+                try:
+                    rn = pr.residuals(x[:n_theta] + step[:n_theta], x[n_theta:] + step[n_theta:], around)
+                    cn = total(x + step, rn) if np.all(np.isfinite(rn)) else np.inf
+                except np.linalg.LinAlgError:  # a step so long that a fit breaks down: take a shorter one
+                    cn = np.inf
                 if cn < cost:
                     mu = max(mu / 3, 1e-9)
                     break
@@ -351,7 +367,7 @@ def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter
 # Evaluation
 # --------------------------------------------------------------------------------------------------------
 def evaluate(c: Cells, M: np.ndarray, u: np.ndarray, published: pd.DataFrame, truth_counts=None,
-             fixed_margin: np.ndarray | None = None) -> dict:
+             fixed_margin: np.ndarray | None = None, free_weights: bool = False) -> dict:
     """Expected completed counts at (M, u): ORs vs the printed column, % treated, the full-data truth."""
     b = c.fit_weighted(u)
     pi_w = mnlogit_probabilities(c.Z, b)
@@ -374,11 +390,17 @@ def evaluate(c: Cells, M: np.ndarray, u: np.ndarray, published: pd.DataFrame, tr
     # the missing part by stage: share missing per stage, and the weights' fixed point gap
     stage_mis = np.bincount(c.stage, weights=M, minlength=3)
     stage_all = np.bincount(c.stage, weights=c.obs.sum(axis=1) + M, minlength=3)
-    margin = c.obs_j + M @ pi_w if fixed_margin is None else fixed_margin
+    p_mar = (c.obs_j + M @ c.pi_mar) / c.n
+    if free_weights:  # the margin that makes weighted MI compute these weights: p n_obs + n_mis p w / sum(p w)
+        w = np.exp(np.r_[0.0, u])
+        margin = p_mar * c.n_obs + c.n_mis * p_mar * w / (p_mar @ w)
+    else:
+        margin = c.obs_j + M @ pi_w if fixed_margin is None else fixed_margin
     fixed_gap = float(np.abs(c.conditional_log_weights(margin, M) - u).max())
     return {"ors": ors, "pct": pct, "effects": full_data_effects(c, full), "missing_by_stage": stage_mis / stage_all,
             "weights": np.exp(np.r_[0.0, u]), "fixed_point_gap": fixed_gap,
-            "missing_group_share": (M @ pi_w) / c.n_mis if truth_counts is None else None}
+            "missing_group_share": (M @ pi_w) / c.n_mis if truth_counts is None else None,
+            "margin_share": margin / c.n}
 
 
 def planted_values() -> pd.DataFrame:
@@ -421,6 +443,8 @@ def report(name: str, ev: dict, planted: pd.Series, printed_pct: pd.Series) -> N
     if ev["missing_group_share"] is not None:
         print("true group mix of the missing part: " + ", ".join(
             f"{g} {s:.3f}" for g, s in zip(study.GROUPS, ev["missing_group_share"])))
+    print("margin (shares) the weights come from: " + ", ".join(
+        f"{g} {100 * s:.2f}%" for g, s in zip(study.GROUPS, ev["margin_share"])))
     print(f"weights' fixed point: max |log gap| {ev['fixed_point_gap']:.4f}")
     eff = ev["effects"].assign(planted=lambda d: [planted.get((s, lv, g), np.nan)
                                                   for s, lv, g in zip(d.stage, d.level, d.ethnicity)])
@@ -441,9 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", choices=["today", "equal"], default="today",
                         help="start the solver from today's weights or from equal weights (a second start)")
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
-    parser.add_argument("--margin", choices=["truth", "census2011"], default="truth",
+    parser.add_argument("--margin", choices=["truth", "census2011", "free"], default="truth",
                         help="weighted MI's margin: the true margin the solution implies (a fixed point, the "
-                             "default) or the 2011 Census (fixed)")
+                             "default), the 2011 Census (fixed), or free (the weights are free parameters)")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 200)
     data = pipeline.load_study_data({})
@@ -473,11 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.levels:
         kind, penalty, r_indep = LEVELS[name]
         pct = None if args.no_pct else printed_pct.reindex(study.GROUPS).to_numpy()
-        pr = Problem(c, target, pct, kind, r_indep, margin=fixed_margin)
+        pr = Problem(c, target, pct, kind, r_indep, margin=fixed_margin, free_weights=args.margin == "free")
         u0 = u_today if args.start == "today" else np.zeros(G - 1)
         theta, u = solve(pr, penalty, u0, verbose=args.verbose)
         M = pr.missing(theta)
-        ev = evaluate(c, M, u, published, fixed_margin=fixed_margin)
+        ev = evaluate(c, M, u, published, fixed_margin=fixed_margin, free_weights=args.margin == "free")
         report(f"{name} (margin {args.margin}; {kind}, penalty {penalty:g}{', source independent of stage' if r_indep else ''}"
                f"{'; ORs only' if args.no_pct else '; ORs and % treated'}; "
                f"{pr.P.shape[1]} cell parameters)", ev, planted, printed_pct)
