@@ -101,6 +101,7 @@ class Cells:
         self.n_cells = int(np.prod(sizes))
         self.n_patterns = int(np.prod(sizes[:len(COVS)]))
         grid = np.array(np.unravel_index(np.arange(self.n_cells), sizes)).T
+        self.levels, self.cols, self.grid = levels, cols, grid  # each cell's level codes, for realised_cohort
         self.pattern = np.ravel_multi_index(grid[:, :len(COVS)].T, sizes[:len(COVS)])
         self.source = grid[:, len(COVS)]
         self.stage = grid[:, len(COVS) + 1]
@@ -415,12 +416,9 @@ def realised_cohort(c: Cells, data, M: np.ndarray) -> pd.DataFrame:
     short = int(round(c.n_mis)) - int(k.sum())
     k[np.argsort(-(M - k), kind="stable")[:short]] += 1
     recorded = data.frame[data.frame["ethnicity"].notna()]
-    levels = {**study.COVARIATE_LEVELS, "referral_source": study.SOURCES, "pathway_stage": STAGES}
-    cols = [*COVS, "referral_source", "pathway_stage"]
-    grid = np.array(np.unravel_index(np.arange(c.n_cells), [len(levels[col]) for col in cols])).T
     cell = np.repeat(np.arange(c.n_cells), k)
-    miss = pd.DataFrame({col: pd.Categorical.from_codes(grid[cell, i], categories=levels[col])
-                         for i, col in enumerate(cols)})
+    miss = pd.DataFrame({col: pd.Categorical.from_codes(c.grid[cell, i], categories=c.levels[col])
+                         for i, col in enumerate(c.cols)})
     stage = miss.pop("pathway_stage").astype(str)
     miss["assessed"] = (stage != STAGES[0]).astype(np.int64)
     miss["treated"] = np.where(stage == STAGES[0], np.nan, (stage == STAGES[2]).astype(float))
