@@ -47,6 +47,7 @@ come from. It checks the expected-count approximation on the realised engine.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 
 import numpy as np
@@ -54,6 +55,7 @@ import pandas as pd
 
 from helpers import imputation, pipeline, pooling, replication, study
 from helpers.fitting import fit_logit_counts, fit_mnlogit_counts, mnlogit_probabilities
+from helpers.targets import STAGE_LEVELS
 
 G = len(study.GROUPS)
 COVS = list(study.COVARIATE_LEVELS)
@@ -217,6 +219,7 @@ class Problem:
         self.base = np.maximum(base, 1e-9) * c.n_mis / base.sum()
         self.kind = kind
         self.ps = c.pattern * 3 + c.stage
+        self.rw: np.ndarray | None = None  # per-target weights (--robust); None: every target weighs 1
         # parameters: 3 stage log-scales (unpenalised) then, for pattern_stage / cell, one deviation per group
         if kind == "stage":
             groups = None
@@ -285,10 +288,11 @@ class Problem:
             rows_m.append(mean_e / SCALE_PCT)
             rows_u.append(np.einsum("c,cj,kcj->kj", M, pi_w, E - mean_e[:, :, None])[:, 1:] / SCALE_PCT)
         if self.free_weights:
-            r = np.concatenate(r)
+            r = self._weigh(np.concatenate(r))
             if not jacobian:
                 return r
-            return r, np.concatenate([self._j_theta(np.concatenate(rows_m), M), np.concatenate(rows_u)], axis=1)
+            J = np.concatenate([self._j_theta(np.concatenate(rows_m), M), np.concatenate(rows_u)], axis=1)
+            return r, self._weigh(J)
         fixed = self.margin is not None
         margin = self.margin if fixed else c.obs_j + M @ pi_w
         p_mar = (c.obs_j + M @ c.pi_mar) / c.n
@@ -307,6 +311,14 @@ class Problem:
         rows_u.append(((dl_u[1:] - dl_u[0][None]) - np.eye(G - 1)) / SCALE_FIXED_POINT)
         return r, np.concatenate([self._j_theta(np.concatenate(rows_m), M), np.concatenate(rows_u)], axis=1)
 
+    def _weigh(self, a: np.ndarray) -> np.ndarray:
+        """The target rows (the first ones) times their weights."""
+        if self.rw is None:
+            return a
+        a = a.copy()
+        a[:len(self.rw)] *= self.rw if a.ndim == 1 else self.rw[:, None]
+        return a
+
     def _j_theta(self, JM: np.ndarray, M: np.ndarray) -> np.ndarray:
         """The Jacobian in theta from the one in the missing counts M (rows x cells)."""
         if self.kind == "source_within":  # d M_c / d theta_c' = M_c' (1[c = c'] - q_c) within one pattern x stage
@@ -319,7 +331,7 @@ class Problem:
 
 
 def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter: int = 60,
-          verbose: bool = False) -> tuple[np.ndarray, np.ndarray]:
+          verbose: bool = False, theta0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Penalised Levenberg-Marquardt in (theta, u): |r|^2 + penalty * sum(base_k dev_k^2) / mean(base_k)."""
     n_theta = pr.P.shape[1]
     d = np.zeros(n_theta + G - 1)
@@ -329,7 +341,7 @@ def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter
         d[3:n_theta] = penalty * pr.group_base / pr.group_base.mean()
     if pr.free_weights:  # nothing else holds the weights: a faint pull towards equal weights keeps them finite
         d[n_theta:] = 1e-3
-    x = np.concatenate([np.zeros(n_theta), u0])
+    x = np.concatenate([np.zeros(n_theta) if theta0 is None else theta0, u0])
 
     def total(x, r):
         return float(r @ r + (d * x) @ x)
@@ -429,13 +441,15 @@ def realised_cohort(c: Cells, data, M: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def realised_weighted_mi(frame: pd.DataFrame, margin_share: np.ndarray, seeds: int) -> pd.DataFrame:
-    """Real weighted MI (M = 20) on ``frame`` for ``seeds`` imputation seeds: per seed, ORs rounding to and
-    inside the printed, and % treated at one decimal / within 0.2 points of the printed."""
+def realised_weighted_mi(frame: pd.DataFrame, margin_share: np.ndarray, seeds: int,
+                         first_seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Real weighted MI (M = 20) on ``frame`` for ``seeds`` imputation seeds. Returns per seed: ORs rounding to
+    and inside the printed, and % treated at one decimal / within 0.2 points of the printed; and the long table
+    of every seed's 21 treatment log-ORs and 8 % treated (``quantity``: model name or ``pct``)."""
     margin = pd.Series(margin_share / margin_share.sum(), index=list(study.GROUPS))
     published = pipeline.published_table4()
-    rows = []
-    for seed in range(seeds):
+    rows, values = [], []
+    for seed in range(first_seed, first_seed + seeds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = imputation.impute_ethnicity(frame, margin, 20, np.random.default_rng(seed))
@@ -449,7 +463,38 @@ def realised_weighted_mi(frame: pd.DataFrame, margin_share: np.ndarray, seeds: i
                      "pct_1dp": int(((pct.ours_pct.round(1) - pct.paper_pct).abs() < 1e-9).sum()),
                      "pct_within_02": int(((pct.ours_pct - pct.paper_pct).abs() <= 0.2 + 1e-9).sum()),
                      "ba_full_or": round(float(ba), 4)})
-    return pd.DataFrame(rows).set_index("seed")
+        values += [(seed, m, g, float(np.log(o))) for m, g, o in zip(ors.model, ors.ethnicity, ors.ours_or)]
+        values += [(seed, "pct", g, float(v)) for g, v in zip(pct.ethnicity, pct.ours_pct)]
+    return (pd.DataFrame(rows).set_index("seed"),
+            pd.DataFrame(values, columns=["seed", "quantity", "ethnicity", "value"]))
+
+
+def realised_shift(values: pd.DataFrame, ev: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Mean realised minus expected: treatment log-ORs (3 x 7) and % treated (8), for a corrected target."""
+    mean = values.groupby(["quantity", "ethnicity"])["value"].mean()
+    exp_or = ev["ors"].set_index(["model", "ethnicity"])["ours"]
+    d_or = np.array([[mean[(m, g)] - np.log(exp_or[(m, g)]) for g in study.GROUPS[1:]] for m in TREAT_MODELS])
+    d_pct = np.array([mean[("pct", g)] - ev["pct"][g] for g in study.GROUPS])
+    return d_or, d_pct
+
+
+def save_solution(folder: str, c: Cells, M: np.ndarray, ev: dict, level: str, argv: list[str]) -> None:
+    """The solved missing part as the two files ``missing_mechanism='mnar_wmi'`` reads (``helpers.mnar_wmi``)."""
+    from pathlib import Path
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    note = f"# benchmarks/wmi_missing_bounds.py {' '.join(argv)} (level {level}); *assumed*, not a published figure"
+    cells = pd.DataFrame({col: np.asarray(c.levels[col], dtype=object)[c.grid[:, i]] for i, col in enumerate(c.cols)})
+    cells = cells.rename(columns={"pathway_stage": "stage"}).assign(share=M / M.sum())
+    cells["stage"] = np.asarray(STAGE_LEVELS, dtype=object)[c.stage]  # the generator's stage names
+    cells["share"] = cells.share.map(lambda v: f"{v:.9e}")
+    groups = pd.DataFrame({"ethnicity": list(study.GROUPS), "weight": ev["weights"] / ev["weights"][0],
+                           "share": ev["margin_share"] / ev["margin_share"].sum()})
+    groups["weight"] = groups.weight.map(lambda v: f"{v:.9e}")
+    groups["share"] = groups.share.map(lambda v: f"{v:.9f}")
+    for name, table in (("mnar_wmi_cells.csv", cells), ("mnar_wmi_groups.csv", groups)):
+        (out / name).write_text(note + "\n" + table.to_csv(index=False, lineterminator="\n"))
+        print(f"wrote {out / name} ({len(table)} rows)")
 
 
 def planted_values() -> pd.DataFrame:
@@ -516,6 +561,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
                         help="after each level, real weighted MI (M = 20) on a cohort built from the solution")
+    parser.add_argument("--correct", type=int, default=0, metavar="ROUNDS",
+                        help="with --realise: shift the targets by the mean realised-minus-expected gap and "
+                             "solve again, ROUNDS times (the expected-count route's bias, measured)")
+    parser.add_argument("--robust", type=int, default=0, metavar="ROUNDS",
+                        help="with --margin free: after solving, down-weight the targets the solution misses most "
+                             "(Cauchy weights 1 / (1 + (r / 2)^2), r in half printed digits) and solve again, ROUNDS "
+                             "times, so the solver spends its freedom on the ORs it can bring to the printed value")
+    parser.add_argument("--save", metavar="FOLDER", default="",
+                        help="write the last level's solution as mnar_wmi_cells.csv and mnar_wmi_groups.csv")
     parser.add_argument("--margin", choices=["truth", "census2011", "free"], default="truth",
                         help="weighted MI's margin: the true margin the solution implies (a fixed point, the "
                              "default), the 2011 Census (fixed), or free (the weights are free parameters)")
@@ -551,15 +605,38 @@ def main(argv: list[str] | None = None) -> int:
         pr = Problem(c, target, pct, kind, r_indep, margin=fixed_margin, free_weights=args.margin == "free")
         u0 = u_today if args.start == "today" else np.zeros(G - 1)
         theta, u = solve(pr, penalty, u0, verbose=args.verbose)
+        for k in range(args.robust if args.margin == "free" else 0):
+            pr.rw = None
+            r = pr.residuals(theta, u, (c.fit_weighted(u), u.copy()))
+            pr.rw = 1 / np.sqrt(1 + (r / 2.0) ** 2)
+            print(f"robust round {k + 1}: targets missed by more than a printed digit: {int((np.abs(r) > 2).sum())}")
+            theta, u = solve(pr, penalty, u, verbose=args.verbose, theta0=theta)
         M = pr.missing(theta)
         ev = evaluate(c, M, u, published, fixed_margin=fixed_margin, free_weights=args.margin == "free")
         report(f"{name} (margin {args.margin}; {kind}, penalty {penalty:g}{', source independent of stage' if r_indep else ''}"
                f"{'; ORs only' if args.no_pct else '; ORs and % treated'}; "
                f"{pr.P.shape[1]} cell parameters)", ev, planted, printed_pct)
-        if args.realise:
-            per_seed = realised_weighted_mi(realised_cohort(c, data, M), ev["margin_share"], args.realise)
+        for k in range(args.correct + 1 if args.realise else 0):
+            per_seed, values = realised_weighted_mi(realised_cohort(c, data, M), ev["margin_share"], args.realise)
             print(f"realised weighted MI (M = 20) on the cohort this solution builds, {args.realise} seeds:")
             print(per_seed.to_string())
+            print(f"  mean rounding {per_seed.rounding.mean():.1f}, inside {per_seed.inside.mean():.1f}, "
+                  f"% treated within 0.2 {per_seed.pct_within_02.mean():.1f}")
+            if k == args.correct:
+                break
+            d_or, d_pct = realised_shift(values, ev)
+            print(f"correction {k + 1}: realised - expected, log-OR max |{np.abs(d_or).max():.4f}|, "
+                  f"% treated max |{np.abs(d_pct).max():.3f}|")
+            pr.target = pr.target - d_or
+            if pr.target_pct is not None:
+                pr.target_pct = pr.target_pct - d_pct
+            theta, u = solve(pr, penalty, u, verbose=args.verbose, theta0=theta)
+            M = pr.missing(theta)
+            ev = evaluate(c, M, u, published, fixed_margin=fixed_margin, free_weights=args.margin == "free")
+            report(f"{name}, corrected {k + 1} (expected-count figures against the printed column)", ev, planted,
+                   printed_pct)
+        if args.save and name == args.levels[-1]:
+            save_solution(args.save, c, M, ev, name, argv if argv is not None else sys.argv[1:])
     return 0
 
 
