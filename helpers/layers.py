@@ -15,9 +15,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # generic engines that know no study model: count-based ML fits, design coding, disclosure rules, census,
     # the run-level cache of shared results
     "engines": ("fitting", "design", "disclosure", "census", "cache"),
-    # calibration targets, the synthetic cohort, the extract engine (its checks, column mapping, reading, SQL,
-    # engines, flow, and its face), the analysis frame, the data dictionary, a frame with planted gaps
-    "data": ("targets", "calibrate", "cohort", "planted", "extract_checks", "extract_columns", "extract_read", "extract_sql",
+    # calibration targets, the opt-in solved missing part, the synthetic cohort, the extract engine (its checks,
+    # column mapping, reading, SQL, engines, flow, and its face), the analysis frame, the data dictionary, a frame
+    # with planted gaps
+    "data": ("targets", "calibrate", "mnar_wmi", "cohort", "planted",
+             "extract_checks", "extract_columns", "extract_read", "extract_sql",
              "extract_engines", "extract_flow", "extract", "prepare", "datadict"),
     # the nine models, Rubin's rules, weighted MI, rates per resident, teaching variants
     "analysis": ("models", "pooling", "imputation", "population", "teaching"),
