@@ -5,7 +5,8 @@ How it is built (``02_synthetic_cohort`` tells the story):
    ethnic group x age band x gender x year x borough x referral source x pathway stage x ethnicity missing,
    from the calibration targets and the solved parameters (``helpers.calibrate``). The cells with recorded
    ethnicity reproduce the paper's Table 4; the cells with missing ethnicity are added on top, with odds of
-   being missing that follow the chosen mechanism (MCAR / MAR / MNAR).
+   being missing that follow the chosen mechanism (MCAR / MAR / MNAR), or (``mnar_wmi``) the solved missing
+   part of ``helpers.mnar_wmi``, under which weighted MI reproduces the printed weighted-MI column.
 2. ``realise_counts``: integers per cell. ``calibrated`` mode rounds the expected counts under control so that
    every group's totals equal the printed ones (constructed to match, not sampled); ``random`` mode draws the
    whole cohort from the same probabilities (for simulation studies).
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from helpers import codes, study
+from helpers import codes, mnar_wmi, study
 from helpers import params as params_mod
 from helpers.calibrate import (
     COVS,
@@ -123,17 +124,20 @@ def expected_counts(t: Targets, solved: Solved, n_referrals: int, missing_share:
     stage = np.stack([1 - p_assess, p_assess * (1 - p_treat), p_assess * p_treat], axis=-1)  # (G, P, 3)
     observed = n_obs_group[:, None, None] * p_cov[:, :, None] * stage  # (G, P, 3)
 
-    odds = np.exp(_missing_odds(t, mechanism))
-    if n_missing > 0:
-        mu = optimize.brentq(lambda m: np.exp(m) * (observed * odds).sum() - n_missing, -50, 50, xtol=1e-14)
-        missing = observed * odds * np.exp(mu)
-        missing *= n_missing / missing.sum()
-    else:
-        missing = np.zeros_like(observed)
-
     p_src = source_probabilities(t, solved.alpha_source)  # (G, P, 4)
-    cells = np.stack([observed, missing], axis=-1)  # (G, P, 3 stage, 2 missing)
-    full = cells[:, :, None, :, :] * p_src[:, :, :, None, None]  # (G, P, 4, 3, 2)
+    if mechanism == "mnar_wmi":  # the solved missing part (helpers.mnar_wmi), on the same recorded part
+        recorded = observed[:, :, None, :] * p_src[:, :, :, None]  # (G, P, 4, 3)
+        full = np.stack([recorded, mnar_wmi.missing_part(recorded, n_missing)], axis=-1)
+    else:
+        odds = np.exp(_missing_odds(t, mechanism))
+        if n_missing > 0:
+            mu = optimize.brentq(lambda m: np.exp(m) * (observed * odds).sum() - n_missing, -50, 50, xtol=1e-14)
+            missing = observed * odds * np.exp(mu)
+            missing *= n_missing / missing.sum()
+        else:
+            missing = np.zeros_like(observed)
+        cells = np.stack([observed, missing], axis=-1)  # (G, P, 3 stage, 2 missing)
+        full = cells[:, :, None, :, :] * p_src[:, :, :, None, None]  # (G, P, 4, 3, 2)
     pats = pattern_index()
     index = pd.MultiIndex.from_product(
         [study.GROUPS, range(N_PATTERNS), study.SOURCES, STAGE_LEVELS, [0, 1]],

@@ -48,7 +48,7 @@ class Param:
         return "a text value" + (" (empty for none)" if self.allow_empty else "")
 
 
-MARGIN_KEYWORDS = ("auto", "truth", "census2011")
+MARGIN_KEYWORDS = ("auto", "truth", "census2011", "mnar_wmi")
 
 
 def _margin_check(value: str) -> str | None:
@@ -56,8 +56,9 @@ def _margin_check(value: str) -> str | None:
         return None
     if value.endswith(".csv"):
         return None
-    return ("'auto' (the default: 'truth' for a synthetic cohort, 'census2011' for a real extract), 'truth' "
-            "(the synthetic cohort's known referred mix), 'census2011', or a path to a CSV file")
+    return ("'auto' (the default: 'truth' for a synthetic cohort, 'mnar_wmi' for an mnar_wmi cohort, 'census2011' "
+            "for a real extract), 'truth' (the synthetic cohort's known referred mix), 'census2011', 'mnar_wmi' (the "
+            "*assumed* margin of data/assumed/mnar_wmi_groups.csv), or a path to a CSV file")
 
 
 SCHEMA: dict[str, Param] = {
@@ -69,7 +70,9 @@ SCHEMA: dict[str, Param] = {
               minimum=0, maximum=2**32 - 1),
         Param("missing_mechanism", str, "mnar",
               "How ethnicity goes missing: 'mcar' (at random), 'mar' (depends on the pathway stage and borough), "
-              "'mnar' (also depends on the ethnic group itself; default).", choices=("mcar", "mar", "mnar")),
+              "'mnar' (also depends on the ethnic group itself; default); 'mnar_wmi' (an *assumed*, extreme MNAR solved "
+              "so that weighted MI reproduces the paper's weighted-MI column; see helpers/mnar_wmi.py).",
+              choices=("mcar", "mar", "mnar", "mnar_wmi")),
         Param("missing_share", float, 0.185, "Share of referrals with ethnicity missing (paper: 18.5%).",
               minimum=0.0, maximum=0.8),
         Param("outcome_mode", str, "calibrated",
@@ -88,8 +91,9 @@ SCHEMA: dict[str, Param] = {
         Param("n_imputations", int, 20, "Imputations (M) for multiple imputation.", minimum=2, maximum=500),
         Param("margin", str, "auto",
               "Population margin that weighted imputation calibrates to: 'auto' (default: the true referred mix "
-              "'truth' for a synthetic cohort, the 2011 Census 'census2011' for a real extract), 'truth', "
-              "'census2011' or a CSV path.", check=_margin_check),
+              "'truth' for a synthetic cohort, the *assumed* 'mnar_wmi' margin for an mnar_wmi cohort, the 2011 "
+              "Census 'census2011' for a real extract), 'truth', 'census2011', 'mnar_wmi' or a CSV path.",
+              check=_margin_check),
         Param("n_simulations", int, 20, "Repeated cohorts in the simulation study (12-13).", minimum=2,
               maximum=10_000),
         Param("simulation_n_referrals", int, 20_000, "Cohort size in each simulation replicate (12-13).",
@@ -204,6 +208,14 @@ def parse_cli_value(name: str, text: str) -> Any:
     return text
 
 
+def auto_margin(p: dict[str, Any]) -> str:
+    """What margin 'auto' means: the census for a real extract (no truth), the margin an ``mnar_wmi`` cohort was
+    solved with, else the synthetic cohort's true mix."""
+    if p.get("data_path"):
+        return "census2011"
+    return "mnar_wmi" if p.get("missing_mechanism") == "mnar_wmi" else "truth"
+
+
 def validate(overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
     """Return the full parameter set: defaults updated by the overrides, every value checked.
 
@@ -222,7 +234,7 @@ def validate(overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str
         if path and not Path(path).exists():
             problems.append(f"Parameter {path_name!r} = {path!r}: no such file.")
     if out["margin"] == "auto":  # the margin follows the data
-        out["margin"] = "census2011" if out["data_path"] else "truth"
+        out["margin"] = auto_margin(out)
     if out["margin"] not in MARGIN_KEYWORDS and not Path(out["margin"]).exists():
         problems.append(f"Parameter 'margin' = {out['margin']!r}: no such file.")
     if out["data_path"] and out["margin"] == "truth":
@@ -239,7 +251,7 @@ def overrides(validated: dict[str, Any]) -> dict[str, Any]:
     """The values of a validated set that validation would not give by itself: what a run must tell a notebook
     (papermill injects these), so that ``validate(overrides(p)) == p``. A default run tells only its output_dir."""
     out = {name: value for name, value in validated.items() if name not in DEFAULTS or value != DEFAULTS[name]}
-    if out.get("margin") == ("census2011" if validated.get("data_path") else "truth"):
+    if out.get("margin") == auto_margin(validated):
         del out["margin"]  # what 'auto' resolves to
     return out
 

@@ -15,7 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import cache, census, cohort, disclosure, extract, imputation, models, pooling, prepare, replication, study, tables
+from helpers import (
+    cache,
+    census,
+    cohort,
+    disclosure,
+    extract,
+    imputation,
+    mnar_wmi,
+    models,
+    pooling,
+    prepare,
+    replication,
+    study,
+    tables,
+)
 from helpers import params as params_mod
 
 # Independent random streams derived from the one seed, one per purpose, so that adding a step to one part
@@ -70,6 +84,8 @@ def _input_files(p: dict[str, Any]) -> list[Path]:
     if p["data_path"]:
         return [Path(p["data_path"])]
     files = [params_mod.targets_file(p)]
+    if p["missing_mechanism"] == "mnar_wmi":
+        files += [mnar_wmi.CELLS_FILE, mnar_wmi.GROUPS_FILE]
     if params_mod.is_default_cohort(p):
         files += [Path(cohort.DEFAULT_COHORT), Path(cohort.DEFAULT_TRUTH)]
     return files
@@ -148,6 +164,8 @@ def population_margin(data: StudyData) -> pd.Series:
 
 def margin_from_choice(choice: str) -> pd.Series:
     """The margin ``census2011`` or a CSV of shares (columns ``ethnicity``, ``share``) names; needs no rows."""
+    if choice == "mnar_wmi":
+        return imputation.validate_margin(mnar_wmi.margin())
     if choice == "census2011":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", census.CensusWarning)  # notebooks 11 and 14 explain the choice
@@ -214,7 +232,8 @@ class ThreeMethods:
     assessment: pd.DataFrame  # the same, assessment stage
 
 
-MARGIN_LABELS = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs"}
+MARGIN_LABELS = {"truth": "true referred mix", "census2011": "2011 Census, four boroughs",
+                 "mnar_wmi": "the mnar_wmi cohort's assumed margin"}
 
 
 def three_methods(data: StudyData) -> ThreeMethods:

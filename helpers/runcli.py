@@ -41,7 +41,7 @@ class UsageError(ValueError):
 def _absolute(value: Any, base: Path) -> Any:
     if not isinstance(value, str) or not value:
         return value
-    if value in ("auto", "truth", "census2011"):  # margin keywords, not paths
+    if value in P.MARGIN_KEYWORDS:  # margin keywords, not paths
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())

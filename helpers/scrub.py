@@ -14,6 +14,7 @@ from typing import Any
 
 import nbformat
 
+from helpers import params as params_mod
 from helpers.study import PROJECT_ROOT
 
 
@@ -35,7 +36,7 @@ class Scrubber:
         out = Path(out_dir).resolve()
         for name in ("data_path", "targets_path", "margin"):
             value = parameters.get(name)
-            if isinstance(value, str) and value and value not in ("auto", "truth", "census2011"):
+            if isinstance(value, str) and value and value not in params_mod.MARGIN_KEYWORDS:
                 path = Path(value)
                 pairs[str(path)] = path.name
                 pairs[str(path.resolve())] = path.name
