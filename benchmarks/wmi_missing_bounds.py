@@ -558,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--start", choices=["today", "equal"], default="today",
                         help="start the solver from today's weights or from equal weights (a second start)")
+    parser.add_argument("--start-weights", default="", metavar="GROUP=W,...",
+                        help="start weights (relative to White British) for some groups, on top of --start; a "
+                             "group whose weight the solver has driven to ~0 gets no gradient, so a start decides it")
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
                         help="after each level, real weighted MI (M = 20) on a cohort built from the solution")
@@ -603,7 +606,12 @@ def main(argv: list[str] | None = None) -> int:
         kind, penalty, r_indep = LEVELS[name]
         pct = None if args.no_pct else printed_pct.reindex(study.GROUPS).to_numpy()
         pr = Problem(c, target, pct, kind, r_indep, margin=fixed_margin, free_weights=args.margin == "free")
-        u0 = u_today if args.start == "today" else np.zeros(G - 1)
+        u0 = (u_today if args.start == "today" else np.zeros(G - 1)).copy()
+        for item in filter(None, args.start_weights.split(",")):
+            group, weight = item.rsplit("=", 1)
+            if group.strip() not in study.GROUPS[1:]:
+                raise SystemExit(f"--start-weights: {group.strip()!r} is not one of {list(study.GROUPS[1:])}")
+            u0[study.GROUPS.index(group.strip()) - 1] = np.log(float(weight))
         theta, u = solve(pr, penalty, u0, verbose=args.verbose)
         for k in range(args.robust if args.margin == "free" else 0):
             pr.rw = None
