@@ -237,6 +237,11 @@ def validate(overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str
         out["margin"] = auto_margin(out)
     if out["margin"] not in MARGIN_KEYWORDS and not Path(out["margin"]).exists():
         problems.append(f"Parameter 'margin' = {out['margin']!r}: no such file.")
+    if out["data_path"] and out["margin"] == "mnar_wmi":
+        problems.append(
+            "Parameter 'margin' = 'mnar_wmi' is the *assumed* margin of the synthetic mnar_wmi cohort, not a "
+            "description of a real extract's population (data_path): use 'census2011' or a CSV of population shares."
+        )
     if out["data_path"] and out["margin"] == "truth":
         problems.append(
             "Parameter 'margin' = 'truth' needs the synthetic cohort's truth file, which a real extract "

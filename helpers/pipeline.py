@@ -258,7 +258,7 @@ def synthetic_params(p: dict[str, Any]) -> dict[str, Any]:
     a known truth even when ``data_path`` names a real extract."""
     if not p.get("data_path"):
         return dict(p)
-    return params_mod.validate({**p, "data_path": "", "margin": "truth"})
+    return params_mod.validate({**p, "data_path": "", "margin": "auto"})
 
 
 def compare_methods(estimates: pd.DataFrame, truth: pd.DataFrame | None, stage: str,
