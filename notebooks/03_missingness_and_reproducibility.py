@@ -48,13 +48,14 @@ print("Data:", data.origin)
 # - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
 # - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
 # - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, exactly what is unknown when it is missing; the hard case, which population-calibrated imputation is designed for (notebook 11; the paper's own reasons for its choice are not in the sources this project holds).
-# - **`mnar_wmi`** (opt-in, not the default): an extreme MNAR missing part *solved* so that weighted MI reproduces the paper's printed weighted-MI column, beside the same recorded records as the default cohort (so the complete-case half does not change). In it 56% of the referrals without ethnicity are truly Black African (about 72% of all Black African referrals lack a recorded ethnicity), almost none are Mixed or Black Caribbean, and ethnicity is missing for 35% of the referrals never assessed against about 10% of those assessed. Nothing in the paper says its data looked like this; it is one world in which the printed column would be right, *assumed* (`helpers/mnar_wmi.py`, `docs/weighted_mi_bounds.md`).
+# - **`mnar_wmi`** (opt-in, not the default): an extreme MNAR missing part *solved* so that weighted MI reproduces the paper's printed weighted-MI column, beside the same recorded records as the default cohort (so the complete-case half does not change). In this *assumed* world the service fails to record ethnicity for about 72% of Black African referrals (so 56% of the referrals without a recorded ethnicity are truly Black African), for almost no Mixed or Black Caribbean referral, and for 35% of the referrals never assessed against about 10% of those assessed (the `mnar_wmi` columns below). Nothing in the paper says its data looked like this; it is one world in which the printed column would be right (`helpers/mnar_wmi.py`, `docs/weighted_mi_bounds.md`).
 #
 # What each mechanism does, from the expected counts (no random draws): the share missing by **true** group, then by stage.
 
 # %%
-by_group = cohort.expected_missing_share("group", missing_share=p["missing_share"], targets_path=p["targets_path"])
-by_stage = cohort.expected_missing_share("stage", missing_share=p["missing_share"], targets_path=p["targets_path"])
+mechanisms = ("mcar", "mar", "mnar", "mnar_wmi")
+by_group = cohort.expected_missing_share("group", mechanisms, p["missing_share"], p["targets_path"])
+by_stage = cohort.expected_missing_share("stage", mechanisms, p["missing_share"], p["targets_path"])
 (100 * by_group).round(1)
 
 # %%
