@@ -442,8 +442,8 @@ def realised_cohort(c: Cells, data, M: np.ndarray) -> pd.DataFrame:
 
 
 def realised_weighted_mi(frame: pd.DataFrame, margin_share: np.ndarray, seeds: int,
-                         first_seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Real weighted MI (M = 20) on ``frame`` for ``seeds`` imputation seeds. Returns per seed: ORs rounding to
+                         first_seed: int = 0, m: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Real weighted MI (``m`` imputations) on ``frame`` for ``seeds`` imputation seeds. Returns per seed: ORs rounding to
     and inside the printed, and % treated at one decimal / within 0.2 points of the printed; and the long table
     of every seed's 21 treatment log-ORs and 8 % treated (``quantity``: model name or ``pct``)."""
     margin = pd.Series(margin_share / margin_share.sum(), index=list(study.GROUPS))
@@ -452,7 +452,7 @@ def realised_weighted_mi(frame: pd.DataFrame, margin_share: np.ndarray, seeds: i
     for seed in range(first_seed, first_seed + seeds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = imputation.impute_ethnicity(frame, margin, 20, np.random.default_rng(seed))
+            res = imputation.impute_ethnicity(frame, margin, m, np.random.default_rng(seed))
             est = pooling.mi_estimates_from_rows(frame, res, progress=False)
         cmp = replication.published_vs_ours(est, published)
         w = cmp[cmp.analysis == "weighted_mi"]
@@ -564,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
                         help="after each level, real weighted MI (M = 20) on a cohort built from the solution")
+    parser.add_argument("--realise-m", type=int, default=20, metavar="M",
+                        help="imputations per realised weighted MI (more: a smaller Monte Carlo error in --correct)")
     parser.add_argument("--correct", type=int, default=0, metavar="ROUNDS",
                         help="with --realise: shift the targets by the mean realised-minus-expected gap and "
                              "solve again, ROUNDS times (the expected-count route's bias, measured)")
@@ -625,8 +627,9 @@ def main(argv: list[str] | None = None) -> int:
                f"{'; ORs only' if args.no_pct else '; ORs and % treated'}; "
                f"{pr.P.shape[1]} cell parameters)", ev, planted, printed_pct)
         for k in range(args.correct + 1 if args.realise else 0):
-            per_seed, values = realised_weighted_mi(realised_cohort(c, data, M), ev["margin_share"], args.realise)
-            print(f"realised weighted MI (M = 20) on the cohort this solution builds, {args.realise} seeds:")
+            per_seed, values = realised_weighted_mi(realised_cohort(c, data, M), ev["margin_share"], args.realise,
+                                                    m=args.realise_m)
+            print(f"realised weighted MI (M = {args.realise_m}) on the cohort this solution builds, {args.realise} seeds:")
             print(per_seed.to_string())
             print(f"  mean rounding {per_seed.rounding.mean():.1f}, inside {per_seed.inside.mean():.1f}, "
                   f"% treated within 0.2 {per_seed.pct_within_02.mean():.1f}")
