@@ -331,7 +331,8 @@ class Problem:
 
 
 def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter: int = 60,
-          verbose: bool = False, theta0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+          verbose: bool = False, theta0: np.ndarray | None = None,
+          hold: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Penalised Levenberg-Marquardt in (theta, u): |r|^2 + penalty * sum(base_k dev_k^2) / mean(base_k)."""
     n_theta = pr.P.shape[1]
     d = np.zeros(n_theta + G - 1)
@@ -341,6 +342,8 @@ def solve(pr: Problem, penalty: float, u0: np.ndarray, rounds: int = 4, max_iter
         d[3:n_theta] = penalty * pr.group_base / pr.group_base.mean()
     if pr.free_weights:  # nothing else holds the weights: a faint pull towards equal weights keeps them finite
         d[n_theta:] = 1e-3
+    for j in hold:  # a group's weight held (near) equal to White British's: log-weight pulled to 0
+        d[n_theta + j] = 1e4
     x = np.concatenate([np.zeros(n_theta) if theta0 is None else theta0, u0])
 
     def total(x, r):
@@ -561,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-weights", default="", metavar="GROUP=W,...",
                         help="start weights (relative to White British) for some groups, on top of --start; a "
                              "group whose weight the solver has driven to ~0 gets no gradient, so a start decides it")
+    parser.add_argument("--hold", nargs="*", default=[], metavar="GROUP",
+                        help="with --margin free: hold these groups' weights at White British's (a strong pull)")
     parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
                         help="after each level, real weighted MI (M = 20) on a cohort built from the solution")
@@ -614,7 +619,11 @@ def main(argv: list[str] | None = None) -> int:
             if group.strip() not in study.GROUPS[1:]:
                 raise SystemExit(f"--start-weights: {group.strip()!r} is not one of {list(study.GROUPS[1:])}")
             u0[study.GROUPS.index(group.strip()) - 1] = np.log(float(weight))
-        theta, u = solve(pr, penalty, u0, verbose=args.verbose)
+        bad = [g for g in args.hold if g not in study.GROUPS[1:]]
+        if bad:
+            raise SystemExit(f"--hold: {bad} not among {list(study.GROUPS[1:])}")
+        hold = tuple(study.GROUPS.index(g) - 1 for g in args.hold)
+        theta, u = solve(pr, penalty, u0, verbose=args.verbose, hold=hold)
         for k in range(args.robust if args.margin == "free" else 0):
             pr.rw = None
             r = pr.residuals(theta, u, (c.fit_weighted(u), u.copy()))
