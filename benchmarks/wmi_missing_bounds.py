@@ -41,7 +41,12 @@ the margin those weights imply (the shares that would make weighted MI compute t
 ``--realise SEEDS``: after each level, the real weighted MI (M = 20, SEEDS imputation seeds) on a cohort
 built from the solution: the recorded rows as they are, and the solved missing counts per cell (rounded to
 whole records, 15,873 in all) as rows without ethnicity, weighted MI given the margin the solution's weights
-come from. It checks the expected-count approximation on the realised engine.
+come from. It checks the expected-count approximation on the realised engine (``--realise-m``: imputations).
+
+``--save FOLDER`` writes the last level's solution as the two files ``missing_mechanism='mnar_wmi'`` reads
+(``helpers/mnar_wmi.py``); ``data/assumed/`` holds ``--margin free --levels free_ps_R_indep --save data/assumed``.
+Measured and not kept: ``--correct`` (shift the targets by the realised-minus-expected gap, solve again),
+``--robust`` (down-weight the targets missed most), ``--start-weights`` / ``--hold`` (other starts; a weight held).
 """
 
 from __future__ import annotations
