@@ -549,7 +549,8 @@ def expected_missing_share(by: str = "group", mechanisms: tuple[str, ...] = ("mc
 
     Computed from the expected cell counts (no rows drawn), so it shows what each mechanism *does*:
     MCAR gives every group and stage the same share; MAR varies it by stage and borough; MNAR also by the
-    true ethnic group. The odds it uses are the *assumed* ``missing_log_odds`` rows of the targets file.
+    true ethnic group. The odds it uses are the *assumed* ``missing_log_odds`` rows of the targets file;
+    ``mnar_wmi`` (ask for it in ``mechanisms``) uses the solved files of ``helpers.mnar_wmi`` instead.
     """
     if by not in ("group", "stage"):
         raise ValueError(f"by must be 'group' or 'stage', not {by!r}")
