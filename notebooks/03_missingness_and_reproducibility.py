@@ -41,14 +41,14 @@ data = pipeline.load_study_data(p)
 print("Data:", data.origin)
 
 # %% [markdown]
-# ## Missing ethnicity: three mechanisms
+# ## Missing ethnicity: three mechanisms, and one solved world
 #
-# Of the referrals, a share `missing_share` (the paper's 18.5%) has no recorded ethnicity. Which referrals those are is set by `missing_mechanism` (the sizes of all these effects are *assumed*, rows `missing_log_odds` of the targets file):
+# Of the referrals, a share `missing_share` (the paper's 18.5%) has no recorded ethnicity. Which referrals those are is set by `missing_mechanism` (the sizes of all these effects are *assumed*: for the first three, rows `missing_log_odds` of the targets file; for `mnar_wmi`, the files in `data/assumed/`):
 #
 # - **`mcar`** (missing completely at random): every referral has the same chance of missing ethnicity.
 # - **`mar`** (missing at random): the chance depends on things we can see in the data: the pathway stage reached (people never assessed have fewer chances to be asked) and the borough.
 # - **`mnar`** (missing not at random, the default): it *also* depends on the person's true ethnic group, exactly what is unknown when it is missing; the hard case, which population-calibrated imputation is designed for (notebook 11; the paper's own reasons for its choice are not in the sources this project holds).
-# - **`mnar_wmi`** (opt-in, not the default): an extreme MNAR missing part *solved* so that weighted MI reproduces the paper's printed weighted-MI column, beside the same recorded records as the default cohort (so the complete-case half does not change). In this *assumed* world the service fails to record ethnicity for about 72% of Black African referrals (so 56% of the referrals without a recorded ethnicity are truly Black African), for almost no Mixed or Black Caribbean referral, and for 35% of the referrals never assessed against about 10% of those assessed (the `mnar_wmi` columns below). Nothing in the paper says its data looked like this; it is one world in which the printed column would be right (`helpers/mnar_wmi.py`, `docs/weighted_mi_bounds.md`).
+# - **`mnar_wmi`** (opt-in, not the default): an *assumed* world found by a computer search, in which weighted MI comes close to the paper's printed weighted-MI column (all 21 ORs inside the printed CIs, 9 to 16 of 21 at the printed value depending on the imputation seed, Mixed never), beside the same recorded records as the default cohort (so the complete-case half does not change). In this *assumed* world the service fails to record ethnicity for about 72% of Black African referrals (so 56% of the referrals without a recorded ethnicity are truly Black African), for almost no Mixed or Black Caribbean referral (an artefact of the search, which drove those groups' weights to about zero, not a claim about any service), and for 35% of the referrals never assessed against about 10% of those assessed (the `mnar_wmi` columns below). Nothing in the paper says its data looked like this (`helpers/mnar_wmi.py`, `docs/weighted_mi_bounds.md`).
 #
 # What each mechanism does, from the expected counts (no random draws): the share missing by **true** group, then by stage.
 
@@ -67,7 +67,7 @@ for group, share in by_group["mnar"].items():
     print(f"  {group:<16}{100 * share:5.1f}")
 
 # %% [markdown]
-# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (group shares move only because groups differ in the stages they reach and their boroughs); under MNAR the groups differ directly, and by more, so the ethnic mix of the recorded referrals moves further from that of all referrals (Exercise 2 measures how far).
+# Under MCAR every cell equals the overall share. Under MAR the stage makes the difference (group shares move only because groups differ in the stages they reach and their boroughs); under MNAR the groups differ directly, and by more, so the ethnic mix of the recorded referrals moves further from that of all referrals (Exercise 2 measures how far). The `mnar_wmi` column is of another kind: it was not set by a few odds but solved for, cell by cell, and its differences between groups are far larger than any of the other three.
 #
 # The realised shares in the cohort this run uses, from its **truth file** (percent missing by true group and stage):
 
