@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -488,7 +489,6 @@ def realised_shift(values: pd.DataFrame, ev: dict) -> tuple[np.ndarray, np.ndarr
 
 def save_solution(folder: str, c: Cells, M: np.ndarray, ev: dict, level: str, argv: list[str]) -> None:
     """The solved missing part as the two files ``missing_mechanism='mnar_wmi'`` reads (``helpers.mnar_wmi``)."""
-    from pathlib import Path
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     note = f"# benchmarks/wmi_missing_bounds.py {' '.join(argv)} (level {level}); *assumed*, not a published figure"
@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                              "group whose weight the solver has driven to ~0 gets no gradient, so a start decides it")
     parser.add_argument("--hold", nargs="*", default=[], metavar="GROUP",
                         help="with --margin free: hold these groups' weights at White British's (a strong pull)")
-    parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed % treated")
+    parser.add_argument("--no-pct", action="store_true", help="target the 21 ORs only, not the printed %% treated")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
                         help="after each level, real weighted MI (M = 20) on a cohort built from the solution")
     parser.add_argument("--realise-m", type=int, default=20, metavar="M",

@@ -91,7 +91,7 @@ def test_weighted_mi_given_the_assumed_margin_computes_the_weights_the_truth_was
     assert mnar_wmi.margin()["Black African"] - true_mix["Black African"] == pytest.approx(0.009, abs=0.001)
 
 
-def test_the_full_data_truth_is_the_printed_weighted_mi_column(both):
+def test_the_full_data_truth_rounds_to_16_of_21_printed_weighted_mi_ors(both):
     """The synthetic truth rounds to 16 of 21 printed weighted-MI ORs; the 5 that miss are named."""
     _, solved = both
     ors, _ = _vs_printed(pipeline.truth_estimates(solved), "weighted_mi")
