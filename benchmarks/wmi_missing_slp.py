@@ -10,18 +10,20 @@ question of issue 13's done-when directly, as a sequence of linear programmes:
 * completed % treated within ``--pct-tol`` points of the printed value is two linear inequalities per group;
 * a treatment model's group log-OR, linearised around a reference table ``ref`` (its score equations at the
   printed log-ORs, covariates refitted, times the inverse information), is linear in ``M`` too: ``beta ~ a'M + b``.
-  At ``M = ref`` the linearisation is exact to second order (checked below: < 0.01 of a rounding half-width);
+  At ``M = ref`` the error is second order (checked at the final solution: 0.003-0.05 of a rounding half-width);
 * so one LP finds the ``M >= 0`` (15,873 records) that brings the 21 ORs closest to the printed values (sum of
   distances in rounding half-widths), with an OR outside its printed CI or a % treated beyond tolerance allowed
   only at a high cost (slacks, so every step is feasible from a start that meets neither).
 
 The search runs ``--rounds`` rounds from equal weights and today's missing part: a Nelder-Mead step over the log
-weights (the LP's optimum as objective), then three LP steps in a trust region around the last ``M`` (each cell
-may move by half its size plus ``--step`` records), each re-linearised at the last solution.
+weights (the LP's optimum as objective), then three LP steps in a trust region around the last ``M`` (each cell's
+missing count stays within [0.5 M - step, 1.5 M + step], M its last value), each re-linearised there.
 ``--unassessed-fixed`` holds the number of unrecorded referrals that were never assessed at today's (8,179 of
 15,873: unrecorded ethnicity commonest before assessment, as in the default cohort); the split between
 assessed-untreated and treated stays free; ``--max-cell-share S`` lets at most a share S of any cell's referrals
-go unrecorded (a missing part spread over the cells, not piled into a few). The report gives the expected ORs, %
+go unrecorded (a missing part spread over the cells, not piled into a few); ``--max-weight W`` keeps every weight
+within [1/W, W] of White British's (so no group's share of the missing part is far from what its recorded
+share predicts). The report gives the expected ORs, %
 treated, the weights and margin, the full-data truth and the abstract directions it breaks, how many cells the
 missing part uses and, with ``--realise SEEDS``, the real weighted MI on a cohort built from the solution.
 Deterministic (HiGHS and Nelder-Mead, no random draw until ``--realise``). Measured figures:
@@ -155,9 +157,11 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
 
 
 def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: float, unassessed_fixed: bool,
-           cap: np.ndarray | None = None, log=print) -> tuple[np.ndarray, np.ndarray]:
+           cap: np.ndarray | None = None, max_weight: float | None = None, log=print) -> tuple[np.ndarray, np.ndarray]:
     """Weights and missing part after ``rounds`` trust-region rounds from equal weights and today's missing part;
-    ``cap``: at most this many missing records per cell."""
+    ``cap``: at most this many missing records per cell; ``max_weight``: every weight within [1/W, W] of White
+    British's (the log weights are clipped before each LP)."""
+    bound = np.inf if max_weight is None else np.log(max_weight)
     ref = np.maximum(c.mis_today, 0.5)
     ref *= c.n_mis / ref.sum()
     u = np.zeros(G - 1)  # equal weights (MAR) to start
@@ -172,11 +176,12 @@ def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: floa
         simplex = np.vstack([u] + [u + 0.05 * np.eye(G - 1)[i] for i in range(G - 1)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = minimize(lambda v, ref=ref, box=box: lp_step(c, v, ref, tg, pct_tol, box, unassessed_fixed)[0], u,
+            r = minimize(lambda v, ref=ref, box=box: lp_step(c, np.clip(v, -bound, bound), ref, tg, pct_tol, box,
+                                                             unassessed_fixed)[0], u,
                          method="Nelder-Mead",
                          options={"maxfev": 80, "adaptive": True, "xatol": 1e-4, "fatol": 1e-3,
                                   "initial_simplex": simplex})
-            u = r.x
+            u = np.clip(r.x, -bound, bound)
             for _ in range(3):
                 f, ref = lp_step(c, u, ref, tg, pct_tol, trust(ref), unassessed_fixed)
         log(f"round {rnd + 1}/{rounds}: LP objective {f:.2f}, weights "
@@ -185,19 +190,27 @@ def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--rounds", type=int, default=40, help="trust-region rounds (weights step + 3 LP steps)")
-    parser.add_argument("--step", type=float, default=2.0, help="records a cell may move per LP step beyond half its size")
-    parser.add_argument("--pct-tol", type=float, default=0.19, help="%% treated tolerance, points (done-when: 0.2)")
+    parser.add_argument("--step", type=float, default=2.0,
+                        help="trust region: a cell's missing count M may move to [0.5 M - step, 1.5 M + step] per LP step")
+    parser.add_argument("--pct-tol", type=float, default=0.19,
+                        help="%% treated tolerance, points (the bar: 0.2; a little less so rounding cannot tip it over)")
     parser.add_argument("--unassessed-fixed", action="store_true",
                         help="unrecorded referrals never assessed held at today's number")
     parser.add_argument("--max-cell-share", type=float, default=None, metavar="S",
-                        help="at most this share of a cell's referrals unrecorded (0 < S < 1; default: no cap)")
-    parser.add_argument("--realise", type=int, default=0, metavar="SEEDS")
-    parser.add_argument("--realise-m", type=int, default=20, metavar="M")
+                        help="at most this share of a cell's referrals unrecorded (0 < S < 1; None: no cap)")
+    parser.add_argument("--max-weight", type=float, default=None, metavar="W",
+                        help="every group's weight within [1/W, W] of White British's (W > 1; None: free)")
+    parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
+                        help="build the solution as a cohort and run real weighted MI with imputation seeds 0..SEEDS-1")
+    parser.add_argument("--realise-m", type=int, default=20, metavar="M", help="imputations per realised weighted MI")
     args = parser.parse_args(argv)
     if args.max_cell_share is not None and not 0 < args.max_cell_share < 1:
         parser.error(f"--max-cell-share must lie strictly between 0 and 1, got {args.max_cell_share}")
+    if args.max_weight is not None and not args.max_weight > 1:
+        parser.error(f"--max-weight must be greater than 1, got {args.max_weight}")
     data = pipeline.load_study_data({})
     c = bounds.Cells(data)
     published = pipeline.published_table4()
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if cap.sum() < c.n_mis:
             parser.error(f"--max-cell-share {args.max_cell_share} leaves room for {cap.sum():.0f} of the "
                          f"{c.n_mis:.0f} unrecorded referrals; choose a larger share")
-    u, M = search(c, tg, args.rounds, args.step, args.pct_tol, args.unassessed_fixed, cap)
+    u, M = search(c, tg, args.rounds, args.step, args.pct_tol, args.unassessed_fixed, cap, args.max_weight)
     pct, lin = linear_rows(c, u, M, tg, args.pct_tol)
     pi = mnlogit_probabilities(c.Z, c.fit_weighted(u))
     fits = bounds.treatment_fits(c, c.obs + M[:, None] * pi)
