@@ -487,11 +487,12 @@ def realised_shift(values: pd.DataFrame, ev: dict) -> tuple[np.ndarray, np.ndarr
     return d_or, d_pct
 
 
-def save_solution(folder: str, c: Cells, M: np.ndarray, ev: dict, level: str, argv: list[str]) -> None:
+def save_solution(folder: str, c: Cells, M: np.ndarray, ev: dict, level: str, argv: list[str],
+                  script: str = "wmi_missing_bounds.py") -> None:
     """The solved missing part as the two files ``missing_mechanism='mnar_wmi'`` reads (``helpers.mnar_wmi``)."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    note = f"# benchmarks/wmi_missing_bounds.py {' '.join(argv)} (level {level}); *assumed*, not a published figure"
+    note = f"# benchmarks/{script} {' '.join(argv)} (level {level}); *assumed*, not a published figure"
     cells = pd.DataFrame({col: np.asarray(c.levels[col], dtype=object)[c.grid[:, i]] for i, col in enumerate(c.cols)})
     cells = cells.rename(columns={"pathway_stage": "stage"}).assign(share=M / M.sum())
     cells["stage"] = np.asarray(STAGE_LEVELS, dtype=object)[c.stage]  # the generator's stage names

@@ -22,12 +22,12 @@ missing count stays within [0.5 M - step, 1.5 M + step], M its last value), each
 15,873: unrecorded ethnicity commonest before assessment, as in the default cohort); the split between
 assessed-untreated and treated stays free; ``--max-cell-share S`` lets at most a share S of any cell's referrals
 go unrecorded (a missing part spread over the cells, not piled into a few); ``--max-weight W`` keeps every weight
-within [1/W, W] of White British's (so no group's share of the missing part is far from what its recorded
-share predicts). The report gives the expected ORs, %
-treated, the weights and margin, the full-data truth and the abstract directions it breaks, how many cells the
-missing part uses and, with ``--realise SEEDS``, the real weighted MI on a cohort built from the solution.
-Deterministic (HiGHS and Nelder-Mead, no random draw until ``--realise``). Measured figures:
-``docs/weighted_mi_bounds.md``, "A wider search".
+within [1/W, W] of White British's (so no group's share of the missing part is far from what its recorded share
+predicts). The report gives the expected ORs, % treated, the weights and margin, the full-data truth and the
+abstract directions it breaks, how many cells the missing part uses and, with ``--realise SEEDS``, the real
+weighted MI on a cohort built from the solution; ``--save FOLDER`` writes it as the two files
+``missing_mechanism='mnar_wmi'`` reads. Deterministic (HiGHS and Nelder-Mead, no random draw until ``--realise``).
+Measured figures: ``docs/weighted_mi_bounds.md``, "A wider search".
 
     .venv/bin/python benchmarks/wmi_missing_slp.py                       # free stage mix
     .venv/bin/python benchmarks/wmi_missing_slp.py --realise 10
@@ -38,6 +38,7 @@ Deterministic (HiGHS and Nelder-Mead, no random draw until ``--realise``). Measu
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="at most this share of a cell's referrals unrecorded (0 < S < 1; None: no cap)")
     parser.add_argument("--max-weight", type=float, default=None, metavar="W",
                         help="every group's weight within [1/W, W] of White British's (W > 1; None: free)")
+    parser.add_argument("--save", metavar="FOLDER", default="",
+                        help="write the solution as the two files missing_mechanism='mnar_wmi' reads (e.g. data/assumed)")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
                         help="build the solution as a cohort and run real weighted MI with imputation seeds 0..SEEDS-1")
     parser.add_argument("--realise-m", type=int, default=20, metavar="M", help="imputations per realised weighted MI")
@@ -241,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: " + ", ".join(f"{v:.1f}" for v in 100 * truth[k].sum(0) / total[k].sum(0)))
     print(f"cells holding a missing record (M > 0.5): {int((M > 0.5).sum())} of {c.n_cells}; "
           f"largest {M.max():.0f} records")
+    if args.save:
+        bounds.save_solution(args.save, c, M, ev, "sequential LP", argv if argv is not None else sys.argv[1:],
+                             script="wmi_missing_slp.py")
     if args.realise:
         per_seed, values = bounds.realised_weighted_mi(bounds.realised_cohort(c, data, M), ev["margin_share"],
                                                        args.realise, m=args.realise_m)
