@@ -71,7 +71,9 @@ class Targets:
 
 
 def fit_with_offset(X: np.ndarray, T: np.ndarray, A: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-    """Logistic MLE (treated of assessed counts) with the group columns 1..G-1 held at ``fixed``."""
+    """Logistic MLE (treated of assessed counts) with the group columns 1..G-1 held at ``fixed``.
+
+    Its own Newton loop because ``fitting.fit_logit_counts`` takes no offset (fixed coefficients)."""
     free = np.r_[0, np.arange(G, X.shape[1])]
     beta = np.zeros(X.shape[1])
     beta[1:G] = fixed
@@ -117,7 +119,7 @@ def linear_rows(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pc
 
 
 def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_tol: float,
-            box: tuple[np.ndarray, np.ndarray] | None, unassessed_fixed: bool) -> tuple[float, np.ndarray]:
+            box: tuple[np.ndarray, np.ndarray], unassessed_fixed: bool) -> tuple[float, np.ndarray]:
     """min sum_k |beta_k - printed_k| / half-width_k + costs x (CI and % treated slacks).
 
     Both constraints are soft (a slack with a high cost), so every step is feasible and the search can walk
@@ -146,8 +148,7 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
         eq_rows.append(np.r_[(c.stage == 0).astype(float), np.zeros(extra)])
         eq.append(c.mis_today[c.stage == 0].sum())
     lower, upper = np.zeros(n + extra), np.full(n + extra, np.inf)
-    if box is not None:
-        lower[:n], upper[:n] = box
+    lower[:n], upper[:n] = box  # the trust region on the missing counts; the slacks are >= 0, unbounded
     # a % treated slack is in units of T - tA (records); per point of % it is A_g / 100 records
     cost = np.r_[np.zeros(n), np.ones(K), np.full(K, CI_SLACK_COST), np.full(S, PCT_SLACK_COST)]
     res = linprog(cost, A_ub=np.array(ub_rows), b_ub=np.array(ub), A_eq=np.array(eq_rows), b_eq=eq,
