@@ -20,19 +20,23 @@ weights (the LP's optimum as objective), then three LP steps in a trust region a
 missing count stays within [0.5 M - step, 1.5 M + step], M its last value), each re-linearised there.
 ``--unassessed-fixed`` holds the number of unrecorded referrals that were never assessed at today's (8,179 of
 15,873: unrecorded ethnicity commonest before assessment, as in the default cohort); the split between
-assessed-untreated and treated stays free; ``--max-cell-share S`` lets at most a share S of any cell's referrals
-go unrecorded (a missing part spread over the cells, not piled into a few); ``--max-weight W`` keeps every weight
+assessed-untreated and treated stays free; ``--max-cell-share S`` lets at most a share S of any cell's referrals go
+unrecorded (a missing part spread over the cells, not piled into a few); ``--max-weight W`` keeps every weight
 within [1/W, W] of White British's (so no group's share of the missing part is far from what its recorded share
-predicts). The report gives the expected ORs, % treated, the weights and margin, the full-data truth and the
-abstract directions it breaks, how many cells the missing part uses and, with ``--realise SEEDS``, the real
-weighted MI on a cohort built from the solution; ``--save FOLDER`` writes it as the two files
-``missing_mechanism='mnar_wmi'`` reads. Deterministic (HiGHS and Nelder-Mead, no random draw until ``--realise``).
+predicts); ``--pct-centre X`` also costs X half-widths per 0.1 point a % treated lies off the printed value, so the
+% treated sit mid-tolerance with room for Monte Carlo error. The report gives the expected ORs, % treated, the
+weights and margin, the full-data truth and the abstract directions it breaks, how many cells the missing part uses
+and, with ``--realise SEEDS``, the real weighted MI on a cohort built from the solution; ``--save FOLDER`` writes it
+as the two files ``missing_mechanism='mnar_wmi'`` reads. Deterministic (HiGHS and Nelder-Mead, no random draw until
+``--realise``).
 Measured figures: ``docs/weighted_mi_bounds.md``, "A wider search".
 
     .venv/bin/python benchmarks/wmi_missing_slp.py                       # free stage mix
     .venv/bin/python benchmarks/wmi_missing_slp.py --realise 10
     .venv/bin/python benchmarks/wmi_missing_slp.py --unassessed-fixed --step 20
     .venv/bin/python benchmarks/wmi_missing_slp.py --unassessed-fixed --max-cell-share 0.5   # no cell mostly unrecorded
+    .venv/bin/python benchmarks/wmi_missing_slp.py --unassessed-fixed --step 20 --rounds 30 --max-cell-share 0.5 \
+        --pct-centre 3 --realise 10 --realise-m 100                                  # % treated mid-tolerance
 """
 
 from __future__ import annotations
@@ -99,11 +103,13 @@ def linear_rows(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pc
     np.add.at(comp, (slice(None), c.pattern, c.stage), (ref[:, None] * pi).T)
     A_obs, T_obs = obs[..., 1] + obs[..., 2], obs[..., 2]
     A0, T0 = comp[..., 1] + comp[..., 2], comp[..., 2]
-    pct = []
+    pct, centre = [], []
     for g in range(G):  # T_g - t A_g between the bounds, linear in M
         for t, upper in ((tg.pct[g] + pct_tol) / 100, True), ((tg.pct[g] - pct_tol) / 100, False):
             row, rhs = pi[:, g] * (is_t - t * is_a), -(T_obs[g].sum() - t * A_obs[g].sum())
             pct.append((row, -np.inf, rhs) if upper else (row, rhs, np.inf))
+        t = tg.pct[g] / 100  # T_g - t A_g = 0 at the printed %; records per point of % ~ A_g / 100 at ref
+        centre.append((pi[:, g] * (is_t - t * is_a), -(T_obs[g].sum() - t * A_obs[g].sum()), A0[g].sum() / 100))
     lin = []
     for mi, m in enumerate(MODELS):
         X = c.X[m]
@@ -115,18 +121,21 @@ def linear_rows(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pc
         coef = np.einsum("cg,gck->kc", e, Xg[:, c.pattern, :])  # score rows: coef @ M + r0
         r0 = np.einsum("gxk,gx->k", Xg, T_obs - pg * A_obs)
         lin += [(Hinv[k] @ coef, beta[k] + Hinv[k] @ r0) for k in range(1, G)]
-    return pct, lin
+    return pct, lin, centre
 
 
 def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_tol: float,
-            box: tuple[np.ndarray, np.ndarray], unassessed_fixed: bool) -> tuple[float, np.ndarray]:
-    """min sum_k |beta_k - printed_k| / half-width_k + costs x (CI and % treated slacks).
+            box: tuple[np.ndarray, np.ndarray], unassessed_fixed: bool, pct_centre: float = 0.0) -> tuple[float, np.ndarray]:
+    """min sum_k |beta_k - printed_k| / half-width_k + costs x (CI and % treated slacks)
+    [+ pct_centre x sum_g |% treated_g - printed_g| / 0.1 point].
 
     Both constraints are soft (a slack with a high cost), so every step is feasible and the search can walk
-    from a start where no OR is inside its CI; a solution with zero slack meets them exactly."""
-    pct, lin = linear_rows(c, u, ref, tg, pct_tol)
-    n, K, S = c.n_cells, len(lin), len(pct)
-    extra = 2 * K + S  # distance to the printed OR, CI violation (both in half-widths), % treated slack
+    from a start where no OR is inside its CI; a solution with zero slack meets them exactly. ``pct_centre`` pulls
+    each % treated towards the printed value rather than only inside the tolerance, leaving room for Monte Carlo
+    error on both sides."""
+    pct, lin, centre = linear_rows(c, u, ref, tg, pct_tol)
+    n, K, S, C = c.n_cells, len(lin), len(pct), len(centre)
+    extra = 2 * K + S + C  # distance to the printed OR, CI violation (both in half-widths), % slack, % distance
     ub_rows, ub = [], []
     for i, (row, lo, hi) in enumerate(pct):
         s = np.zeros(extra)
@@ -143,6 +152,11 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
         d[k], v[K + k] = -tg.half_width[k], -tg.half_width[k]
         ub_rows += [np.r_[row, d], np.r_[-row, d], np.r_[row, v], np.r_[-row, v]]
         ub += [tg.centre[k] - k0, k0 - tg.centre[k], tg.ci[k, 1] - k0, k0 - tg.ci[k, 0]]
+    for g, (row, rhs, _) in enumerate(centre):  # |row M - rhs| <= e_g (records)
+        e = np.zeros(extra)
+        e[2 * K + S + g] = -1
+        ub_rows += [np.r_[row, e], np.r_[-row, e]]
+        ub += [rhs, -rhs]
     eq_rows, eq = [np.r_[np.ones(n), np.zeros(extra)]], [c.n_mis]
     if unassessed_fixed:
         eq_rows.append(np.r_[(c.stage == 0).astype(float), np.zeros(extra)])
@@ -150,7 +164,8 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
     lower, upper = np.zeros(n + extra), np.full(n + extra, np.inf)
     lower[:n], upper[:n] = box  # the trust region on the missing counts; the slacks are >= 0, unbounded
     # a % treated slack is in units of T - tA (records); per point of % it is A_g / 100 records
-    cost = np.r_[np.zeros(n), np.ones(K), np.full(K, CI_SLACK_COST), np.full(S, PCT_SLACK_COST)]
+    per_record = np.array([pct_centre * 10 / a for _, _, a in centre])  # pct_centre per 0.1 point of % treated
+    cost = np.r_[np.zeros(n), np.ones(K), np.full(K, CI_SLACK_COST), np.full(S, PCT_SLACK_COST), per_record]
     res = linprog(cost, A_ub=np.array(ub_rows), b_ub=np.array(ub), A_eq=np.array(eq_rows), b_eq=eq,
                   bounds=np.c_[lower, upper], method="highs")
     if res.x is None:  # only a box that cannot hold the fixed totals: report it rather than walk on
@@ -159,7 +174,8 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
 
 
 def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: float, unassessed_fixed: bool,
-           cap: np.ndarray | None = None, max_weight: float | None = None, log=print) -> tuple[np.ndarray, np.ndarray]:
+           cap: np.ndarray | None = None, max_weight: float | None = None, pct_centre: float = 0.0,
+           log=print) -> tuple[np.ndarray, np.ndarray]:
     """Weights and missing part after ``rounds`` trust-region rounds from equal weights and today's missing part;
     ``cap``: at most this many missing records per cell; ``max_weight``: every weight within [1/W, W] of White
     British's (the log weights are clipped before each LP)."""
@@ -179,13 +195,13 @@ def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: floa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = minimize(lambda v, ref=ref, box=box: lp_step(c, np.clip(v, -bound, bound), ref, tg, pct_tol, box,
-                                                             unassessed_fixed)[0], u,
+                                                             unassessed_fixed, pct_centre)[0], u,
                          method="Nelder-Mead",
                          options={"maxfev": 80, "adaptive": True, "xatol": 1e-4, "fatol": 1e-3,
                                   "initial_simplex": simplex})
             u = np.clip(r.x, -bound, bound)
             for _ in range(3):
-                f, ref = lp_step(c, u, ref, tg, pct_tol, trust(ref), unassessed_fixed)
+                f, ref = lp_step(c, u, ref, tg, pct_tol, trust(ref), unassessed_fixed, pct_centre)
         log(f"round {rnd + 1}/{rounds}: LP objective {f:.2f}, weights "
             + ", ".join(f"{w:.3g}" for w in np.exp(u)) + f" ({time.time() - t0:.0f} s)")
     return u, ref
@@ -205,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="at most this share of a cell's referrals unrecorded (0 < S < 1; None: no cap)")
     parser.add_argument("--max-weight", type=float, default=None, metavar="W",
                         help="every group's weight within [1/W, W] of White British's (W > 1; None: free)")
+    parser.add_argument("--pct-centre", type=float, default=0.0, metavar="X",
+                        help="cost, in OR rounding half-widths, of each 0.1 point a %% treated lies off the printed "
+                             "value (0: only the tolerance counts)")
     parser.add_argument("--save", metavar="FOLDER", default="",
                         help="write the solution as the two files missing_mechanism='mnar_wmi' reads (e.g. data/assumed)")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
@@ -215,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-cell-share must lie strictly between 0 and 1, got {args.max_cell_share}")
     if args.max_weight is not None and not args.max_weight > 1:
         parser.error(f"--max-weight must be greater than 1, got {args.max_weight}")
+    if args.pct_centre < 0:
+        parser.error(f"--pct-centre must be 0 or more, got {args.pct_centre}")
     data = pipeline.load_study_data({})
     c = bounds.Cells(data)
     published = pipeline.published_table4()
@@ -225,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         if cap.sum() < c.n_mis:
             parser.error(f"--max-cell-share {args.max_cell_share} leaves room for {cap.sum():.0f} of the "
                          f"{c.n_mis:.0f} unrecorded referrals; choose a larger share")
-    u, M = search(c, tg, args.rounds, args.step, args.pct_tol, args.unassessed_fixed, cap, args.max_weight)
-    pct, lin = linear_rows(c, u, M, tg, args.pct_tol)
+    u, M = search(c, tg, args.rounds, args.step, args.pct_tol, args.unassessed_fixed, cap, args.max_weight,
+                  args.pct_centre)
+    pct, lin, _ = linear_rows(c, u, M, tg, args.pct_tol)
     pi = mnlogit_probabilities(c.Z, c.fit_weighted(u))
     fits = bounds.treatment_fits(c, c.obs + M[:, None] * pi)
     exact = np.concatenate([fits[m] for m in MODELS])
