@@ -57,6 +57,8 @@ from helpers.fitting import mnlogit_probabilities
 G = bounds.G
 MODELS = bounds.TREAT_MODELS
 CI_MARGIN = 0.002  # keep each OR this far (OR units) inside its printed CI, so rounding to 2 dp stays inside
+BAND_COST = 5.0  # per half-width an OR that (nearly) rounds lies beyond --band F half-widths of the printed value
+BAND_SELECT = 1.5  # ... "nearly": within this many half-widths at the last solution
 PCT_SLACK_COST = 50.0  # per record of % treated beyond the tolerance (T - t A), against 1 per OR half-width
 CI_SLACK_COST = 100.0  # per half-width an OR lies outside its printed CI
 
@@ -125,17 +127,21 @@ def linear_rows(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pc
 
 
 def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_tol: float,
-            box: tuple[np.ndarray, np.ndarray], unassessed_fixed: bool, pct_centre: float = 0.0) -> tuple[float, np.ndarray]:
+            box: tuple[np.ndarray, np.ndarray], unassessed_fixed: bool, pct_centre: float = 0.0,
+            band: float = 0.0) -> tuple[float, np.ndarray]:
     """min sum_k |beta_k - printed_k| / half-width_k + costs x (CI and % treated slacks)
     [+ pct_centre x sum_g |% treated_g - printed_g| / 0.1 point].
 
     Both constraints are soft (a slack with a high cost), so every step is feasible and the search can walk
     from a start where no OR is inside its CI; a solution with zero slack meets them exactly. ``pct_centre`` pulls
     each % treated towards the printed value rather than only inside the tolerance, leaving room for Monte Carlo
-    error on both sides."""
+    error on both sides. ``band`` F > 0 adds BAND_COST per half-width that an OR lying within BAND_SELECT
+    half-widths of its printed value at ``ref`` lies beyond F half-widths: the ORs that round are pulled off the
+    rounding edge, so Monte Carlo error does not tip them over."""
     pct, lin, centre = linear_rows(c, u, ref, tg, pct_tol)
     n, K, S, C = c.n_cells, len(lin), len(pct), len(centre)
-    extra = 2 * K + S + C  # distance to the printed OR, CI violation (both in half-widths), % slack, % distance
+    extra = 2 * K + S + C + K  # distance to the printed OR, CI violation (both in half-widths), % slack,
+    # % distance, distance beyond the band (half-widths)
     ub_rows, ub = [], []
     for i, (row, lo, hi) in enumerate(pct):
         s = np.zeros(extra)
@@ -157,6 +163,14 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
         e[2 * K + S + g] = -1
         ub_rows += [np.r_[row, e], np.r_[-row, e]]
         ub += [rhs, -rhs]
+    near = np.zeros(K, bool)
+    for k, (row, k0) in enumerate(lin):  # |beta_k - printed_k| <= hw_k (F + b_k)
+        near[k] = abs(row @ ref + k0 - tg.centre[k]) <= BAND_SELECT * tg.half_width[k]
+        if band > 0 and near[k]:
+            b = np.zeros(extra)
+            b[2 * K + S + C + k] = -tg.half_width[k]
+            ub_rows += [np.r_[row, b], np.r_[-row, b]]
+            ub += [band * tg.half_width[k] + tg.centre[k] - k0, band * tg.half_width[k] - tg.centre[k] + k0]
     eq_rows, eq = [np.r_[np.ones(n), np.zeros(extra)]], [c.n_mis]
     if unassessed_fixed:
         eq_rows.append(np.r_[(c.stage == 0).astype(float), np.zeros(extra)])
@@ -165,7 +179,9 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
     lower[:n], upper[:n] = box  # the trust region on the missing counts; the slacks are >= 0, unbounded
     # a % treated slack is in units of T - tA (records); per point of % it is A_g / 100 records
     per_record = np.array([pct_centre * 10 / a for _, _, a in centre])  # pct_centre per 0.1 point of % treated
-    cost = np.r_[np.zeros(n), np.ones(K), np.full(K, CI_SLACK_COST), np.full(S, PCT_SLACK_COST), per_record]
+    band_cost = np.where(near, BAND_COST, 0.0) if band > 0 else np.zeros(K)
+    cost = np.r_[np.zeros(n), np.ones(K), np.full(K, CI_SLACK_COST), np.full(S, PCT_SLACK_COST), per_record,
+                 band_cost]
     res = linprog(cost, A_ub=np.array(ub_rows), b_ub=np.array(ub), A_eq=np.array(eq_rows), b_eq=eq,
                   bounds=np.c_[lower, upper], method="highs")
     if res.x is None:  # only a box that cannot hold the fixed totals: report it rather than walk on
@@ -175,7 +191,7 @@ def lp_step(c: bounds.Cells, u: np.ndarray, ref: np.ndarray, tg: Targets, pct_to
 
 def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: float, unassessed_fixed: bool,
            cap: np.ndarray | None = None, max_weight: float | None = None, pct_centre: float = 0.0,
-           log=print) -> tuple[np.ndarray, np.ndarray]:
+           band: float = 0.0, log=print) -> tuple[np.ndarray, np.ndarray]:
     """Weights and missing part after ``rounds`` trust-region rounds from equal weights and today's missing part;
     ``cap``: at most this many missing records per cell; ``max_weight``: every weight within [1/W, W] of White
     British's (the log weights are clipped before each LP)."""
@@ -195,13 +211,13 @@ def search(c: bounds.Cells, tg: Targets, rounds: int, step: float, pct_tol: floa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = minimize(lambda v, ref=ref, box=box: lp_step(c, np.clip(v, -bound, bound), ref, tg, pct_tol, box,
-                                                             unassessed_fixed, pct_centre)[0], u,
+                                                             unassessed_fixed, pct_centre, band)[0], u,
                          method="Nelder-Mead",
                          options={"maxfev": 80, "adaptive": True, "xatol": 1e-4, "fatol": 1e-3,
                                   "initial_simplex": simplex})
             u = np.clip(r.x, -bound, bound)
             for _ in range(3):
-                f, ref = lp_step(c, u, ref, tg, pct_tol, trust(ref), unassessed_fixed, pct_centre)
+                f, ref = lp_step(c, u, ref, tg, pct_tol, trust(ref), unassessed_fixed, pct_centre, band)
         log(f"round {rnd + 1}/{rounds}: LP objective {f:.2f}, weights "
             + ", ".join(f"{w:.3g}" for w in np.exp(u)) + f" ({time.time() - t0:.0f} s)")
     return u, ref
@@ -224,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pct-centre", type=float, default=0.0, metavar="X",
                         help="cost, in OR rounding half-widths, of each 0.1 point a %% treated lies off the printed "
                              "value (0: only the tolerance counts)")
+    parser.add_argument("--band", type=float, default=0.0, metavar="F",
+                        help="pull every OR within 1.5 rounding half-widths of its printed value to within F "
+                             "half-widths (0 < F < 1; 0: off)")
     parser.add_argument("--save", metavar="FOLDER", default="",
                         help="write the solution as the two files missing_mechanism='mnar_wmi' reads (e.g. data/assumed)")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
@@ -236,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-weight must be greater than 1, got {args.max_weight}")
     if args.pct_centre < 0:
         parser.error(f"--pct-centre must be 0 or more, got {args.pct_centre}")
+    if not 0 <= args.band < 1:
+        parser.error(f"--band must be 0 (off) or lie between 0 and 1 half-widths, got {args.band}")
     data = pipeline.load_study_data({})
     c = bounds.Cells(data)
     published = pipeline.published_table4()
@@ -247,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--max-cell-share {args.max_cell_share} leaves room for {cap.sum():.0f} of the "
                          f"{c.n_mis:.0f} unrecorded referrals; choose a larger share")
     u, M = search(c, tg, args.rounds, args.step, args.pct_tol, args.unassessed_fixed, cap, args.max_weight,
-                  args.pct_centre)
+                  args.pct_centre, args.band)
     pct, lin, _ = linear_rows(c, u, M, tg, args.pct_tol)
     pi = mnlogit_probabilities(c.Z, c.fit_weighted(u))
     fits = bounds.treatment_fits(c, c.obs + M[:, None] * pi)
