@@ -29,7 +29,7 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,15 +73,17 @@ def _check_shares(pop_shares, k: int | None = None, name: str = "margin") -> np.
     return p
 
 
-def _floor_weights(w: np.ndarray, categories: Sequence[str] | None, pop: np.ndarray, obs_share: np.ndarray,
-                   kind: str) -> tuple[np.ndarray, list[str]]:
+def _floor_weights(w: np.ndarray, categories: Sequence[str] | None, pop: np.ndarray,
+                   floor: Callable[[int], str], kind: str) -> tuple[np.ndarray, list[str]]:
+    """Weights <= 0 set to WEIGHT_FLOOR, each with a warning; ``floor(j)`` says what share category j needed
+    (each formula has its own: the two differ, so one wording for both would mislead)."""
     w = np.array(w, dtype=float)
     messages = []
     for j in np.flatnonzero(~(w > 0)):
         name = categories[j] if categories is not None else f"category {j}"
         msg = (
-            f"{kind} weight for {name!r} is {w[j]:.4g} <= 0: its population share ({pop[j]:.4%}) is below what "
-            f"is already observed ({obs_share[j]:.4%} of all rows). The margin cannot be met; the weight is set "
+            f"{kind} weight for {name!r} is {w[j]:.4g} <= 0: its population share ({pop[j]:.4%}) is at or below "
+            f"{floor(j)}. The margin cannot be met; the weight is set "
             f"to {WEIGHT_FLOOR:g} so that (almost) no missing row is imputed into {name!r}."
         )
         warnings.warn(msg, MarginWarning, stacklevel=3)
@@ -109,7 +111,8 @@ def marginal_weights(observed_counts, n_missing: float, pop_shares, categories: 
     n = n_obs + n_missing
     p_imp = (p * n - n_obs_j) / n_missing
     w = p_imp / (n_obs_j / n_obs)
-    w, msgs = _floor_weights(w, categories, p, n_obs_j / n, "Marginal")
+    w, msgs = _floor_weights(w, categories, p, lambda j: f"what is already observed ({n_obs_j[j] / n:.4%} of all rows)",
+                             "Marginal")
     return (w, msgs) if return_messages else w
 
 
@@ -140,7 +143,14 @@ def conditional_weights(pi_hat_missing, observed_counts, pop_shares, categories:
     p_imp = (p * n - p_j * n_obs) / n_mis
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(p_j > 0, p_imp / p_j, 0.0)
-    w, msgs = _floor_weights(w, categories, p, n_obs_j / n, "Conditional")
+    # p_imp,j > 0 needs p_pop,j > p_j n_obs / N: more than what is recorded, by the MAR model's share of the missing
+    w, msgs = _floor_weights(
+        w, categories, p,
+        lambda j: (f"{p_j[j] * n_obs / n:.4%}, the least the conditional formula can meet: p_j x n_obs / N, with "
+                   f"p_j = {p_j[j]:.4%} (its {n_obs_j[j]:,.0f} recorded rows and the {m_j[j]:,.0f} missing rows the "
+                   f"MAR model predicts for it, of N = {n:,.0f}) and n_obs / N = {n_obs / n:.4%} the recorded share; "
+                   f"already recorded: {n_obs_j[j] / n:.4%} of all rows"),
+        "Conditional")
     return (w, msgs) if return_messages else w
 
 

@@ -77,6 +77,22 @@ def test_impossible_margin_warns_and_floors():
     assert np.all(w[1:] > 0)
 
 
+def test_conditional_weight_floor_names_the_share_the_formula_needs_not_the_recorded_share():
+    """Regression: a share above what is recorded can still be unmeetable by the conditional formula, and the
+    warning said "below what is already observed" with figures that showed the opposite (issue 13)."""
+    # as in the worked example: C has 1 recorded row of N = 15 (6.67%) and m_C = 1 predicted missing row, so
+    # p_C = 2/15 and p_imp,C > 0 needs p_pop,C > p_C x n_obs / N = (2/15)(10/15) = 8.89%; 8% sits in between
+    pi = np.tile([0.52, 0.24, 0.24], (5, 1))
+    with pytest.warns(MarginWarning) as caught:
+        w = conditional_weights(pi, [6, 3, 1], [0.5, 0.42, 0.08], categories=["A", "B", "C"])
+    assert w[2] == 1e-5 and np.all(w[:2] > 0)
+    (msg,) = [str(x.message) for x in caught]
+    assert msg.startswith("Conditional weight for 'C' is -0.2 <= 0: its population share (8.0000%) is at or "
+                          "below 8.8889%, the least the conditional formula can meet")
+    assert "p_j = 13.3333% (its 1 recorded rows and the 1 missing rows the MAR model predicts" in msg
+    assert "already recorded: 6.6667% of all rows" in msg
+
+
 @pytest.mark.parametrize(
     "shares, message",
     [([0.5, 0.6, -0.1], "non-negative"), ([0.5, 0.3, 0.3], "sum to 1"), ([0.5, 0.5], "categories must match")],
