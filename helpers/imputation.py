@@ -135,6 +135,9 @@ def conditional_weights(pi_hat_missing, observed_counts, pop_shares, categories:
     n_mis = mult.sum()
     if n_mis <= 0:
         raise ValueError("conditional_weights: there are no missing rows to impute.")
+    if np.any(n_obs_j <= 0):
+        bad = [categories[j] if categories is not None else j for j in np.flatnonzero(n_obs_j <= 0)]
+        raise ValueError(f"conditional_weights: no observed rows in categories {bad}; the model cannot be fitted.")
     n_obs = n_obs_j.sum()
     n = n_obs + n_mis
     m_j = np.round(mult @ pi)
@@ -143,7 +146,9 @@ def conditional_weights(pi_hat_missing, observed_counts, pop_shares, categories:
     p_imp = (p * n - p_j * n_obs) / n_mis
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(p_j > 0, p_imp / p_j, 0.0)
-    # p_imp,j > 0 needs p_pop,j > p_j n_obs / N: more than what is recorded, by the MAR model's share of the missing
+    # p_imp,j > 0 needs p_pop,j > p_j n_obs / N = (n_obs,j + m_j) / N x n_obs / N: above the recorded share n_obs,j / N
+    # where the MAR model gives j more of the missing than its recorded share (m_j / n_mis > n_obs,j / n_obs), below it
+    # where less, so the message names both
     w, msgs = _floor_weights(
         w, categories, p,
         lambda j: (f"{p_j[j] * n_obs / n:.4%}, the least the conditional formula can meet: p_j x n_obs / N, with "

@@ -91,6 +91,8 @@ def test_conditional_weight_floor_names_the_share_the_formula_needs_not_the_reco
                           "below 8.8889%, the least the conditional formula can meet")
     assert "p_j = 13.3333% (its 1 recorded rows and the 1 missing rows the MAR model predicts" in msg
     assert "already recorded: 6.6667% of all rows" in msg
+    with pytest.raises(ValueError, match=r"conditional_weights: no observed rows in categories \['C'\]"):
+        conditional_weights(pi, [6, 3, 0], [0.5, 0.42, 0.08], categories=["A", "B", "C"])
 
 
 @pytest.mark.parametrize(
