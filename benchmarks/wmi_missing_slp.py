@@ -24,11 +24,12 @@ assessed-untreated and treated stays free; ``--max-cell-share S`` lets at most a
 unrecorded (a missing part spread over the cells, not piled into a few); ``--max-weight W`` keeps every weight
 within [1/W, W] of White British's (so no group's share of the missing part is far from what its recorded share
 predicts); ``--pct-centre X`` also costs X half-widths per 0.1 point a % treated lies off the printed value, so the
-% treated sit mid-tolerance with room for Monte Carlo error. The report gives the expected ORs, % treated, the
-weights and margin, the full-data truth and the abstract directions it breaks, how many cells the missing part uses
-and, with ``--realise SEEDS``, the real weighted MI on a cohort built from the solution; ``--save FOLDER`` writes it
-as the two files ``missing_mechanism='mnar_wmi'`` reads. Deterministic (HiGHS and Nelder-Mead, no random draw until
-``--realise``).
+% treated sit mid-tolerance with room for Monte Carlo error; ``--band F`` costs 5 per half-width that an OR within
+1.5 half-widths of its printed value lies beyond F half-widths (a soft pull off the rounding edge). The report gives
+the expected ORs, % treated, the weights and margin, the full-data truth and the abstract directions it breaks, how
+many cells the missing part uses and, with ``--realise SEEDS``, the real weighted MI on a cohort built from the
+solution; ``--save FOLDER`` writes it as the two files ``missing_mechanism='mnar_wmi'`` reads. Deterministic (HiGHS
+and Nelder-Mead, no random draw until ``--realise``).
 Measured figures: ``docs/weighted_mi_bounds.md``, "A wider search".
 
     .venv/bin/python benchmarks/wmi_missing_slp.py                       # free stage mix
@@ -37,6 +38,8 @@ Measured figures: ``docs/weighted_mi_bounds.md``, "A wider search".
     .venv/bin/python benchmarks/wmi_missing_slp.py --unassessed-fixed --max-cell-share 0.5   # no cell mostly unrecorded
     .venv/bin/python benchmarks/wmi_missing_slp.py --unassessed-fixed --step 20 --rounds 30 --max-cell-share 0.5 \
         --pct-centre 3 --realise 10 --realise-m 100                                  # % treated mid-tolerance
+    .venv/bin/python benchmarks/wmi_missing_slp.py --unassessed-fixed --step 20 --rounds 30 --max-cell-share 0.5 \
+        --pct-centre 3 --band 0.3 --save data/assumed          # the world meeting the bar in 20/20 seeds at M = 100
 """
 
 from __future__ import annotations
@@ -241,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cost, in OR rounding half-widths, of each 0.1 point a %% treated lies off the printed "
                              "value (0: only the tolerance counts)")
     parser.add_argument("--band", type=float, default=0.0, metavar="F",
-                        help="pull every OR within 1.5 rounding half-widths of its printed value to within F "
-                             "half-widths (0 < F < 1; 0: off)")
+                        help="cost (5 per half-width) for an OR within 1.5 rounding half-widths of its printed value "
+                             "lying more than F half-widths off: a soft pull off the rounding edge (0 <= F < 1; 0: off)")
     parser.add_argument("--save", metavar="FOLDER", default="",
                         help="write the solution as the two files missing_mechanism='mnar_wmi' reads (e.g. data/assumed)")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
