@@ -151,10 +151,11 @@ def conditional_weights(pi_hat_missing, observed_counts, pop_shares, categories:
     # where less, so the message names both
     w, msgs = _floor_weights(
         w, categories, p,
+        # shares only, never counts: the message reaches a real extract's published notebooks
         lambda j: (f"{p_j[j] * n_obs / n:.4%}, the least the conditional formula can meet: p_j x n_obs / N, with "
-                   f"p_j = {p_j[j]:.4%} (its {n_obs_j[j]:,.0f} recorded rows and the {m_j[j]:,.0f} missing rows the "
-                   f"MAR model predicts for it, of N = {n:,.0f}) and n_obs / N = {n_obs / n:.4%} the recorded share; "
-                   f"already recorded: {n_obs_j[j] / n:.4%} of all rows"),
+                   f"p_j = {p_j[j]:.4%} (its recorded rows and the missing rows the MAR model predicts for it, as a "
+                   f"share of all rows) and n_obs / N = {n_obs / n:.4%} the recorded share; already recorded: "
+                   f"{n_obs_j[j] / n:.4%} of all rows"),
         "Conditional")
     return (w, msgs) if return_messages else w
 
