@@ -144,8 +144,7 @@ def conditional_weights(pi_hat_missing, observed_counts, pop_shares, categories:
     c_j = n_obs_j + m_j
     p_j = c_j / n
     p_imp = (p * n - p_j * n_obs) / n_mis
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(p_j > 0, p_imp / p_j, 0.0)
+    w = p_imp / p_j  # p_j > 0: every group has a recorded row (checked above)
     # p_imp,j > 0 needs p_pop,j > p_j n_obs / N = (n_obs,j + m_j) / N x n_obs / N: above the recorded share n_obs,j / N
     # where the MAR model gives j more of the missing than its recorded share (m_j / n_mis > n_obs,j / n_obs), below it
     # where less, so the message names both
