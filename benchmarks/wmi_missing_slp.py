@@ -244,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="cost, in OR rounding half-widths, of each 0.1 point a %% treated lies off the printed "
                              "value (0: only the tolerance counts)")
     parser.add_argument("--band", type=float, default=0.0, metavar="F",
-                        help="cost (5 per half-width) for an OR within 1.5 rounding half-widths of its printed value "
-                             "lying more than F half-widths off: a soft pull off the rounding edge (0 <= F < 1; 0: off)")
+                        help=f"cost ({BAND_COST:g} per half-width) for an OR within {BAND_SELECT:g} rounding half-widths "
+                             "of its printed value lying more than F half-widths off: a soft pull off the rounding edge "
+                             "(0 <= F < 1; 0: off)")
     parser.add_argument("--save", metavar="FOLDER", default="",
                         help="write the solution as the two files missing_mechanism='mnar_wmi' reads (e.g. data/assumed)")
     parser.add_argument("--realise", type=int, default=0, metavar="SEEDS",
